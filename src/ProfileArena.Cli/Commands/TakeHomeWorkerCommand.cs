@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Text.Json;
+using ProfileArena.Cli.Measurement;
+using ProfileArena.Cli.TakeHomeRun;
+using ProfileArena.Workloads;
+
+namespace ProfileArena.Cli.Commands;
+
+/// <summary>
+/// Runs the take-home workload for ONE engine in this process and prints one JSON line per result
+/// on stdout (the single-tree cost, then one per step); progress goes to stderr. A separate process
+/// per engine keeps GC counters, heap size and peak RSS from mixing between engines.
+/// </summary>
+internal sealed class TakeHomeWorkerCommand : ICommand
+{
+    public const string CommandName = "takehome-worker";
+
+    public string Name => CommandName;
+    public string Summary => "(internal) one engine's take-home run, JSON lines on stdout";
+    public bool Hidden => true;
+    public string Usage => "usage: profilearena takehome-worker --engine arena|baseline [--steps N | --trees N --width N --depth N]";
+
+    public int Run(string[] args)
+    {
+        TakeHomeOptions options = TakeHomeOptions.Parse(args);
+        if (options.Engine is not ("arena" or "baseline"))
+            throw new UsageException("the worker needs --engine arena or --engine baseline");
+
+        using ITakeHomeEngine engine = ITakeHomeEngine.Create(options.Engine);
+        Emit(new WorkerLine { Single = engine.MeasureSingleTree() });
+
+        // One generator for the whole run, like the Go program: step 11 continues step 10's stream.
+        var rng = new SplitMix64(SplitMix64.TakeHomeSeed);
+        long nodesAlive = 0;
+        int treesAlive = 0;
+        foreach (StepShape shape in options.Plan())
+        {
+            StepResult result = RunStep(engine, options.Engine, shape, ref rng, ref nodesAlive, ref treesAlive);
+            Emit(new WorkerLine { Step = result });
+        }
+        return ExitCodes.Ok;
+    }
+
+    private static StepResult RunStep(ITakeHomeEngine engine, string engineName, StepShape shape,
+        ref SplitMix64 rng, ref long nodesAlive, ref int treesAlive)
+    {
+        long expectedNodes = TakeHome.NodesPerTree(shape.Width, shape.Depth);
+        var progress = new Progress($"[{engineName}] step {shape.Label}", shape.Trees);
+
+        int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
+        TimeSpan pause = GC.GetTotalPauseDuration();
+        long nodesBuilt = 0;
+        ulong totalsSum = 0;
+
+        var build = Stopwatch.StartNew();
+        for (int i = 0; i < shape.Trees; i++)
+        {
+            (long nodes, ulong total) = engine.BuildTree(ref rng, shape.Width, shape.Depth);
+            if (nodes != expectedNodes)
+                Console.Error.WriteLine($"[{engineName}] warning: tree {i} has {nodes} nodes, expected {expectedNodes}");
+            nodesBuilt += nodes;
+            totalsSum += total;
+            progress.Report(i + 1);
+        }
+        build.Stop();
+        progress.Done();
+
+        // Counters are read before the forced collection so they describe the build alone.
+        int dGen0 = GC.CollectionCount(0) - gen0, dGen1 = GC.CollectionCount(1) - gen1, dGen2 = GC.CollectionCount(2) - gen2;
+        TimeSpan dPause = GC.GetTotalPauseDuration() - pause;
+
+        // What a full GC costs while every tree is alive: the price the object-per-node design pays forever.
+        var full = Stopwatch.StartNew();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        full.Stop();
+
+        nodesAlive += nodesBuilt;
+        treesAlive += shape.Trees;
+        return new StepResult
+        {
+            Label = shape.Label,
+            Trees = shape.Trees,
+            Width = shape.Width,
+            Depth = shape.Depth,
+            NodesBuilt = nodesBuilt,
+            NodesAlive = nodesAlive,
+            TreesAlive = treesAlive,
+            TotalsSum = totalsSum,
+            BuildSeconds = build.Elapsed.TotalSeconds,
+            Gen0Collections = dGen0,
+            Gen1Collections = dGen1,
+            Gen2Collections = dGen2,
+            GcPauseSeconds = dPause.TotalSeconds,
+            FullCollectionSeconds = full.Elapsed.TotalSeconds,
+            ManagedHeapBytes = GC.GetTotalMemory(forceFullCollection: false),
+            NativeBytes = engine.NativeBytes,
+            PeakRssBytes = ProcessMemory.PeakRssBytes(),
+        };
+    }
+
+    private static void Emit(WorkerLine line)
+    {
+        Console.Out.WriteLine(JsonSerializer.Serialize(line, WorkerJson.Default.WorkerLine));
+        Console.Out.Flush();
+    }
+
+    /// <summary>Throttled progress on stderr: trees done, rate, ETA.</summary>
+    private sealed class Progress(string prefix, int total)
+    {
+        private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly bool _overwrite = !Console.IsErrorRedirected;
+        private TimeSpan _last = TimeSpan.Zero;
+
+        public void Report(int done)
+        {
+            TimeSpan now = _clock.Elapsed;
+            if (now - _last < Interval && done < total)
+                return;
+            _last = now;
+            double rate = done / Math.Max(now.TotalSeconds, 1e-9);
+            double eta = (total - done) / Math.Max(rate, 1e-9);
+            string text = $"{prefix}: {done}/{total} trees, {rate:F2} trees/s, ETA {eta:F0} s";
+            if (_overwrite)
+                Console.Error.Write("\r" + text.PadRight(72));
+            else
+                Console.Error.WriteLine(text);
+        }
+
+        public void Done()
+        {
+            if (_overwrite)
+                Console.Error.WriteLine();
+        }
+    }
+}

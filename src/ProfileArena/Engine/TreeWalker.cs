@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using ProfileArena.Native;
+
+namespace ProfileArena.Engine;
+
+/// <summary>
+/// Iterate: depth-first pre-order over every node but the root, siblings in ordinal byte order,
+/// with the path of names joined by ';' and each node's self and total.
+/// </summary>
+/// <remarks>
+/// Children are kept unordered (see <see cref="Node"/>), so each node's children are gathered onto an
+/// explicit native stack, summed (self = total − Σ child totals) and sorted there by name, in
+/// descending order so that popping yields them ascending. No recursion (10,000-deep paths are
+/// fine) and no managed allocation: the stack, the per-depth path lengths and the path bytes are
+/// native scratch owned by this call.
+/// </remarks>
+internal static unsafe class TreeWalker
+{
+    /// <summary>Trees this thread is iterating, innermost first (frames live on the iterating call's stack).</summary>
+    private struct Frame
+    {
+        public TreeRecord* Tree;
+        public Frame* Outer;
+    }
+
+    [ThreadStatic] private static Frame* t_innermost;
+
+    public static bool IsIteratingOnThisThread(TreeRecord* tree)
+    {
+        for (Frame* f = t_innermost; f != null; f = f->Outer)
+            if (f->Tree == tree) return true;
+        return false;
+    }
+
+    public static void Iterate<TVisitor>(StoreRoot* root, TreeRecord* tree, ref TVisitor visitor)
+        where TVisitor : IStackVisitor, allows ref struct
+    {
+        // A visitor may iterate the same tree again; it already holds the read lock, and taking it
+        // twice would deadlock behind a waiting writer.
+        bool nested = IsIteratingOnThisThread(tree);
+        if (!nested) tree->Lock.EnterRead();
+        Frame frame = new() { Tree = tree, Outer = t_innermost };
+        t_innermost = &frame;
+        var scratch = new Scratch();
+        try
+        {
+            Walk(root, tree, ref visitor, ref scratch);
+        }
+        finally
+        {
+            t_innermost = frame.Outer;
+            scratch.Free();
+            if (!nested) tree->Lock.ExitRead();
+        }
+    }
+
+    private static void Walk<TVisitor>(StoreRoot* root, TreeRecord* tree, ref TVisitor visitor, ref Scratch s)
+        where TVisitor : IStackVisitor, allows ref struct
+    {
+        ref NodeSlabs nodes = ref tree->Nodes;
+        ref SymbolTable symbols = ref root->Symbols;
+        int top = 0;
+        PushChildren(ref nodes, ref symbols, ref s, ref top, NodeIndex.Root, 1, out _);
+        while (top > 0)
+        {
+            ulong entry = s.Stack[--top];
+            var index = new NodeIndex((uint)entry);
+            int depth = (int)(entry >> 32);
+            Node* node = nodes[index];
+
+            ReadOnlySpan<byte> name = symbols.Name(node->Symbol);
+            int start = depth == 1 ? 0 : s.PathEnds[depth - 1] + 1;
+            s.EnsurePath(start + name.Length);
+            s.EnsureDepth(depth + 1);
+            if (depth > 1) s.Path[start - 1] = TreeWriter.Separator;
+            name.CopyTo(new Span<byte>(s.Path + start, name.Length));
+            int end = start + name.Length;
+            s.PathEnds[depth] = end;
+
+            PushChildren(ref nodes, ref symbols, ref s, ref top, index, depth + 1, out ulong childTotals);
+            Debug.Assert(childTotals <= node->Total);
+            visitor.Visit(new ReadOnlySpan<byte>(s.Path, end), node->Total - childTotals, node->Total);
+        }
+    }
+
+    /// <summary>Pushes the children of <paramref name="parent"/> so that the smallest name is on top.</summary>
+    private static void PushChildren(ref NodeSlabs nodes, ref SymbolTable symbols, ref Scratch s, ref int top,
+        NodeIndex parent, int childDepth, out ulong childTotals)
+    {
+        childTotals = 0;
+        int first = top;
+        for (NodeIndex c = nodes[parent]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling)
+        {
+            Node* child = nodes[c];
+            childTotals += child->Total;
+            s.EnsureStack(top + 1);
+            s.Stack[top++] = c.Value | ((ulong)(uint)childDepth << 32);
+        }
+        int count = top - first;
+        if (count > 1) SortDescendingByName(ref nodes, ref symbols, s.Stack + first, count);
+    }
+
+    /// <summary>Heap sort (no recursion, no allocation) of stack entries by their node's name, descending.</summary>
+    private static void SortDescendingByName(ref NodeSlabs nodes, ref SymbolTable symbols, ulong* items, int count)
+    {
+        if (count <= 16)
+        {
+            for (int i = 1; i < count; i++)
+            {
+                ulong item = items[i];
+                int j = i - 1;
+                while (j >= 0 && Compare(ref nodes, ref symbols, items[j], item) < 0)
+                {
+                    items[j + 1] = items[j];
+                    j--;
+                }
+                items[j + 1] = item;
+            }
+            return;
+        }
+        // Min-heap, so repeatedly moving the minimum to the end leaves the array descending.
+        for (int i = count / 2 - 1; i >= 0; i--) SiftDown(ref nodes, ref symbols, items, i, count);
+        for (int end = count - 1; end > 0; end--)
+        {
+            (items[0], items[end]) = (items[end], items[0]);
+            SiftDown(ref nodes, ref symbols, items, 0, end);
+        }
+    }
+
+    private static void SiftDown(ref NodeSlabs nodes, ref SymbolTable symbols, ulong* items, int i, int count)
+    {
+        ulong item = items[i];
+        while (true)
+        {
+            int child = 2 * i + 1;
+            if (child >= count) break;
+            if (child + 1 < count && Compare(ref nodes, ref symbols, items[child + 1], items[child]) < 0) child++;
+            if (Compare(ref nodes, ref symbols, items[child], item) >= 0) break;
+            items[i] = items[child];
+            i = child;
+        }
+        items[i] = item;
+    }
+
+    private static int Compare(ref NodeSlabs nodes, ref SymbolTable symbols, ulong a, ulong b)
+        => symbols.Name(nodes[(uint)a]->Symbol).SequenceCompareTo(symbols.Name(nodes[(uint)b]->Symbol));
+
+    /// <summary>Native working memory of one Iterate call, freed when it returns.</summary>
+    private struct Scratch
+    {
+        public ulong* Stack;     // (depth << 32) | node index
+        public int StackCapacity;
+        public int* PathEnds;    // PathEnds[d] = length of the path of the node at depth d
+        public int DepthCapacity;
+        public byte* Path;
+        public int PathCapacity;
+
+        public void EnsureStack(int n)
+        {
+            if (n <= StackCapacity) return;
+            int capacity = Math.Max(256, Math.Max(n, StackCapacity * 2));
+            Stack = (ulong*)NativeAllocator.ReallocScratch(Stack, (nuint)StackCapacity * sizeof(ulong), (nuint)capacity * sizeof(ulong));
+            StackCapacity = capacity;
+        }
+
+        public void EnsureDepth(int n)
+        {
+            if (n <= DepthCapacity) return;
+            int capacity = Math.Max(64, Math.Max(n, DepthCapacity * 2));
+            PathEnds = (int*)NativeAllocator.ReallocScratch(PathEnds, (nuint)DepthCapacity * sizeof(int), (nuint)capacity * sizeof(int));
+            DepthCapacity = capacity;
+        }
+
+        public void EnsurePath(int n)
+        {
+            if (n <= PathCapacity) return;
+            int capacity = Math.Max(1024, Math.Max(n, PathCapacity * 2));
+            Path = (byte*)NativeAllocator.ReallocScratch(Path, (nuint)PathCapacity, (nuint)capacity);
+            PathCapacity = capacity;
+        }
+
+        public void Free()
+        {
+            NativeAllocator.FreeScratch(Stack, (nuint)StackCapacity * sizeof(ulong));
+            NativeAllocator.FreeScratch(PathEnds, (nuint)DepthCapacity * sizeof(int));
+            NativeAllocator.FreeScratch(Path, (nuint)PathCapacity);
+            this = default;
+        }
+    }
+}

@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using ProfileArena.Native;
+
+namespace ProfileArena.Engine;
+
+/// <summary>
+/// Insert: resolve the key's path (reusing the previous key's resolved prefix), create what is
+/// missing, add the value along the path. Every step that can fail runs before the first change
+/// to the tree or the symbol table, or is rolled back, so a refused insert leaves the store as it was.
+/// </summary>
+internal static unsafe class TreeWriter
+{
+    public const byte Separator = (byte)';';
+
+    public static void Insert(Lock symbolLock, StoreRoot* root, TreeRecord* tree, ReadOnlySpan<byte> key, ulong value)
+    {
+        if (TreeWalker.IsIteratingOnThisThread(tree))
+            throw new InvalidOperationException("A visitor cannot insert into the tree it is iterating.");
+        tree->Lock.EnterWrite();
+        try
+        {
+            InsertLocked(symbolLock, root, tree, key, value);
+        }
+        finally
+        {
+            tree->Lock.ExitWrite();
+        }
+    }
+
+    private static void InsertLocked(Lock symbolLock, StoreRoot* root, TreeRecord* tree, ReadOnlySpan<byte> key, ulong value)
+    {
+        ref NodeSlabs nodes = ref tree->Nodes;
+        ref PathCache cache = ref tree->Cache;
+        NativeAllocator* memory = &root->Memory;
+        Node* rootNode = nodes[0];
+
+        // The root's total is the largest total on any path, so this one check covers every node.
+        if (rootNode->Total > ulong.MaxValue - value)
+            throw new OverflowException($"Inserting {value} would overflow the tree's total of {rootNode->Total} (maximum {ulong.MaxValue}); the tree is unchanged.");
+
+        int common = 0, reused = 0;
+        if (cache.Valid) reused = ReusableSegments(ref cache, key, out common);
+
+        try
+        {
+            // Split what follows the reused segments. Depth is counted first so the cache arrays
+            // are sized (and can fail) before anything is written into them.
+            int depth, start;
+            if (reused > 0 && cache.SegmentEnds[reused - 1] == key.Length)
+            {
+                depth = reused; // the whole key is a prefix path of the previous one
+                start = key.Length;
+            }
+            else
+            {
+                start = reused == 0 ? 0 : cache.SegmentEnds[reused - 1] + 1;
+                depth = reused + key.Slice(start).Count(Separator) + 1;
+            }
+            cache.EnsureDepthCapacity(memory, depth);
+            cache.EnsureKeyCapacity(memory, key.Length);
+            cache.Valid = false;
+            for (int i = reused, pos = start; i < depth; i++)
+            {
+                int semi = key.Slice(pos).IndexOf(Separator);
+                int end = semi < 0 ? key.Length : pos + semi;
+                cache.SegmentEnds[i] = end;
+                pos = end + 1;
+            }
+
+            // Symbols of the unresolved segments, up to the first name the store has never seen:
+            // below it every node is new anyway.
+            int firstUnknown = depth;
+            if (reused < depth)
+            {
+                lock (symbolLock)
+                {
+                    for (int i = reused; i < depth; i++)
+                    {
+                        ReadOnlySpan<byte> name = Segment(ref cache, key, i);
+                        SymbolId id = root->Symbols.Find(name, SymbolTable.Hash(name));
+                        cache.Symbols[i] = id;
+                        if (id.IsMissing) { firstUnknown = i; break; }
+                    }
+                }
+            }
+
+            NodeIndex parent = reused == 0 ? NodeIndex.Root : cache.PathNodes[reused - 1];
+            int resolved = reused;
+            for (; resolved < firstUnknown; resolved++)
+            {
+                NodeIndex child = tree->Edges.Find(ref nodes, parent, cache.Symbols[resolved]);
+                if (child.IsNone) break;
+                cache.PathNodes[resolved] = child;
+                parent = child;
+            }
+
+            int created = depth - resolved;
+            if (created > 0)
+            {
+                Reserve(root, tree, symbolLock, key, ref cache, firstUnknown, depth, created);
+                CreatePath(tree, ref cache, parent, resolved, depth);
+            }
+
+            rootNode->Total += value;
+            for (int i = 0; i < depth; i++) nodes[cache.PathNodes[i]]->Total += value;
+
+            // Bytes before `common` are already in the cache (they equal the previous key).
+            key.Slice(common).CopyTo(new Span<byte>(cache.Key + common, key.Length - common));
+            cache.KeyLength = key.Length;
+            cache.Depth = depth;
+            cache.Valid = true;
+        }
+        catch
+        {
+            cache.Valid = false;
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// How many leading segments of <paramref name="key"/> are identical to the cached key's, so
+    /// their nodes can be taken from the cache. A segment is reusable when its bytes and the
+    /// delimiter after it (or the end of both keys) lie inside the common prefix.
+    /// </summary>
+    private static int ReusableSegments(ref PathCache cache, ReadOnlySpan<byte> key, out int common)
+    {
+        common = key.CommonPrefixLength(new ReadOnlySpan<byte>(cache.Key, cache.KeyLength));
+        // First segment whose end is not before `common` (ends are strictly increasing).
+        int lo = 0, hi = cache.Depth;
+        while (lo < hi)
+        {
+            int mid = (lo + hi) >>> 1;
+            if (cache.SegmentEnds[mid] < common) lo = mid + 1; else hi = mid;
+        }
+        if (lo < cache.Depth && cache.SegmentEnds[lo] == common && (common == key.Length || key[common] == Separator))
+            lo++;
+        return lo;
+    }
+
+    private static ReadOnlySpan<byte> Segment(ref PathCache cache, ReadOnlySpan<byte> key, int i)
+    {
+        int start = i == 0 ? 0 : cache.SegmentEnds[i - 1] + 1;
+        return key.Slice(start, cache.SegmentEnds[i] - start);
+    }
+
+    /// <summary>
+    /// Claims room for <paramref name="created"/> nodes against the store's caps, allocates their
+    /// slabs and edge buckets, and interns the names not seen before — all or nothing.
+    /// </summary>
+    private static void Reserve(StoreRoot* root, TreeRecord* tree, Lock symbolLock, ReadOnlySpan<byte> key,
+        ref PathCache cache, int firstUnknown, int depth, int created)
+    {
+        ref NodeSlabs nodes = ref tree->Nodes;
+        NativeAllocator* memory = &root->Memory;
+        if ((ulong)nodes.Count + (ulong)created > MaxNodesPerTree)
+            throw new StoreLimitExceededException(StoreLimit.NodeIndexSpace, MaxNodesPerTree,
+                $"the key needs {created} new nodes but the tree already holds {nodes.Count} of the {MaxNodesPerTree} that 32-bit node indices can address");
+        long after = Interlocked.Add(ref root->NodeCount, created);
+        if (after > root->MaxNodes)
+        {
+            Interlocked.Add(ref root->NodeCount, -created);
+            throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
+                $"the key needs {created} new nodes, which would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
+        }
+        try
+        {
+            ulong needed = (ulong)nodes.Count + (ulong)created;
+            nodes.EnsureCapacity(memory, needed);
+            tree->Edges.EnsureCapacity(memory, ref nodes, nodes.Count, needed);
+            if (firstUnknown < depth)
+            {
+                lock (symbolLock)
+                {
+                    SymbolTable.Checkpoint checkpoint = root->Symbols.Save();
+                    try
+                    {
+                        for (int i = firstUnknown; i < depth; i++)
+                            cache.Symbols[i] = root->Symbols.FindOrAdd(memory, Segment(ref cache, key, i), root->MaxSymbolBytes);
+                    }
+                    catch
+                    {
+                        root->Symbols.Rollback(memory, checkpoint);
+                        throw;
+                    }
+                }
+            }
+        }
+        catch
+        {
+            Interlocked.Add(ref root->NodeCount, -created);
+            throw;
+        }
+    }
+
+    /// <summary>Creates nodes for segments [from, depth) under <paramref name="parent"/>. Cannot fail: room was reserved.</summary>
+    private static void CreatePath(TreeRecord* tree, ref PathCache cache, NodeIndex parent, int from, int depth)
+    {
+        ref NodeSlabs nodes = ref tree->Nodes;
+        for (int i = from; i < depth; i++)
+        {
+            var index = new NodeIndex(nodes.Count);
+            Debug.Assert(index.Value < nodes.Capacity);
+            Node* node = nodes[index];
+            Node* parentNode = nodes[parent];
+            *node = default;
+            node->Symbol = cache.Symbols[i];
+            node->Parent = parent;
+            node->NextSibling = parentNode->FirstChild;
+            parentNode->FirstChild = index;
+            tree->Edges.Add(ref nodes, index);
+            nodes.Count++;
+            cache.PathNodes[i] = index;
+            parent = index;
+        }
+    }
+
+    /// <summary>Node indices are 32-bit; uint.MaxValue is never handed out.</summary>
+    public const uint MaxNodesPerTree = uint.MaxValue - 1;
+}

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace ProfileArena.Native;
+
+/// <summary>
+/// The only place a store's native memory is allocated and freed. It keeps the byte count that
+/// <see cref="TreeStore.NativeBytes"/> reports and enforces the native-memory budget before the
+/// allocation happens, so a refused allocation changes nothing.
+/// </summary>
+/// <remarks>Lives inside <see cref="StoreRoot"/>; always used through a pointer so that every structure
+/// of the store charges the same counter. Counters are updated with interlocked operations because
+/// writers on different trees allocate concurrently.</remarks>
+internal unsafe struct NativeAllocator
+{
+    private static long s_processBytes;
+
+    public long Bytes;
+    public long Budget;
+
+    /// <summary>Bytes held from NativeMemory by every live store in this process.</summary>
+    public static long ProcessBytes => Volatile.Read(ref s_processBytes);
+
+    public static void* Alloc(NativeAllocator* a, nuint bytes, bool zeroed = true)
+    {
+        Debug.Assert(bytes > 0);
+        long size = checked((long)bytes);
+        long after = Interlocked.Add(ref a->Bytes, size);
+        if (after > a->Budget)
+        {
+            Interlocked.Add(ref a->Bytes, -size);
+            throw new StoreLimitExceededException(StoreLimit.NativeBytes, a->Budget,
+                $"allocating {size} bytes would take the store to {after} native bytes, over its budget of {a->Budget} (TreeStoreOptions.MaxNativeBytes)");
+        }
+        void* p;
+        try
+        {
+            p = zeroed ? NativeMemory.AllocZeroed(bytes) : NativeMemory.Alloc(bytes);
+        }
+        catch
+        {
+            Interlocked.Add(ref a->Bytes, -size);
+            throw;
+        }
+        Interlocked.Add(ref s_processBytes, size);
+        return p;
+    }
+
+    public static void Free(NativeAllocator* a, void* p, nuint bytes)
+    {
+        if (p == null) return;
+        NativeMemory.Free(p);
+        Interlocked.Add(ref a->Bytes, -(long)bytes);
+        Interlocked.Add(ref s_processBytes, -(long)bytes);
+    }
+
+    /// <summary>Transient scratch (Iterate stacks) is charged to the process counter only, while held.</summary>
+    public static void* AllocScratch(nuint bytes)
+    {
+        void* p = NativeMemory.Alloc(bytes);
+        Interlocked.Add(ref s_processBytes, (long)bytes);
+        return p;
+    }
+
+    public static void* ReallocScratch(void* p, nuint oldBytes, nuint newBytes)
+    {
+        void* q = NativeMemory.Realloc(p, newBytes);
+        Interlocked.Add(ref s_processBytes, (long)newBytes - (long)oldBytes);
+        return q;
+    }
+
+    public static void FreeScratch(void* p, nuint bytes)
+    {
+        if (p == null) return;
+        NativeMemory.Free(p);
+        Interlocked.Add(ref s_processBytes, -(long)bytes);
+    }
+}

@@ -1,0 +1,79 @@
+using System.Diagnostics;
+using System.Numerics;
+
+namespace ProfileArena.Native;
+
+/// <summary>
+/// An append-only list of unmanaged items stored in slabs that never move, addressed by a 32-bit index.
+/// </summary>
+/// <remarks>
+/// Slab sizes: slab s holds 64·2^s items for s &lt; 8 (64 … 8192), then every further slab holds 8192.
+/// Small lists (a tree with ten nodes) cost one 64-item slab, large lists waste at most one
+/// 8192-item slab, and growth never copies an item. Index → (slab, offset) is a Log2 and two
+/// shifts for the first 16,320 items and a shift and a mask after that.
+/// Items are zeroed when their slab is allocated.
+/// </remarks>
+internal unsafe struct SlabList<T> where T : unmanaged
+{
+    private const int FirstShift = 6;                 // first slab: 64 items
+    private const int MaxShift = 13;                  // largest slab: 8192 items
+    private const int GrowingSlabs = MaxShift - FirstShift + 1;                  // 8 slabs of doubling size
+    private const uint GrowingCapacity = ((1u << GrowingSlabs) - 1) << FirstShift; // 16,320 items
+
+    private PointerDirectory _slabs;
+    private int _slabCount;
+    private ulong _capacity;
+
+    /// <summary>Items that can be addressed without allocating.</summary>
+    public readonly ulong Capacity => _capacity;
+
+    public readonly long AllocatedBytes => (long)_capacity * sizeof(T);
+
+    public T* this[uint index]
+    {
+        get
+        {
+            Debug.Assert(index < _capacity, "index beyond allocated slabs");
+            int slab;
+            uint offset;
+            if (index < GrowingCapacity)
+            {
+                uint v = (index >> FirstShift) + 1;
+                slab = BitOperations.Log2(v);
+                offset = index - ((((1u << slab) - 1)) << FirstShift);
+            }
+            else
+            {
+                uint j = index - GrowingCapacity;
+                slab = GrowingSlabs + (int)(j >> MaxShift);
+                offset = j & ((1u << MaxShift) - 1);
+            }
+            return (T*)_slabs[slab] + offset;
+        }
+    }
+
+    private static uint SlabItems(int slab) => slab < GrowingSlabs ? 64u << slab : 1u << MaxShift;
+
+    /// <summary>Allocates slabs until <paramref name="count"/> items are addressable. Throws before changing anything visible.</summary>
+    public void EnsureCapacity(NativeAllocator* memory, ulong count)
+    {
+        while (_capacity < count)
+        {
+            uint items = SlabItems(_slabCount);
+            _slabs.EnsureSlot(memory, _slabCount);
+            void* slab = NativeAllocator.Alloc(memory, (nuint)items * (nuint)sizeof(T));
+            _slabs.Set(_slabCount, slab);
+            _slabCount++;
+            _capacity += items;
+        }
+    }
+
+    public void Free(NativeAllocator* memory)
+    {
+        for (int s = 0; s < _slabCount; s++)
+            NativeAllocator.Free(memory, _slabs[s], (nuint)SlabItems(s) * (nuint)sizeof(T));
+        _slabs.Free(memory);
+        _slabCount = 0;
+        _capacity = 0;
+    }
+}

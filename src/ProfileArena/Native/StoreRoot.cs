@@ -1,0 +1,48 @@
+namespace ProfileArena.Native;
+
+/// <summary>
+/// The single native block a <see cref="StoreHandle"/> owns; every other native allocation of the
+/// store is reachable from it, so freeing it (Dispose or finalizer) frees everything.
+/// </summary>
+internal unsafe struct StoreRoot
+{
+    public NativeAllocator Memory;
+    public SymbolTable Symbols;
+    public SlabList<TreeRecord> Trees;
+    public uint TreeCount;
+    public long NodeCount;      // all trees, roots included; reserved before nodes are created
+    public long MaxNodes;
+    public long MaxSymbolBytes;
+
+    public static StoreRoot* Create(long maxNodes, long maxSymbolBytes, long maxNativeBytes)
+    {
+        var bootstrap = new NativeAllocator { Budget = maxNativeBytes };
+        var root = (StoreRoot*)NativeAllocator.Alloc(&bootstrap, (nuint)sizeof(StoreRoot));
+        root->Memory = bootstrap;
+        root->MaxNodes = maxNodes;
+        root->MaxSymbolBytes = maxSymbolBytes;
+        try
+        {
+            root->Symbols.Init(&root->Memory);
+        }
+        catch
+        {
+            Destroy(root);
+            throw;
+        }
+        return root;
+    }
+
+    public TreeRecord* Tree(uint id) => Trees[id];
+
+    /// <summary>Frees every allocation of the store, then the root block itself. Never throws.</summary>
+    public static void Destroy(StoreRoot* root)
+    {
+        NativeAllocator* memory = &root->Memory;
+        for (uint t = 0; t < root->TreeCount; t++) root->Trees[t]->Free(memory);
+        root->Trees.Free(memory);
+        root->Symbols.Free(memory);
+        var last = root->Memory; // the root block is charged to its own counter
+        NativeAllocator.Free(&last, root, (nuint)sizeof(StoreRoot));
+    }
+}

@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.IO.Hashing;
+using System.Numerics;
+
+namespace ProfileArena.Native;
+
+/// <summary>Where one interned name lives: 8 bytes per symbol.</summary>
+internal struct SymbolEntry
+{
+    public uint Position8; // ByteArena position (8-byte units)
+    public uint Length;
+}
+
+/// <summary>
+/// Interns frame names once per store: name bytes in a <see cref="ByteArena"/>, one
+/// <see cref="SymbolEntry"/> per id in a <see cref="SlabList{T}"/>, and an open-addressing
+/// (linear probing) table of ids keyed by XxHash3 of the name.
+/// </summary>
+/// <remarks>
+/// Slots hold id+1 (0 = empty); the table doubles before its load passes 3/4. Rehash re-inserts
+/// ids in ascending order, so "later id" always means "inserted later" and the most recent ids can
+/// be removed by emptying their slots in reverse order (no tombstones): that is how
+/// <see cref="Rollback"/> undoes a batch that failed half-way. Entries and names never move, so
+/// readers may resolve names while a writer interns; finds and interning run under the store's
+/// symbol lock because rehash frees the old slot array.
+/// </remarks>
+internal unsafe struct SymbolTable
+{
+    private ByteArena _names;
+    private SlabList<SymbolEntry> _entries;
+    private uint* _slots;
+    private uint _slotMask;
+    private uint _count;
+    private long _nameBytes;
+
+    public struct Checkpoint
+    {
+        public uint Count;
+        public long NameBytes;
+        public ByteArena.Checkpoint Names;
+    }
+
+    public readonly uint Count => _count;
+    public readonly long NameBytes => _nameBytes;
+
+    public void Init(NativeAllocator* memory)
+    {
+        _names.Init();
+        Rehash(memory, 64);
+        // Id 0 is the empty name (the root's name, and the name of empty segments).
+        Add(memory, ReadOnlySpan<byte>.Empty, Hash(ReadOnlySpan<byte>.Empty), long.MaxValue);
+    }
+
+    public static ulong Hash(ReadOnlySpan<byte> name) => XxHash3.HashToUInt64(name);
+
+    public ReadOnlySpan<byte> Name(SymbolId id)
+    {
+        Debug.Assert(id.Value < Volatile.Read(ref _count));
+        SymbolEntry* e = _entries[id.Value];
+        return e->Length == 0 ? default : new ReadOnlySpan<byte>(_names.Resolve(e->Position8), (int)e->Length);
+    }
+
+    public SymbolId Find(ReadOnlySpan<byte> name, ulong hash)
+    {
+        uint i = (uint)hash & _slotMask;
+        while (true)
+        {
+            uint slot = _slots[i];
+            if (slot == 0) return SymbolId.Missing;
+            if (Name(new SymbolId(slot - 1)).SequenceEqual(name)) return new SymbolId(slot - 1);
+            i = (i + 1) & _slotMask;
+        }
+    }
+
+    public SymbolId FindOrAdd(NativeAllocator* memory, ReadOnlySpan<byte> name, long maxNameBytes)
+    {
+        ulong hash = Hash(name);
+        SymbolId found = Find(name, hash);
+        return found.IsMissing ? Add(memory, name, hash, maxNameBytes) : found;
+    }
+
+    public readonly Checkpoint Save() => new() { Count = _count, NameBytes = _nameBytes, Names = _names.Save() };
+
+    /// <summary>Removes every symbol added since <paramref name="cp"/>, newest first.</summary>
+    public void Rollback(NativeAllocator* memory, Checkpoint cp)
+    {
+        for (uint id = _count; id-- > cp.Count;)
+        {
+            uint i = (uint)Hash(Name(new SymbolId(id))) & _slotMask;
+            while (_slots[i] != id + 1) i = (i + 1) & _slotMask;
+            _slots[i] = 0;
+        }
+        _names.Rollback(memory, cp.Names);
+        Volatile.Write(ref _count, cp.Count);
+        _nameBytes = cp.NameBytes;
+    }
+
+    private SymbolId Add(NativeAllocator* memory, ReadOnlySpan<byte> name, ulong hash, long maxNameBytes)
+    {
+        if (_nameBytes + name.Length > maxNameBytes)
+            throw new StoreLimitExceededException(StoreLimit.SymbolBytes, maxNameBytes,
+                $"interning a {name.Length}-byte frame name would take the store's symbol bytes to {_nameBytes + name.Length}, over TreeStoreOptions.MaxSymbolBytes = {maxNameBytes}");
+        if (_count >= uint.MaxValue - 1)
+            throw new StoreLimitExceededException(StoreLimit.SymbolIdSpace, uint.MaxValue - 1,
+                "the store has used every 32-bit symbol id");
+        // Everything that can fail (allocations) happens before the symbol becomes visible.
+        if ((ulong)(_count + 1) * 4 > (ulong)(_slotMask + 1) * 3)
+            Rehash(memory, (_slotMask + 1) * 2);
+        _entries.EnsureCapacity(memory, (ulong)_count + 1);
+        uint position = _names.Append(memory, name);
+
+        uint id = _count;
+        SymbolEntry* e = _entries[id];
+        e->Position8 = position;
+        e->Length = (uint)name.Length;
+        uint i = (uint)hash & _slotMask;
+        while (_slots[i] != 0) i = (i + 1) & _slotMask;
+        _slots[i] = id + 1;
+        _nameBytes += name.Length;
+        Volatile.Write(ref _count, id + 1); // publishes the entry to lock-free readers
+        return new SymbolId(id);
+    }
+
+    private void Rehash(NativeAllocator* memory, uint slotCount)
+    {
+        Debug.Assert(BitOperations.IsPow2(slotCount));
+        var slots = (uint*)NativeAllocator.Alloc(memory, (nuint)slotCount * sizeof(uint));
+        uint mask = slotCount - 1;
+        for (uint id = 0; id < _count; id++)
+        {
+            uint i = (uint)Hash(Name(new SymbolId(id))) & mask;
+            while (slots[i] != 0) i = (i + 1) & mask;
+            slots[i] = id + 1;
+        }
+        if (_slots != null) NativeAllocator.Free(memory, _slots, (nuint)(_slotMask + 1) * sizeof(uint));
+        _slots = slots;
+        _slotMask = mask;
+    }
+
+    public readonly long AllocatedBytes => _names.AllocatedBytes + _entries.AllocatedBytes + (long)(_slotMask + 1) * sizeof(uint);
+
+    public void Free(NativeAllocator* memory)
+    {
+        _names.Free(memory);
+        _entries.Free(memory);
+        if (_slots != null) NativeAllocator.Free(memory, _slots, (nuint)(_slotMask + 1) * sizeof(uint));
+        _slots = null;
+        _count = 0;
+    }
+}

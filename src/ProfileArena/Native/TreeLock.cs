@@ -1,0 +1,42 @@
+namespace ProfileArena.Native;
+
+/// <summary>
+/// A reader-writer spin lock that lives inside a tree's native record, so a store needs no managed
+/// lock object per tree. Writers have preference: once one waits, new readers wait too, so a
+/// stream of Iterate calls cannot starve ingest.
+/// </summary>
+/// <remarks>State: n ≥ 0 readers, or −1 for one writer. Spinning escalates through
+/// <see cref="SpinWait"/> to yielding and sleeping, so a long Iterate costs a waiting writer
+/// little CPU.</remarks>
+internal struct TreeLock
+{
+    private int _state;
+    private int _waitingWriters;
+
+    public void EnterRead()
+    {
+        var spin = new SpinWait();
+        while (true)
+        {
+            int s = Volatile.Read(ref _state);
+            if (s >= 0 && Volatile.Read(ref _waitingWriters) == 0 &&
+                Interlocked.CompareExchange(ref _state, s + 1, s) == s)
+                return;
+            spin.SpinOnce();
+        }
+    }
+
+    public void ExitRead() => Interlocked.Decrement(ref _state);
+
+    public void EnterWrite()
+    {
+        if (Interlocked.CompareExchange(ref _state, -1, 0) == 0) return;
+        Interlocked.Increment(ref _waitingWriters);
+        var spin = new SpinWait();
+        while (Interlocked.CompareExchange(ref _state, -1, 0) != 0)
+            spin.SpinOnce();
+        Interlocked.Decrement(ref _waitingWriters);
+    }
+
+    public void ExitWrite() => Volatile.Write(ref _state, 0);
+}

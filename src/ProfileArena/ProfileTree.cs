@@ -1,0 +1,152 @@
+using System.Buffers;
+using System.Text;
+using ProfileArena.Engine;
+using ProfileArena.Native;
+
+namespace ProfileArena;
+
+/// <summary>
+/// A handle to one tree of a <see cref="TreeStore"/>: the store and a 32-bit tree id. Copying it is free;
+/// all copies refer to the same tree. A default handle refers to no tree and throws on use.
+/// </summary>
+public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
+{
+    private readonly TreeStore? _store;
+    private readonly uint _id;
+
+    internal ProfileTree(TreeStore store, uint id)
+    {
+        _store = store;
+        _id = id;
+    }
+
+    /// <summary>The store that owns this tree.</summary>
+    /// <exception cref="InvalidOperationException">This is a default handle.</exception>
+    public TreeStore Store => _store ?? throw new InvalidOperationException("This ProfileTree is a default handle: it refers to no tree. Create trees with TreeStore.CreateTree().");
+
+    /// <summary>The tree's id within its store.</summary>
+    public int Id => (int)_id;
+
+    internal uint RawId => _id;
+
+    /// <summary>
+    /// Adds <paramref name="value"/> along the path named by <paramref name="key"/>: frame names separated by
+    /// ';' (no escaping; empty names are kept). Every node on the path, root included, gains value in total;
+    /// the last node also gains it in self. Value 0 still creates the path.
+    /// </summary>
+    /// <exception cref="OverflowException">The tree's total would pass 2^64 − 1; the tree is unchanged.</exception>
+    /// <exception cref="StoreLimitExceededException">A cap would be passed; the store is unchanged.</exception>
+    public void Insert(ReadOnlySpan<byte> key, ulong value)
+    {
+        TreeStore store = Store;
+        StoreRoot* root = store.Enter();
+        try
+        {
+            TreeWriter.Insert(store.SymbolLock, root, TreeStore.Tree(root, _id), key, value);
+        }
+        finally
+        {
+            store.Exit();
+        }
+    }
+
+    /// <summary>Inserts a key given as a string, encoded as UTF-8 (unpaired surrogates become U+FFFD).</summary>
+    public void Insert(string key, ulong value)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        int max = Encoding.UTF8.GetMaxByteCount(key.Length);
+        if (max <= 1024)
+        {
+            Span<byte> buffer = stackalloc byte[max];
+            Insert(buffer[..Encoding.UTF8.GetBytes(key, buffer)], value);
+            return;
+        }
+        byte[] rented = ArrayPool<byte>.Shared.Rent(max);
+        try
+        {
+            Insert(rented.AsSpan(0, Encoding.UTF8.GetBytes(key, rented)), value);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    /// <summary>Sum of all values inserted into the tree (the root's total).</summary>
+    public ulong Total
+    {
+        get
+        {
+            TreeStore store = Store;
+            StoreRoot* root = store.Enter();
+            try
+            {
+                TreeRecord* tree = TreeStore.Tree(root, _id);
+                tree->Lock.EnterRead();
+                try { return tree->Nodes[0]->Total; }
+                finally { tree->Lock.ExitRead(); }
+            }
+            finally
+            {
+                store.Exit();
+            }
+        }
+    }
+
+    /// <summary>Nodes in the tree, root included.</summary>
+    public long NodeCount
+    {
+        get
+        {
+            TreeStore store = Store;
+            StoreRoot* root = store.Enter();
+            try { return Volatile.Read(ref TreeStore.Tree(root, _id)->Nodes.Count); }
+            finally { store.Exit(); }
+        }
+    }
+
+    /// <summary>Calls <paramref name="visitor"/> for every node but the root, depth-first pre-order,
+    /// siblings in ordinal byte order. The visitor must not insert into this tree.</summary>
+    public void Iterate(StackVisitor visitor)
+    {
+        ArgumentNullException.ThrowIfNull(visitor);
+        var adapter = new DelegateVisitor(visitor);
+        Iterate(ref adapter);
+    }
+
+    /// <summary>Like <see cref="Iterate(StackVisitor)"/>, specialised for <typeparamref name="TVisitor"/>:
+    /// with a struct visitor no delegate is involved and nothing is allocated.</summary>
+    public void Iterate<TVisitor>(ref TVisitor visitor) where TVisitor : IStackVisitor, allows ref struct
+    {
+        TreeStore store = Store;
+        StoreRoot* root = store.Enter();
+        try
+        {
+            TreeWalker.Iterate(root, TreeStore.Tree(root, _id), ref visitor);
+        }
+        finally
+        {
+            store.Exit();
+        }
+    }
+
+    private readonly struct DelegateVisitor(StackVisitor visitor) : IStackVisitor
+    {
+        public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total) => visitor(stack, self, total);
+    }
+
+    /// <inheritdoc/>
+    public bool Equals(ProfileTree other) => ReferenceEquals(_store, other._store) && _id == other._id;
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => obj is ProfileTree other && Equals(other);
+
+    /// <inheritdoc/>
+    public override int GetHashCode() => HashCode.Combine(_store, _id);
+
+    /// <summary>Same store and same tree id.</summary>
+    public static bool operator ==(ProfileTree left, ProfileTree right) => left.Equals(right);
+
+    /// <summary>Different store or tree id.</summary>
+    public static bool operator !=(ProfileTree left, ProfileTree right) => !left.Equals(right);
+}
