@@ -144,29 +144,16 @@ internal static unsafe class TreeWriter
     }
 
     /// <summary>
-    /// Claims room for <paramref name="created"/> nodes against the store's caps, allocates their
-    /// slabs and edge buckets, and interns the names not seen before — all or nothing.
+    /// Claims room for <paramref name="created"/> nodes and interns the names not seen before —
+    /// all or nothing.
     /// </summary>
     private static void Reserve(StoreRoot* root, TreeRecord* tree, Lock symbolLock, ReadOnlySpan<byte> key,
         ref PathCache cache, int firstUnknown, int depth, int created)
     {
-        ref NodeSlabs nodes = ref tree->Nodes;
         NativeAllocator* memory = &root->Memory;
-        if ((ulong)nodes.Count + (ulong)created > MaxNodesPerTree)
-            throw new StoreLimitExceededException(StoreLimit.NodeIndexSpace, MaxNodesPerTree,
-                $"the key needs {created} new nodes but the tree already holds {nodes.Count} of the {MaxNodesPerTree} that 32-bit node indices can address");
-        long after = Interlocked.Add(ref root->NodeCount, created);
-        if (after > root->MaxNodes)
-        {
-            Interlocked.Add(ref root->NodeCount, -created);
-            throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
-                $"the key needs {created} new nodes, which would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
-        }
+        tree->ReserveNodes(root, created);
         try
         {
-            ulong needed = (ulong)nodes.Count + (ulong)created;
-            nodes.EnsureCapacity(memory, needed);
-            tree->Edges.EnsureCapacity(memory, ref nodes, nodes.Count, needed);
             if (firstUnknown < depth)
             {
                 lock (symbolLock)
@@ -187,7 +174,7 @@ internal static unsafe class TreeWriter
         }
         catch
         {
-            Interlocked.Add(ref root->NodeCount, -created);
+            TreeRecord.CancelReservation(root, created);
             throw;
         }
     }
@@ -195,25 +182,11 @@ internal static unsafe class TreeWriter
     /// <summary>Creates nodes for segments [from, depth) under <paramref name="parent"/>. Cannot fail: room was reserved.</summary>
     private static void CreatePath(TreeRecord* tree, ref PathCache cache, NodeIndex parent, int from, int depth)
     {
-        ref NodeSlabs nodes = ref tree->Nodes;
         for (int i = from; i < depth; i++)
         {
-            var index = new NodeIndex(nodes.Count);
-            Debug.Assert(index.Value < nodes.Capacity);
-            Node* node = nodes[index];
-            Node* parentNode = nodes[parent];
-            *node = default;
-            node->Symbol = cache.Symbols[i];
-            node->Parent = parent;
-            node->NextSibling = parentNode->FirstChild;
-            parentNode->FirstChild = index;
-            tree->Edges.Add(ref nodes, index);
-            nodes.Count++;
-            cache.PathNodes[i] = index;
-            parent = index;
+            parent = tree->AddChild(parent, cache.Symbols[i]);
+            cache.PathNodes[i] = parent;
         }
     }
 
-    /// <summary>Node indices are 32-bit; uint.MaxValue is never handed out.</summary>
-    public const uint MaxNodesPerTree = uint.MaxValue - 1;
 }
