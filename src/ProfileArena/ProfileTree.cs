@@ -124,9 +124,7 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
             try
             {
                 TreeRecord* tree = TreeStore.Tree(root, _id);
-                tree->Lock.EnterRead();
-                try { return tree->Nodes[0]->Total; }
-                finally { tree->Lock.ExitRead(); }
+                return Volatile.Read(ref tree->Total); // one aligned 8-byte word: never torn
             }
             finally
             {

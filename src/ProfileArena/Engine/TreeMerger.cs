@@ -12,7 +12,7 @@ namespace ProfileArena.Engine;
 /// (invariant: a node's index is greater than its parent's), with a scratch map from source index
 /// to target index. Three passes, like Insert: (1) a dry run maps existing nodes and counts the new
 /// ones; (2) the room and the missing names are claimed, all or nothing; (3) nodes are created and
-/// totals added — which cannot fail. Self needs no work: it is derived from totals.
+/// selves added — which cannot fail. Totals need no work: they are derived from selves.
 /// </remarks>
 internal static unsafe class TreeMerger
 {
@@ -52,19 +52,20 @@ internal static unsafe class TreeMerger
     private static void DoubleInPlace(TreeRecord* tree)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
-        ulong total = nodes[0]->Total;
+        ulong total = tree->Total;
         if (total > ulong.MaxValue - total)
             throw new OverflowException($"Merging the tree into itself would overflow its total of {total}; the tree is unchanged.");
-        for (uint i = 0; i < nodes.Count; i++) nodes[i]->Total *= 2;
+        for (uint i = 0; i < nodes.Count; i++) nodes[i]->Self *= 2;
+        tree->Total = total * 2;
     }
 
     private static void MergeLocked(Lock targetSymbolLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, TreeRecord* source)
     {
         ref NodeSlabs from = ref source->Nodes;
         ref NodeSlabs into = ref target->Nodes;
-        ulong added = from[0]->Total;
-        if (into[0]->Total > ulong.MaxValue - added)
-            throw new OverflowException($"Merging a tree with total {added} would overflow the target's total of {into[0]->Total}; the target is unchanged.");
+        ulong added = source->Total;
+        if (target->Total > ulong.MaxValue - added)
+            throw new OverflowException($"Merging a tree with total {added} would overflow the target's total of {target->Total}; the target is unchanged.");
 
         uint count = from.Count;
         bool sameStore = sourceRoot == targetRoot;
@@ -140,7 +141,8 @@ internal static unsafe class TreeMerger
             }
 
             // Pass 3: create and add. Nothing below can fail.
-            into[0]->Total += added;
+            into[0]->Self += from[0]->Self; // always 0 today (no key ends at the root), kept for exactness
+            target->Total += added;
             for (uint i = 1; i < count; i++)
             {
                 Node* node = from[i];
@@ -149,7 +151,7 @@ internal static unsafe class TreeMerger
                     uint symbol = sameStore ? node->Symbol.Value : symbolMap[node->Symbol.Value];
                     map[i] = target->AddChild(new NodeIndex(map[node->Parent.Value]), new SymbolId(symbol)).Value;
                 }
-                into[map[i]]->Total += node->Total;
+                into[map[i]]->Self += node->Self;
             }
         }
         finally

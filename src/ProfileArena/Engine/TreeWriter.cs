@@ -5,7 +5,7 @@ namespace ProfileArena.Engine;
 
 /// <summary>
 /// Insert: resolve the key's path (reusing the previous key's resolved prefix), create what is
-/// missing, add the value along the path. Every step that can fail runs before the first change
+/// missing, add the value to the last node's self. Every step that can fail runs before the first change
 /// to the tree or the symbol table, or is rolled back, so a refused insert leaves the store as it was.
 /// </summary>
 internal static unsafe class TreeWriter
@@ -32,11 +32,10 @@ internal static unsafe class TreeWriter
         ref NodeSlabs nodes = ref tree->Nodes;
         ref PathCache cache = ref tree->Cache;
         NativeAllocator* memory = &root->Memory;
-        Node* rootNode = nodes[0];
 
-        // The root's total is the largest total on any path, so this one check covers every node.
-        if (rootNode->Total > ulong.MaxValue - value)
-            throw new OverflowException($"Inserting {value} would overflow the tree's total of {rootNode->Total} (maximum {ulong.MaxValue}); the tree is unchanged.");
+        // The tree's total is the largest total of any node, so this one check covers every node.
+        if (tree->Total > ulong.MaxValue - value)
+            throw new OverflowException($"Inserting {value} would overflow the tree's total of {tree->Total} (maximum {ulong.MaxValue}); the tree is unchanged.");
 
         int common = 0, reused = 0;
         if (cache.Valid) reused = ReusableSegments(ref cache, key, out common);
@@ -101,8 +100,9 @@ internal static unsafe class TreeWriter
                 CreatePath(tree, ref cache, parent, resolved, depth);
             }
 
-            rootNode->Total += value;
-            for (int i = 0; i < depth; i++) nodes[cache.PathNodes[i]]->Total += value;
+            // Totals are derived when read (see Node): only the last node and the tree's sum change.
+            nodes[cache.PathNodes[depth - 1]]->Self += value;
+            tree->Total += value;
 
             // Bytes before `common` are already in the cache (they equal the previous key).
             key.Slice(common).CopyTo(new Span<byte>(cache.Key + common, key.Length - common));

@@ -6,6 +6,8 @@ namespace ProfileArena.Native;
 internal unsafe struct TreeRecord
 {
     public TreeLock Lock;
+    /// <summary>Sum of every value inserted: the root's total, and the largest total of any node.</summary>
+    public ulong Total;
     public NodeSlabs Nodes;
     public EdgeIndex Edges;
     public PathCache Cache;
@@ -17,7 +19,7 @@ internal unsafe struct TreeRecord
     {
         Nodes.EnsureCapacity(memory, 1);
         Edges.EnsureCapacity(memory, ref Nodes, 0, 1);
-        Nodes.Count = 1; // node 0 is zeroed: name 0 (""), no children, total 0
+        Nodes.Count = 1; // node 0 is zeroed: name 0 (""), no children, self 0
     }
 
     /// <summary>Node indices are 32-bit; uint.MaxValue is never handed out.</summary>
