@@ -17,6 +17,7 @@ public static class Program
 {
     /// <summary>
     /// <c>--smoke</c>: every benchmark once, in-process, tiny shapes (CI; seconds).
+    /// <c>--loop WHAT [count]</c>: one workload in a plain loop, for perf record (see Support/Loop.cs).
     /// <c>--memory [trees]</c>: native bytes per node of the take-home step (default 100 trees) and of the real-shape store.
     /// Anything else goes to BenchmarkDotNet (e.g. <c>--filter '*'</c>); with no <c>--job</c>, the suite's
     /// default job (1 launch, 3 warm-ups, 10 iterations) is used.
@@ -24,6 +25,9 @@ public static class Program
     public static int Main(string[] args)
     {
         if (args.Contains("--smoke")) return Smoke(args.Where(a => a != "--smoke").ToArray());
+        int loop = Array.IndexOf(args, "--loop");
+        if (loop >= 0 && loop + 1 < args.Length)
+            return Loop.Run(args[loop + 1], loop + 2 < args.Length ? int.Parse(args[loop + 2]) : 10);
         int memory = Array.IndexOf(args, "--memory");
         if (memory >= 0)
         {
