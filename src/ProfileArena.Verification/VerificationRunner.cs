@@ -35,6 +35,8 @@ public sealed class VerificationRunner
     public TimeSpan BuildIdleTimeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>How long a heap snapshot may go without any event.</summary>
     public TimeSpan SnapshotIdleTimeout { get; init; } = TimeSpan.FromMinutes(2);
+    /// <summary>Snapshots taken and discarded before the empty-store one (see Run).</summary>
+    public int SettlingSnapshots { get; init; } = 3;
     /// <summary>If set, the GC session's raw stream is also written to this .nettrace file.</summary>
     public string? TraceOutputPath { get; init; }
     /// <summary>The workload assembly; by default ProfileArena.GcWorkload.dll beside this library.</summary>
@@ -165,9 +167,14 @@ public sealed class VerificationRunner
                             // The first session a process sees makes it build EventSource state (manifests,
                             // reflection caches) that a later collection frees. A settling snapshot first puts
                             // the empty-store snapshot in the same state as every later one.
-                            HeapSnapshot settle = HeapSnapshotter.Take(client, typeNames, SnapshotIdleTimeout, null, ct);
-                            snapshotGcs.Add(settle.GcNumber);
-                            collector.MarkSnapshot(settle.GcNumber);
+                            // Finalizable helpers (e.g. DynamicMethod's DestroyScout) need a few collections
+                            // to go; the heap is small here, so settling costs milliseconds.
+                            for (int settling = 0; settling < SettlingSnapshots; settling++)
+                            {
+                                HeapSnapshot settle = HeapSnapshotter.Take(client, typeNames, SnapshotIdleTimeout, null, ct);
+                                snapshotGcs.Add(settle.GcNumber);
+                                collector.MarkSnapshot(settle.GcNumber);
+                            }
                         }
                         HeapSnapshot snap = HeapSnapshotter.Take(client, typeNames, SnapshotIdleTimeout,
                             n => Log.WriteLine($"{tag}   ... {n:N0} objects walked"), ct);
