@@ -9,7 +9,8 @@ namespace ProfileArena.GcWorkload;
 /// (a number of trees built) until the observer, which reads its stdout, answers on stdin.
 /// </summary>
 /// <remarks>
-/// Protocol, one line each (stdout → observer): <c>progress TREES NODES</c> after every tree;
+/// Protocol, one line each (stdout → observer): <c>ready PID NODES</c> once after the warm-up (answer
+/// <c>next</c>); <c>progress TREES NODES</c> after every tree;
 /// <c>checkpoint TREES NODES NATIVE_BYTES TOTALS_SUM</c>, then the child blocks reading stdin until
 /// <c>next</c> (anything else, or end of input, ends the child with exit code 3: an observer that
 /// dies takes its child down at the next checkpoint); <c>done</c> at the end (exit 0). Usage errors
@@ -35,7 +36,12 @@ internal static class Program
 
         Console.Out.Flush();
         var engine = IWorkloadEngine.Create(options.Engine, options.Trees);
-        engine.WarmUp();
+        engine.WarmUp(options.Depth);
+        // One round trip of the protocol before the empty-store snapshot: the first completed read of
+        // stdin and the first formatted progress line create console and runtime objects once per process.
+        Say($"ready {Environment.ProcessId} {engine.Nodes}");
+        if (Console.In.ReadLine() != "next")
+            return 3;
 
         var rng = new SplitMix64(SplitMix64.TakeHomeSeed);
         int built = 0;
@@ -130,7 +136,9 @@ internal interface IWorkloadEngine
 
     /// <summary>Runs every code path once on throwaway data, so JIT, static constructors and the
     /// generator's key buffer exist before the empty-store snapshot and are not counted as the store's cost.</summary>
-    void WarmUp();
+    /// <remarks>The warm-up tree has the real depth: deep keys take code paths (pooled buffers, table
+    /// growth, and the runtime objects those create once per process) that shallow ones never reach.</remarks>
+    void WarmUp(int depth);
 
     void BuildTakeHome(ref SplitMix64 rng, int width, int depth);
 
@@ -159,12 +167,12 @@ internal sealed class ArenaWorkload(int trees, ArenaLeak leak) : IWorkloadEngine
     public long NativeBytes => _store.NativeBytes;
     public ulong TotalsSum => _totals;
 
-    public void WarmUp()
+    public void WarmUp(int depth)
     {
         using var store = new TreeStore();
         var rng = new SplitMix64(1);
         var sink = new Sink(store.CreateTree());
-        TakeHome.GenerateTree(ref rng, 2, 2, ref sink);
+        TakeHome.GenerateTree(ref rng, 2, depth, ref sink);
         store.CreateTree().Insert("foo;bar;baz"u8, 100);
     }
 
@@ -218,11 +226,11 @@ internal sealed class BaselineWorkload(int trees) : IWorkloadEngine
     public long NativeBytes => 0;
     public ulong TotalsSum => _totals;
 
-    public void WarmUp()
+    public void WarmUp(int depth)
     {
         var rng = new SplitMix64(1);
         var sink = new Sink(new BaselineTree());
-        TakeHome.GenerateTree(ref rng, 2, 2, ref sink);
+        TakeHome.GenerateTree(ref rng, 2, depth, ref sink);
         new BaselineTree().Insert("foo;bar;baz"u8, 100);
     }
 

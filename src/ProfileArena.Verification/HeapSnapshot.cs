@@ -52,7 +52,7 @@ public static class HeapSnapshotter
         ArgumentNullException.ThrowIfNull(typeNames);
         var clock = Stopwatch.StartNew();
         var provider = new EventPipeProvider(RuntimeProvider, EventLevel.Verbose, (long)ClrTraceEventParser.Keywords.GCHeapSnapshot);
-        using EventPipeSession session = client.StartEventPipeSession([provider], requestRundown: false, circularBufferMB: 1024);
+        using EventPipeSession session = client.StartEventPipeSession([provider], requestRundown: false, circularBufferMB: 3072);
         using var source = new EventPipeEventSource(session.EventStream);
 
         int gcNumber = -1;

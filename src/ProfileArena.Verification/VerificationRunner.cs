@@ -194,6 +194,10 @@ public sealed class VerificationRunner
                         progress.Restart();
                         break;
                     }
+                    case "ready":
+                        child.StandardInput.WriteLine("next");
+                        child.StandardInput.Flush();
+                        break;
                     case "done":
                         finished = true;
                         break;
