@@ -72,6 +72,48 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
         }
     }
 
+    /// <summary>
+    /// Adds every value of <paramref name="source"/> into this tree, exactly as if the source's inserts
+    /// had been made here. The source may belong to another store (its names are interned into this
+    /// one) or be this tree itself (every value doubles). All or nothing: on an exception this tree
+    /// and its store are unchanged.
+    /// </summary>
+    /// <exception cref="OverflowException">This tree's total would pass 2^64 − 1.</exception>
+    /// <exception cref="StoreLimitExceededException">A cap of this tree's store would be passed.</exception>
+    public void MergeFrom(ProfileTree source)
+    {
+        TreeStore store = Store;
+        TreeStore sourceStore = source.Store;
+        StoreRoot* root = store.Enter();
+        try
+        {
+            StoreRoot* sourceRoot = sourceStore.Enter();
+            try
+            {
+                TreeMerger.Merge(store.SymbolLock, root, TreeStore.Tree(root, _id), sourceRoot, TreeStore.Tree(sourceRoot, source._id));
+            }
+            finally
+            {
+                sourceStore.Exit();
+            }
+        }
+        finally
+        {
+            store.Exit();
+        }
+    }
+
+    /// <summary>
+    /// A new tree in the same store with the same contents. If a cap stops the copy, the exception
+    /// propagates and the new tree is left empty.
+    /// </summary>
+    public ProfileTree Clone()
+    {
+        ProfileTree copy = Store.CreateTree();
+        copy.MergeFrom(this);
+        return copy;
+    }
+
     /// <summary>Sum of all values inserted into the tree (the root's total).</summary>
     public ulong Total
     {
@@ -82,9 +124,7 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
             try
             {
                 TreeRecord* tree = TreeStore.Tree(root, _id);
-                tree->Lock.EnterRead();
-                try { return tree->Nodes[0]->Total; }
-                finally { tree->Lock.ExitRead(); }
+                return Volatile.Read(ref tree->Total); // one aligned 8-byte word: never torn
             }
             finally
             {

@@ -8,11 +8,12 @@ namespace ProfileArena.Engine;
 /// with the path of names joined by ';' and each node's self and total.
 /// </summary>
 /// <remarks>
-/// Children are kept unordered (see <see cref="Node"/>), so each node's children are gathered onto an
-/// explicit native stack, summed (self = total − Σ child totals) and sorted there by name, in
-/// descending order so that popping yields them ascending. No recursion (10,000-deep paths are
-/// fine) and no managed allocation: the stack, the per-depth path lengths and the path bytes are
-/// native scratch owned by this call.
+/// Nodes store only self, so the walk starts with <see cref="SubtreeTotals"/>: one backward pass
+/// over the slabs. Children are kept unordered (see <see cref="Node"/>), so each node's children
+/// are gathered onto an explicit native stack and sorted there by name, in descending order so
+/// that popping yields them ascending. No recursion (10,000-deep paths are fine) and no managed
+/// allocation: the totals, the stack, the per-depth path lengths and the path bytes are native
+/// scratch owned by this call.
 /// </remarks>
 internal static unsafe class TreeWalker
 {
@@ -59,8 +60,10 @@ internal static unsafe class TreeWalker
     {
         ref NodeSlabs nodes = ref tree->Nodes;
         ref SymbolTable symbols = ref root->Symbols;
+        s.Totals = SubtreeTotals(ref nodes, out s.TotalsBytes);
+        Debug.Assert(s.Totals[0] == tree->Total);
         int top = 0;
-        PushChildren(ref nodes, ref symbols, ref s, ref top, NodeIndex.Root, 1, out _);
+        PushChildren(ref nodes, ref symbols, ref s, ref top, NodeIndex.Root, 1);
         while (top > 0)
         {
             ulong entry = s.Stack[--top];
@@ -77,22 +80,34 @@ internal static unsafe class TreeWalker
             int end = start + name.Length;
             s.PathEnds[depth] = end;
 
-            PushChildren(ref nodes, ref symbols, ref s, ref top, index, depth + 1, out ulong childTotals);
-            Debug.Assert(childTotals <= node->Total);
-            visitor.Visit(new ReadOnlySpan<byte>(s.Path, end), node->Total - childTotals, node->Total);
+            PushChildren(ref nodes, ref symbols, ref s, ref top, index, depth + 1);
+            visitor.Visit(new ReadOnlySpan<byte>(s.Path, end), node->Self, s.Totals[index.Value]);
         }
+    }
+
+    /// <summary>
+    /// Every node's total (Σ self over its subtree) in a native array indexed by node index, owned by
+    /// the caller (free with <see cref="NativeAllocator.FreeScratch"/>). Children have higher indices
+    /// than their parents, so one pass from the last index down completes each subtree before its
+    /// parent is read. Sums cannot overflow: each is at most the tree's total.
+    /// </summary>
+    public static ulong* SubtreeTotals(ref NodeSlabs nodes, out nuint bytes)
+    {
+        uint count = nodes.Count;
+        bytes = (nuint)count * sizeof(ulong);
+        var totals = (ulong*)NativeAllocator.AllocScratch(bytes);
+        for (uint i = 0; i < count; i++) totals[i] = nodes[i]->Self;
+        for (uint i = count - 1; i > 0; i--) totals[nodes[i]->Parent.Value] += totals[i];
+        return totals;
     }
 
     /// <summary>Pushes the children of <paramref name="parent"/> so that the smallest name is on top.</summary>
     private static void PushChildren(ref NodeSlabs nodes, ref SymbolTable symbols, ref Scratch s, ref int top,
-        NodeIndex parent, int childDepth, out ulong childTotals)
+        NodeIndex parent, int childDepth)
     {
-        childTotals = 0;
         int first = top;
         for (NodeIndex c = nodes[parent]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling)
         {
-            Node* child = nodes[c];
-            childTotals += child->Total;
             s.EnsureStack(top + 1);
             s.Stack[top++] = c.Value | ((ulong)(uint)childDepth << 32);
         }
@@ -148,6 +163,8 @@ internal static unsafe class TreeWalker
     /// <summary>Native working memory of one Iterate call, freed when it returns.</summary>
     private struct Scratch
     {
+        public ulong* Totals;    // SubtreeTotals, by node index
+        public nuint TotalsBytes;
         public ulong* Stack;     // (depth << 32) | node index
         public int StackCapacity;
         public int* PathEnds;    // PathEnds[d] = length of the path of the node at depth d
@@ -181,6 +198,7 @@ internal static unsafe class TreeWalker
 
         public void Free()
         {
+            NativeAllocator.FreeScratch(Totals, TotalsBytes);
             NativeAllocator.FreeScratch(Stack, (nuint)StackCapacity * sizeof(ulong));
             NativeAllocator.FreeScratch(PathEnds, (nuint)DepthCapacity * sizeof(int));
             NativeAllocator.FreeScratch(Path, (nuint)PathCapacity);

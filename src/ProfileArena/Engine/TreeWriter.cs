@@ -5,7 +5,7 @@ namespace ProfileArena.Engine;
 
 /// <summary>
 /// Insert: resolve the key's path (reusing the previous key's resolved prefix), create what is
-/// missing, add the value along the path. Every step that can fail runs before the first change
+/// missing, add the value to the last node's self. Every step that can fail runs before the first change
 /// to the tree or the symbol table, or is rolled back, so a refused insert leaves the store as it was.
 /// </summary>
 internal static unsafe class TreeWriter
@@ -32,11 +32,10 @@ internal static unsafe class TreeWriter
         ref NodeSlabs nodes = ref tree->Nodes;
         ref PathCache cache = ref tree->Cache;
         NativeAllocator* memory = &root->Memory;
-        Node* rootNode = nodes[0];
 
-        // The root's total is the largest total on any path, so this one check covers every node.
-        if (rootNode->Total > ulong.MaxValue - value)
-            throw new OverflowException($"Inserting {value} would overflow the tree's total of {rootNode->Total} (maximum {ulong.MaxValue}); the tree is unchanged.");
+        // The tree's total is the largest total of any node, so this one check covers every node.
+        if (tree->Total > ulong.MaxValue - value)
+            throw new OverflowException($"Inserting {value} would overflow the tree's total of {tree->Total} (maximum {ulong.MaxValue}); the tree is unchanged.");
 
         int common = 0, reused = 0;
         if (cache.Valid) reused = ReusableSegments(ref cache, key, out common);
@@ -101,8 +100,9 @@ internal static unsafe class TreeWriter
                 CreatePath(tree, ref cache, parent, resolved, depth);
             }
 
-            rootNode->Total += value;
-            for (int i = 0; i < depth; i++) nodes[cache.PathNodes[i]]->Total += value;
+            // Totals are derived when read (see Node): only the last node and the tree's sum change.
+            nodes[cache.PathNodes[depth - 1]]->Self += value;
+            tree->Total += value;
 
             // Bytes before `common` are already in the cache (they equal the previous key).
             key.Slice(common).CopyTo(new Span<byte>(cache.Key + common, key.Length - common));
@@ -144,29 +144,16 @@ internal static unsafe class TreeWriter
     }
 
     /// <summary>
-    /// Claims room for <paramref name="created"/> nodes against the store's caps, allocates their
-    /// slabs and edge buckets, and interns the names not seen before — all or nothing.
+    /// Claims room for <paramref name="created"/> nodes and interns the names not seen before —
+    /// all or nothing.
     /// </summary>
     private static void Reserve(StoreRoot* root, TreeRecord* tree, Lock symbolLock, ReadOnlySpan<byte> key,
         ref PathCache cache, int firstUnknown, int depth, int created)
     {
-        ref NodeSlabs nodes = ref tree->Nodes;
         NativeAllocator* memory = &root->Memory;
-        if ((ulong)nodes.Count + (ulong)created > MaxNodesPerTree)
-            throw new StoreLimitExceededException(StoreLimit.NodeIndexSpace, MaxNodesPerTree,
-                $"the key needs {created} new nodes but the tree already holds {nodes.Count} of the {MaxNodesPerTree} that 32-bit node indices can address");
-        long after = Interlocked.Add(ref root->NodeCount, created);
-        if (after > root->MaxNodes)
-        {
-            Interlocked.Add(ref root->NodeCount, -created);
-            throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
-                $"the key needs {created} new nodes, which would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
-        }
+        tree->ReserveNodes(root, created);
         try
         {
-            ulong needed = (ulong)nodes.Count + (ulong)created;
-            nodes.EnsureCapacity(memory, needed);
-            tree->Edges.EnsureCapacity(memory, ref nodes, nodes.Count, needed);
             if (firstUnknown < depth)
             {
                 lock (symbolLock)
@@ -187,7 +174,7 @@ internal static unsafe class TreeWriter
         }
         catch
         {
-            Interlocked.Add(ref root->NodeCount, -created);
+            TreeRecord.CancelReservation(root, created);
             throw;
         }
     }
@@ -195,25 +182,11 @@ internal static unsafe class TreeWriter
     /// <summary>Creates nodes for segments [from, depth) under <paramref name="parent"/>. Cannot fail: room was reserved.</summary>
     private static void CreatePath(TreeRecord* tree, ref PathCache cache, NodeIndex parent, int from, int depth)
     {
-        ref NodeSlabs nodes = ref tree->Nodes;
         for (int i = from; i < depth; i++)
         {
-            var index = new NodeIndex(nodes.Count);
-            Debug.Assert(index.Value < nodes.Capacity);
-            Node* node = nodes[index];
-            Node* parentNode = nodes[parent];
-            *node = default;
-            node->Symbol = cache.Symbols[i];
-            node->Parent = parent;
-            node->NextSibling = parentNode->FirstChild;
-            parentNode->FirstChild = index;
-            tree->Edges.Add(ref nodes, index);
-            nodes.Count++;
-            cache.PathNodes[i] = index;
-            parent = index;
+            parent = tree->AddChild(parent, cache.Symbols[i]);
+            cache.PathNodes[i] = parent;
         }
     }
 
-    /// <summary>Node indices are 32-bit; uint.MaxValue is never handed out.</summary>
-    public const uint MaxNodesPerTree = uint.MaxValue - 1;
 }

@@ -17,7 +17,12 @@ internal struct SymbolEntry
 /// (linear probing) table of ids keyed by XxHash3 of the name.
 /// </summary>
 /// <remarks>
-/// Slots hold id+1 (0 = empty); the table doubles before its load passes 3/4. Rehash re-inserts
+/// Slots hold id+1 (0 = empty) and a parallel array holds one control byte per slot: 0 for empty,
+/// else 0x80 | the hash's top 7 bits (the idea of SwissTable's control bytes). A probe reads the
+/// control bytes — consecutive slots share a cache line — and touches an entry and its name only
+/// when the 7-bit tag matches, so a miss costs about one cache miss instead of two per occupied
+/// slot passed (all take-home names are 80 bytes long: length alone never rejects a candidate).
+/// The table doubles before its load passes 3/4. Rehash re-inserts
 /// ids in ascending order, so "later id" always means "inserted later" and the most recent ids can
 /// be removed by emptying their slots in reverse order (no tombstones): that is how
 /// <see cref="Rollback"/> undoes a batch that failed half-way. Entries and names never move, so
@@ -29,6 +34,7 @@ internal unsafe struct SymbolTable
     private ByteArena _names;
     private SlabList<SymbolEntry> _entries;
     private uint* _slots;
+    private byte* _tags;
     private uint _slotMask;
     private uint _count;
     private long _nameBytes;
@@ -60,14 +66,21 @@ internal unsafe struct SymbolTable
         return e->Length == 0 ? default : new ReadOnlySpan<byte>(_names.Resolve(e->Position8), (int)e->Length);
     }
 
+    private static byte Tag(ulong hash) => (byte)(0x80 | (hash >> 57));
+
     public SymbolId Find(ReadOnlySpan<byte> name, ulong hash)
     {
+        byte tag = Tag(hash);
         uint i = (uint)hash & _slotMask;
         while (true)
         {
-            uint slot = _slots[i];
-            if (slot == 0) return SymbolId.Missing;
-            if (Name(new SymbolId(slot - 1)).SequenceEqual(name)) return new SymbolId(slot - 1);
+            byte t = _tags[i];
+            if (t == 0) return SymbolId.Missing;
+            if (t == tag)
+            {
+                var id = new SymbolId(_slots[i] - 1);
+                if (Name(id).SequenceEqual(name)) return id;
+            }
             i = (i + 1) & _slotMask;
         }
     }
@@ -89,6 +102,7 @@ internal unsafe struct SymbolTable
             uint i = (uint)Hash(Name(new SymbolId(id))) & _slotMask;
             while (_slots[i] != id + 1) i = (i + 1) & _slotMask;
             _slots[i] = 0;
+            _tags[i] = 0;
         }
         _names.Rollback(memory, cp.Names);
         Volatile.Write(ref _count, cp.Count);
@@ -114,8 +128,9 @@ internal unsafe struct SymbolTable
         e->Position8 = position;
         e->Length = (uint)name.Length;
         uint i = (uint)hash & _slotMask;
-        while (_slots[i] != 0) i = (i + 1) & _slotMask;
+        while (_tags[i] != 0) i = (i + 1) & _slotMask;
         _slots[i] = id + 1;
+        _tags[i] = Tag(hash);
         _nameBytes += name.Length;
         Volatile.Write(ref _count, id + 1); // publishes the entry to lock-free readers
         return new SymbolId(id);
@@ -124,27 +139,48 @@ internal unsafe struct SymbolTable
     private void Rehash(NativeAllocator* memory, uint slotCount)
     {
         Debug.Assert(BitOperations.IsPow2(slotCount));
-        var slots = (uint*)NativeAllocator.Alloc(memory, (nuint)slotCount * sizeof(uint));
+        var slots = (uint*)NativeAllocator.Alloc(memory, (nuint)slotCount * sizeof(uint), zeroed: false);
+        byte* tags;
+        try
+        {
+            tags = (byte*)NativeAllocator.Alloc(memory, slotCount);
+        }
+        catch
+        {
+            NativeAllocator.Free(memory, slots, (nuint)slotCount * sizeof(uint));
+            throw;
+        }
         uint mask = slotCount - 1;
         for (uint id = 0; id < _count; id++)
         {
-            uint i = (uint)Hash(Name(new SymbolId(id))) & mask;
-            while (slots[i] != 0) i = (i + 1) & mask;
+            ulong hash = Hash(Name(new SymbolId(id)));
+            uint i = (uint)hash & mask;
+            while (tags[i] != 0) i = (i + 1) & mask;
             slots[i] = id + 1;
+            tags[i] = Tag(hash);
         }
-        if (_slots != null) NativeAllocator.Free(memory, _slots, (nuint)(_slotMask + 1) * sizeof(uint));
+        FreeSlots(memory);
         _slots = slots;
+        _tags = tags;
         _slotMask = mask;
     }
 
-    public readonly long AllocatedBytes => _names.AllocatedBytes + _entries.AllocatedBytes + (long)(_slotMask + 1) * sizeof(uint);
+    public readonly long AllocatedBytes => _names.AllocatedBytes + _entries.AllocatedBytes + (long)(_slotMask + 1) * (sizeof(uint) + 1);
+
+    private void FreeSlots(NativeAllocator* memory)
+    {
+        if (_slots == null) return;
+        NativeAllocator.Free(memory, _slots, (nuint)(_slotMask + 1) * sizeof(uint));
+        NativeAllocator.Free(memory, _tags, _slotMask + 1);
+        _slots = null;
+        _tags = null;
+    }
 
     public void Free(NativeAllocator* memory)
     {
         _names.Free(memory);
         _entries.Free(memory);
-        if (_slots != null) NativeAllocator.Free(memory, _slots, (nuint)(_slotMask + 1) * sizeof(uint));
-        _slots = null;
+        FreeSlots(memory);
         _count = 0;
     }
 }

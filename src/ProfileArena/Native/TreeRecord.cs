@@ -1,9 +1,13 @@
+using System.Diagnostics;
+
 namespace ProfileArena.Native;
 
 /// <summary>Everything one tree owns, in native memory (one record per tree in the store's tree list).</summary>
 internal unsafe struct TreeRecord
 {
     public TreeLock Lock;
+    /// <summary>Sum of every value inserted: the root's total, and the largest total of any node.</summary>
+    public ulong Total;
     public NodeSlabs Nodes;
     public EdgeIndex Edges;
     public PathCache Cache;
@@ -15,7 +19,65 @@ internal unsafe struct TreeRecord
     {
         Nodes.EnsureCapacity(memory, 1);
         Edges.EnsureCapacity(memory, ref Nodes, 0, 1);
-        Nodes.Count = 1; // node 0 is zeroed: name 0 (""), no children, total 0
+        Nodes.Count = 1; // node 0 is zeroed: name 0 (""), no children, self 0
+    }
+
+    /// <summary>Node indices are 32-bit; uint.MaxValue is never handed out.</summary>
+    public const uint MaxNodes = uint.MaxValue - 1;
+
+    /// <summary>
+    /// Claims <paramref name="created"/> nodes against the tree's index space and the store's cap,
+    /// and allocates their slab and edge-bucket room, so that the next <paramref name="created"/>
+    /// <see cref="AddChild"/> calls cannot fail. Throws with nothing claimed.
+    /// </summary>
+    public void ReserveNodes(StoreRoot* root, long created)
+    {
+        if ((ulong)Nodes.Count + (ulong)created > MaxNodes)
+            throw new StoreLimitExceededException(StoreLimit.NodeIndexSpace, MaxNodes,
+                $"{created} new nodes are needed but the tree already holds {Nodes.Count} of the {MaxNodes} that 32-bit node indices can address");
+        long after = Interlocked.Add(ref root->NodeCount, created);
+        if (after > root->MaxNodes)
+        {
+            Interlocked.Add(ref root->NodeCount, -created);
+            throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
+                $"{created} new nodes would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
+        }
+        try
+        {
+            ulong needed = (ulong)Nodes.Count + (ulong)created;
+            Nodes.EnsureCapacity(&root->Memory, needed);
+            Edges.EnsureCapacity(&root->Memory, ref Nodes, Nodes.Count, needed);
+        }
+        catch
+        {
+            Interlocked.Add(ref root->NodeCount, -created);
+            throw;
+        }
+    }
+
+    /// <summary>Returns a reservation that will not be used (the allocated room stays for later).</summary>
+    public static void CancelReservation(StoreRoot* root, long created) => Interlocked.Add(ref root->NodeCount, -created);
+
+    /// <summary>
+    /// Appends a child named <paramref name="symbol"/> under <paramref name="parent"/>: pushed at the
+    /// head of the parent's child list and of its edge bucket. Room must have been reserved.
+    /// Invariant kept: a node's index is greater than its parent's.
+    /// </summary>
+    public NodeIndex AddChild(NodeIndex parent, SymbolId symbol)
+    {
+        var index = new NodeIndex(Nodes.Count);
+        Debug.Assert(index.Value < Nodes.Capacity, "AddChild without ReserveNodes");
+        Debug.Assert(parent.Value < index.Value);
+        Node* node = Nodes[index];
+        Node* parentNode = Nodes[parent];
+        *node = default;
+        node->Symbol = symbol;
+        node->Parent = parent;
+        node->NextSibling = parentNode->FirstChild;
+        parentNode->FirstChild = index;
+        Edges.Add(ref Nodes, index);
+        Nodes.Count++;
+        return index;
     }
 
     public void Free(NativeAllocator* memory)

@@ -1,0 +1,163 @@
+using System.Diagnostics;
+using ProfileArena.Native;
+
+namespace ProfileArena.Engine;
+
+/// <summary>
+/// MergeFrom: adds every value of a source tree into a target tree, as if the source's inserts
+/// were replayed, within one store or across stores (names re-interned).
+/// </summary>
+/// <remarks>
+/// Works on node indices in ascending order, which visits every parent before its children
+/// (invariant: a node's index is greater than its parent's), with a scratch map from source index
+/// to target index. Three passes, like Insert: (1) a dry run maps existing nodes and counts the new
+/// ones; (2) the room and the missing names are claimed, all or nothing; (3) nodes are created and
+/// selves added — which cannot fail. Totals need no work: they are derived from selves.
+/// </remarks>
+internal static unsafe class TreeMerger
+{
+    private const uint New = uint.MaxValue;          // map entry: target node still to create
+    private const uint Unmapped = uint.MaxValue - 1; // symbol map entry: not looked up yet
+
+    public static void Merge(Lock targetSymbolLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, TreeRecord* source)
+    {
+        if (TreeWalker.IsIteratingOnThisThread(target))
+            throw new InvalidOperationException("A visitor cannot merge into the tree it is iterating.");
+        if (target == source)
+        {
+            target->Lock.EnterWrite();
+            try { DoubleInPlace(target); }
+            finally { target->Lock.ExitWrite(); }
+            return;
+        }
+
+        // Two trees, one written and one read: take the locks in address order so that two merges
+        // in opposite directions cannot deadlock. A source this thread already iterates is read-locked.
+        bool lockSource = !TreeWalker.IsIteratingOnThisThread(source);
+        bool targetFirst = target < source;
+        if (targetFirst) target->Lock.EnterWrite();
+        if (lockSource) source->Lock.EnterRead();
+        if (!targetFirst) target->Lock.EnterWrite();
+        try
+        {
+            MergeLocked(targetSymbolLock, targetRoot, target, sourceRoot, source);
+        }
+        finally
+        {
+            target->Lock.ExitWrite();
+            if (lockSource) source->Lock.ExitRead();
+        }
+    }
+
+    private static void DoubleInPlace(TreeRecord* tree)
+    {
+        ref NodeSlabs nodes = ref tree->Nodes;
+        ulong total = tree->Total;
+        if (total > ulong.MaxValue - total)
+            throw new OverflowException($"Merging the tree into itself would overflow its total of {total}; the tree is unchanged.");
+        for (uint i = 0; i < nodes.Count; i++) nodes[i]->Self *= 2;
+        tree->Total = total * 2;
+    }
+
+    private static void MergeLocked(Lock targetSymbolLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, TreeRecord* source)
+    {
+        ref NodeSlabs from = ref source->Nodes;
+        ref NodeSlabs into = ref target->Nodes;
+        ulong added = source->Total;
+        if (target->Total > ulong.MaxValue - added)
+            throw new OverflowException($"Merging a tree with total {added} would overflow the target's total of {target->Total}; the target is unchanged.");
+
+        uint count = from.Count;
+        bool sameStore = sourceRoot == targetRoot;
+        uint symbolCount = sameStore ? 0 : sourceRoot->Symbols.Count;
+        nuint mapBytes = (nuint)count * sizeof(uint), symbolMapBytes = (nuint)symbolCount * sizeof(uint);
+        var map = (uint*)NativeAllocator.AllocScratch(mapBytes);
+        var symbolMap = sameStore ? null : (uint*)NativeAllocator.AllocScratch(Math.Max(symbolMapBytes, 1));
+        try
+        {
+            bool anyUnknownName = false;
+            if (!sameStore)
+            {
+                new Span<uint>(symbolMap, (int)symbolCount).Fill(Unmapped);
+                lock (targetSymbolLock)
+                {
+                    for (uint i = 1; i < count; i++)
+                    {
+                        uint s = from[i]->Symbol.Value;
+                        if (symbolMap[s] != Unmapped) continue;
+                        ReadOnlySpan<byte> name = sourceRoot->Symbols.Name(new SymbolId(s));
+                        symbolMap[s] = targetRoot->Symbols.Find(name, SymbolTable.Hash(name)).Value;
+                        anyUnknownName |= symbolMap[s] == SymbolId.Missing.Value;
+                    }
+                }
+            }
+
+            // Pass 1: map what exists, count what must be created.
+            long created = 0;
+            map[0] = 0;
+            for (uint i = 1; i < count; i++)
+            {
+                Node* node = from[i];
+                Debug.Assert(node->Parent.Value < i, "parent index must be below child index");
+                uint parent = map[node->Parent.Value];
+                uint symbol = sameStore ? node->Symbol.Value : symbolMap[node->Symbol.Value];
+                uint mapped = New;
+                if (parent != New && symbol != SymbolId.Missing.Value)
+                {
+                    NodeIndex existing = target->Edges.Find(ref into, new NodeIndex(parent), new SymbolId(symbol));
+                    if (!existing.IsNone) mapped = existing.Value;
+                }
+                map[i] = mapped;
+                if (mapped == New) created++;
+            }
+
+            // Pass 2: claim room and names, all or nothing.
+            if (created > 0) target->ReserveNodes(targetRoot, created);
+            if (anyUnknownName)
+            {
+                try
+                {
+                    lock (targetSymbolLock)
+                    {
+                        SymbolTable.Checkpoint checkpoint = targetRoot->Symbols.Save();
+                        try
+                        {
+                            for (uint s = 0; s < symbolCount; s++)
+                                if (symbolMap[s] == SymbolId.Missing.Value)
+                                    symbolMap[s] = targetRoot->Symbols.FindOrAdd(&targetRoot->Memory, sourceRoot->Symbols.Name(new SymbolId(s)), targetRoot->MaxSymbolBytes).Value;
+                        }
+                        catch
+                        {
+                            targetRoot->Symbols.Rollback(&targetRoot->Memory, checkpoint);
+                            throw;
+                        }
+                    }
+                }
+                catch
+                {
+                    TreeRecord.CancelReservation(targetRoot, created);
+                    throw;
+                }
+            }
+
+            // Pass 3: create and add. Nothing below can fail.
+            into[0]->Self += from[0]->Self; // always 0 today (no key ends at the root), kept for exactness
+            target->Total += added;
+            for (uint i = 1; i < count; i++)
+            {
+                Node* node = from[i];
+                if (map[i] == New)
+                {
+                    uint symbol = sameStore ? node->Symbol.Value : symbolMap[node->Symbol.Value];
+                    map[i] = target->AddChild(new NodeIndex(map[node->Parent.Value]), new SymbolId(symbol)).Value;
+                }
+                into[map[i]]->Self += node->Self;
+            }
+        }
+        finally
+        {
+            NativeAllocator.FreeScratch(map, mapBytes);
+            if (symbolMap != null) NativeAllocator.FreeScratch(symbolMap, Math.Max(symbolMapBytes, 1));
+        }
+    }
+}

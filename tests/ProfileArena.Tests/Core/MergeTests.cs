@@ -1,0 +1,133 @@
+using ProfileArena.Baseline;
+using ProfileArena.Tests.Support;
+using ProfileArena.Workloads;
+
+namespace ProfileArena.Tests.Core;
+
+/// <summary>MergeFrom against the Baseline with the source's inserts replayed into the target.</summary>
+public class MergeTests
+{
+    private static List<(byte[] Key, ulong Value)> RandomInserts(ulong seed, int count)
+    {
+        var rng = new SplitMix64(seed);
+        var list = new List<(byte[], ulong)>();
+        for (int i = 0; i < count; i++)
+        {
+            int depth = 1 + (int)rng.NextBelow(6);
+            var key = new List<byte>();
+            for (int d = 0; d < depth; d++)
+            {
+                if (d > 0) key.Add((byte)';');
+                int len = (int)rng.NextBelow(3);
+                for (int j = 0; j < len; j++) key.Add((byte)"xyz\0\xff"[(int)rng.NextBelow(5)]);
+            }
+            list.Add((key.ToArray(), rng.NextBelow(50)));
+        }
+        return list;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void MergeMatchesReplayingTheSourceInserts(bool acrossStores)
+    {
+        using var targetStore = new TreeStore();
+        using var otherStore = new TreeStore();
+        var sourceStore = acrossStores ? otherStore : targetStore;
+        var target = targetStore.CreateTree();
+        var source = sourceStore.CreateTree();
+        var expected = new BaselineTree();
+        var expectedSource = new BaselineTree();
+        foreach (var (k, v) in RandomInserts(11, 3000)) { target.Insert(k, v); expected.Insert(k, v); }
+        foreach (var (k, v) in RandomInserts(12, 3000)) { source.Insert(k, v); expected.Insert(k, v); expectedSource.Insert(k, v); }
+        target.MergeFrom(source);
+        TreeSnapshot.AssertSame(expected, target);
+        TreeSnapshot.AssertSame(expectedSource, source); // the source is only read
+        // The target keeps working with its path cache after a merge.
+        target.Insert("x;y", 5); expected.Insert("x;y", 5);
+        TreeSnapshot.AssertSame(expected, target);
+    }
+
+    [Fact]
+    public void MergeOfRealFilesEqualsInsertingBoth()
+    {
+        string dir = Path.Combine(SharedData.TestData, "collapsed", "inferno", "flamegraph", "multiple-inputs");
+        var files = Directory.GetFiles(dir).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(2, files.Length);
+        using var store = new TreeStore();
+        using var other = new TreeStore();
+        var a = store.CreateTree();
+        var b = other.CreateTree();
+        var expected = new BaselineTree();
+        foreach (var (stack, count) in FoldedLines.Read(files[0])) { a.Insert(stack, count); expected.Insert(stack, count); }
+        foreach (var (stack, count) in FoldedLines.Read(files[1])) { b.Insert(stack, count); expected.Insert(stack, count); }
+        a.MergeFrom(b);
+        TreeSnapshot.AssertSame(expected, a);
+    }
+
+    [Fact]
+    public void MergeIntoItselfDoubles()
+    {
+        using var store = new TreeStore();
+        var tree = store.CreateTree();
+        var expected = new BaselineTree();
+        foreach (var (k, v) in RandomInserts(5, 500)) { tree.Insert(k, v); expected.Insert(k, v); expected.Insert(k, v); }
+        tree.MergeFrom(tree);
+        TreeSnapshot.AssertSame(expected, tree);
+    }
+
+    [Fact]
+    public void CloneIsIndependent()
+    {
+        using var store = new TreeStore();
+        var tree = store.CreateTree();
+        tree.Insert("a;b", 1);
+        tree.Insert("a;c", 2);
+        var copy = tree.Clone();
+        Assert.Equal(TreeSnapshot.Of(tree), TreeSnapshot.Of(copy));
+        copy.Insert("a;d", 3);
+        Assert.Equal(3UL, tree.Total);
+        Assert.Equal(6UL, copy.Total);
+    }
+
+    [Fact]
+    public void RefusedMergeLeavesTargetAndItsStoreUnchanged()
+    {
+        using var targetStore = new TreeStore(new TreeStoreOptions { MaxNodes = 50 });
+        using var sourceStore = new TreeStore();
+        var target = targetStore.CreateTree();
+        target.Insert("a;b", 1);
+        var source = sourceStore.CreateTree();
+        for (int i = 0; i < 60; i++) source.Insert($"a;n{i}", 1);
+        var before = TreeSnapshot.Of(target);
+        long symbols = targetStore.SymbolCount, nodes = targetStore.NodeCount;
+        var ex = Assert.Throws<StoreLimitExceededException>(() => target.MergeFrom(source));
+        Assert.Equal(StoreLimit.Nodes, ex.Limit);
+        Assert.Equal(before, TreeSnapshot.Of(target));
+        Assert.Equal(symbols, targetStore.SymbolCount);
+        Assert.Equal(nodes, targetStore.NodeCount);
+
+        var big = sourceStore.CreateTree();
+        big.Insert("a", ulong.MaxValue);
+        Assert.Throws<OverflowException>(() => target.MergeFrom(big));
+        Assert.Equal(before, TreeSnapshot.Of(target));
+
+        var small = sourceStore.CreateTree();
+        small.Insert("a;q", 4);
+        target.MergeFrom(small); // still usable
+        Assert.Equal(5UL, target.Total);
+    }
+
+    [Fact]
+    public void MergeAfterDisposeOfEitherStoreThrows()
+    {
+        var a = new TreeStore();
+        using var b = new TreeStore();
+        var ta = a.CreateTree();
+        var tb = b.CreateTree();
+        a.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => tb.MergeFrom(ta));
+        Assert.Throws<ObjectDisposedException>(() => ta.MergeFrom(tb));
+        Assert.Throws<InvalidOperationException>(() => tb.MergeFrom(default));
+    }
+}
