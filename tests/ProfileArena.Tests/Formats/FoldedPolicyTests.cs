@@ -173,3 +173,28 @@ public class FoldedPolicyTests
         Assert.Equal(TreeSnapshot.Of(a), TreeSnapshot.Of(b));
     }
 }
+
+public class ImportCommitTests
+{
+    [Fact]
+    public void AStoreCapHitAtCommitLeavesTheTargetUnchanged()
+    {
+        using var store = new TreeStore(new TreeStoreOptions { MaxNodes = 6 });
+        ProfileTree tree = store.CreateTree();
+        tree.Insert("a;b", 1);
+        var before = TreeSnapshot.Of(tree);
+        Assert.Throws<StoreLimitExceededException>(() => FoldedFormat.Import(new MemoryStream("a;c 1\nd;e;f 2\n"u8.ToArray()), tree));
+        Assert.Equal(before, TreeSnapshot.Of(tree));
+        Assert.Equal(3, store.NodeCount);
+    }
+
+    [Fact]
+    public void AnOverflowAtCommitLeavesTheTargetUnchanged()
+    {
+        using var store = new TreeStore();
+        ProfileTree tree = store.CreateTree();
+        tree.Insert("a", ulong.MaxValue - 1);
+        Assert.Throws<OverflowException>(() => FoldedFormat.Import(new MemoryStream("b 2\n"u8.ToArray()), tree));
+        Assert.Equal([new VisitedNode("a", ulong.MaxValue - 1, ulong.MaxValue - 1)], TreeSnapshot.Of(tree));
+    }
+}
