@@ -110,7 +110,9 @@ public static class FlameGraphSvg
             if (fit >= 3)
             {
                 sb.Append(CultureInfo.InvariantCulture, $"<text x=\"{px + 3:0.##}\" y=\"{y + options.FrameHeight - 4.5:0.#}\">");
-                AppendEscaped(sb, name.Length <= fit ? name : name[..(fit - 2)] + "..");
+                int keep = fit - 2;
+                if (name.Length > fit && char.IsHighSurrogate(name[keep - 1])) keep--; // never split a surrogate pair
+                AppendEscaped(sb, name.Length <= fit ? name : name[..keep] + "..");
                 sb.Append("</text>");
             }
             sb.Append("</g>\n");
