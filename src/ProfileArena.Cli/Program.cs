@@ -9,6 +9,11 @@ internal static class Program
     [
         new TakeHomeCommand(),
         new TakeHomeWorkerCommand(),
+        new VerifyGcCommand(),
+        new ConvertCommand(),
+        new FlameGraphCommand(),
+        new TopCommand(),
+        new StatsCommand(),
     ];
 
     private static int Main(string[] args)
