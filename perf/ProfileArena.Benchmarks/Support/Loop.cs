@@ -7,7 +7,7 @@ namespace ProfileArena.Benchmarks.Support;
 /// <summary>
 /// <c>--loop WHAT [count]</c>: runs one workload in a plain loop, for <c>perf record</c> or counters
 /// (see perf/README.md). WHAT = arena | floor | baseline (take-home 200 × 500 trees, one fresh store per
-/// tree), floor256 (the floor with a 2 × 32-byte compare loop instead of the BCL's), real (real-shape insert), iterate / iterate-real (arena Light walks of the take-home / real tree).
+/// tree), real (real-shape insert), iterate / iterate-real (arena Light walks of the take-home / real tree).
 /// </summary>
 public static class Loop
 {
@@ -33,13 +33,6 @@ public static class Loop
                 case "floor":
                 {
                     var sink = new FloorSink(previous);
-                    TakeHome.GenerateTree(ref rng, width, depth, ref sink);
-                    check += sink.Checksum;
-                    break;
-                }
-                case "floor256":
-                {
-                    var sink = new WideFloorSink(previous);
                     TakeHome.GenerateTree(ref rng, width, depth, ref sink);
                     check += sink.Checksum;
                     break;
@@ -93,7 +86,7 @@ public static class Loop
                     break;
                 }
                 default:
-                    Console.Error.WriteLine("--loop WHAT [count]: WHAT = arena | floor | floor256 | baseline | real | iterate | iterate-real");
+                    Console.Error.WriteLine("--loop WHAT [count]: WHAT = arena | floor | baseline | real | iterate | iterate-real");
                     return 2;
             }
         }

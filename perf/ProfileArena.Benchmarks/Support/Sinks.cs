@@ -1,3 +1,4 @@
+using ProfileArena.Engine;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -20,8 +21,9 @@ public struct BaselineSink(BaselineTree tree) : IKeySink
 
 /// <summary>
 /// The memory floor of an insert that reads each key once: exactly what the arena's path cache does
-/// with the bytes — vectorised common-prefix length against the previous key, then copy the new tail
-/// into the previous-key buffer — and nothing else (no split, no lookup, no node).
+/// with the bytes — the same vectorised common-prefix function (<see cref="KeyPrefix"/>, 64 bytes a
+/// step) against the previous key, then copy the new tail into the previous-key buffer — and nothing
+/// else (no split, no lookup, no node).
 /// </summary>
 public struct FloorSink(byte[] previous) : IKeySink
 {
@@ -30,53 +32,10 @@ public struct FloorSink(byte[] previous) : IKeySink
 
     public void Insert(ReadOnlySpan<byte> key, ulong value)
     {
-        int common = key.CommonPrefixLength(previous.AsSpan(0, _length));
+        int common = KeyPrefix.CommonLength(key, previous.AsSpan(0, _length));
         key[common..].CopyTo(previous.AsSpan(common));
         _length = key.Length;
         Checksum += (ulong)common + value;
-    }
-}
-
-/// <summary>
-/// The floor with a wider compare than the BCL's CommonPrefixLength (which is a 16-byte Vector128 loop
-/// in .NET 10): two 32-byte vectors per iteration. Not a benchmark of the suite; <c>--loop floor256</c>
-/// measures what a wider compare in the path cache would save.
-/// </summary>
-public struct WideFloorSink(byte[] previous) : IKeySink
-{
-    private int _length;
-    public ulong Checksum;
-
-    public void Insert(ReadOnlySpan<byte> key, ulong value)
-    {
-        int common = WideCompare.CommonPrefixLength(key, previous.AsSpan(0, _length));
-        key[common..].CopyTo(previous.AsSpan(common));
-        _length = key.Length;
-        Checksum += (ulong)common + value;
-    }
-}
-
-public static class WideCompare
-{
-    public static int CommonPrefixLength(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
-    {
-        nuint length = (nuint)Math.Min(a.Length, b.Length), i = 0;
-        ref byte x = ref MemoryMarshal.GetReference(a);
-        ref byte y = ref MemoryMarshal.GetReference(b);
-        if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i + 64 <= length; i += 64)
-            {
-                Vector256<byte> e0 = Vector256.Equals(Vector256.LoadUnsafe(ref x, i), Vector256.LoadUnsafe(ref y, i));
-                Vector256<byte> e1 = Vector256.Equals(Vector256.LoadUnsafe(ref x, i + 32), Vector256.LoadUnsafe(ref y, i + 32));
-                if ((e0 & e1) != Vector256<byte>.AllBitsSet)
-                {
-                    uint m0 = ~e0.ExtractMostSignificantBits();
-                    return m0 != 0 ? (int)(i + (nuint)uint.TrailingZeroCount(m0)) : (int)(i + 32 + (nuint)uint.TrailingZeroCount(~e1.ExtractMostSignificantBits()));
-                }
-            }
-        }
-        return (int)i + a[(int)i..].CommonPrefixLength(b[(int)i..]);
     }
 }
 
