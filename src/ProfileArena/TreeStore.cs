@@ -14,7 +14,7 @@ namespace ProfileArena;
 /// <see cref="ObjectDisposedException"/>. Thread safety: see native-notes.md — any number of
 /// readers and one writer per tree may run concurrently; Dispose may race with both.
 /// </remarks>
-public sealed unsafe class TreeStore : IDisposable
+public sealed unsafe partial class TreeStore : IDisposable
 {
     private readonly StoreHandle _handle;
     // Guards the symbol table's hash slots (finds and interning) and tree creation. Held only for
@@ -34,13 +34,15 @@ public sealed unsafe class TreeStore : IDisposable
         _handle = new StoreHandle(StoreRoot.Create(options.MaxNodes, options.MaxSymbolBytes, options.MaxNativeBytes));
     }
 
-    /// <summary>Number of trees created in this store.</summary>
+    private TreeStore(StoreHandle handle) => _handle = handle;
+
+    /// <summary>Number of trees in this store: created (or loaded) and not removed.</summary>
     public int TreeCount
     {
         get
         {
             StoreRoot* root = Enter();
-            try { return (int)Volatile.Read(ref root->TreeCount); }
+            try { return (int)Volatile.Read(ref root->LiveTrees); }
             finally { Exit(); }
         }
     }
@@ -83,35 +85,58 @@ public sealed unsafe class TreeStore : IDisposable
     /// disposal or finalization returned the memory.</summary>
     public static long ProcessNativeBytes => NativeAllocator.ProcessBytes;
 
-    /// <summary>Creates an empty tree (just its root) in this store.</summary>
+    /// <summary>Creates an empty tree (just its root) in this store. Reuses the slot of a removed tree
+    /// when there is one (with a new generation, so old handles to it stay invalid).</summary>
     /// <exception cref="StoreLimitExceededException">The store's node cap or tree id space is full.</exception>
+    /// <exception cref="InvalidOperationException">The store was opened read-only from a snapshot file.</exception>
     public ProfileTree CreateTree()
     {
         StoreRoot* root = Enter();
         try
         {
+            ThrowIfReadOnly(root);
             lock (_symbolLock)
             {
-                uint id = root->TreeCount;
-                if (id >= int.MaxValue)
+                bool reuse = root->FreeTreeHead != 0;
+                uint id = reuse ? root->FreeTreeHead - 1 : root->TreeCount;
+                if (!reuse && id >= int.MaxValue)
                     throw new StoreLimitExceededException(StoreLimit.TreeIdSpace, int.MaxValue, "the store holds the most trees its ids can address");
                 long after = Interlocked.Increment(ref root->NodeCount);
+                TreeRecord* tree;
                 try
                 {
                     if (after > root->MaxNodes)
                         throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
                             $"a new tree's root would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
-                    root->Trees.EnsureCapacity(&root->Memory, (ulong)id + 1);
-                    TreeRecord* tree = root->Trees[id];
-                    *tree = default;
+                    if (!reuse) root->Trees.EnsureCapacity(&root->Memory, (ulong)id + 1);
+                    tree = root->Trees[id];
+                    if (!reuse) *tree = default;
+                    // A stale handle may still be spinning on a reused slot's lock: take it, so it
+                    // sees the new tree only complete (and then rejects it by generation).
+                    tree->Lock.EnterWrite();
                     try
                     {
-                        tree->Init(&root->Memory);
+                        TreeRecord fresh = default;
+                        try
+                        {
+                            fresh.Init(&root->Memory);
+                        }
+                        catch
+                        {
+                            fresh.Free(&root->Memory);
+                            throw;
+                        }
+                        tree->Total = 0;
+                        tree->Nodes = fresh.Nodes;
+                        tree->Edges = fresh.Edges;
+                        tree->Cache = fresh.Cache;
+                        if (reuse) root->FreeTreeHead = tree->NextFree;
+                        tree->NextFree = 0;
+                        tree->Live = 1;
                     }
-                    catch
+                    finally
                     {
-                        tree->Free(&root->Memory);
-                        throw;
+                        tree->Lock.ExitWrite();
                     }
                 }
                 catch
@@ -119,8 +144,9 @@ public sealed unsafe class TreeStore : IDisposable
                     Interlocked.Decrement(ref root->NodeCount);
                     throw;
                 }
-                Volatile.Write(ref root->TreeCount, id + 1);
-                return new ProfileTree(this, id);
+                if (!reuse) Volatile.Write(ref root->TreeCount, id + 1);
+                Interlocked.Increment(ref root->LiveTrees);
+                return new ProfileTree(this, id, tree->Generation);
             }
         }
         finally
@@ -152,10 +178,27 @@ public sealed unsafe class TreeStore : IDisposable
 
     internal Lock SymbolLock => _symbolLock;
 
-    internal static TreeRecord* Tree(StoreRoot* root, uint id)
+    /// <summary>
+    /// The record of slot <paramref name="id"/>. The caller then takes the tree's lock and calls
+    /// <see cref="TreeRecord.ThrowIfStale"/> (Remove may run between this lookup and the lock; the
+    /// record itself stays valid memory until the store is freed). For a store opened from a snapshot
+    /// file this is where the tree's node section is verified, once, before anything reads it.
+    /// </summary>
+    internal TreeRecord* Tree(StoreRoot* root, uint id, uint generation, bool write = false)
     {
+        if (write) ThrowIfReadOnly(root);
         if (id >= Volatile.Read(ref root->TreeCount))
             throw new ArgumentException($"Tree id {id} does not exist in this store.");
-        return root->Tree(id);
+        TreeRecord* tree = root->Tree(id);
+        if (Volatile.Read(ref tree->Live) == 0 || tree->Generation != generation)
+            tree->ThrowIfStale(generation);
+        if (root->MapBase != null && Volatile.Read(ref tree->Verified) == 0) VerifyMappedTree(root, tree);
+        return tree;
+    }
+
+    internal static void ThrowIfReadOnly(StoreRoot* root)
+    {
+        if (root->ReadOnly != 0)
+            throw new InvalidOperationException("This store was opened read-only from a snapshot file (TreeStore.OpenSnapshot): it cannot be written. Load it with TreeStore.Load to get a writable copy.");
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Hashing;
 using System.Numerics;
 
@@ -164,6 +165,40 @@ internal unsafe struct SymbolTable
         _tags = tags;
         _slotMask = mask;
     }
+
+    [UnscopedRef] public ref ByteArena Arena => ref _names;
+    [UnscopedRef] public ref SlabList<SymbolEntry> Entries => ref _entries;
+
+    /// <summary>
+    /// Snapshot load/open: entries 0..count−1 and their names are in place (validated to lie inside
+    /// the arena); builds the hash slots and publishes the count. Returns the first id whose name
+    /// repeats an earlier one (the table would be ambiguous), or −1.
+    /// </summary>
+    public long AdoptLoaded(NativeAllocator* memory, uint count, long nameBytes)
+    {
+        Debug.Assert(_count == 0);
+        uint slotCount = 64;
+        while ((ulong)count * 4 > (ulong)slotCount * 3) slotCount *= 2;
+        Rehash(memory, slotCount); // empty: _count is still 0
+        _count = count; // Name() asserts id < count
+        for (uint id = 0; id < count; id++)
+        {
+            ReadOnlySpan<byte> name = Name(new SymbolId(id));
+            ulong hash = Hash(name);
+            byte tag = Tag(hash);
+            uint i = (uint)hash & _slotMask;
+            while (_tags[i] != 0)
+            {
+                if (_tags[i] == tag && Name(new SymbolId(_slots[i] - 1)).SequenceEqual(name)) { _count = id; return id; }
+                i = (i + 1) & _slotMask;
+            }
+            _slots[i] = id + 1;
+            _tags[i] = tag;
+        }
+        _nameBytes = nameBytes;
+        return -1;
+    }
+
 
     public readonly long AllocatedBytes => _names.AllocatedBytes + _entries.AllocatedBytes + (long)(_slotMask + 1) * (sizeof(uint) + 1);
 
