@@ -97,7 +97,7 @@ public sealed unsafe partial class TreeStore
         }
     }
 
-    /// <summary>True for a store opened with <c>OpenSnapshot</c>: every write throws.</summary>
+    /// <summary>True for a store opened with <see cref="OpenSnapshot"/>: every write throws.</summary>
     public bool IsReadOnly
     {
         get
