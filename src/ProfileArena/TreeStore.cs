@@ -155,6 +155,39 @@ public sealed unsafe partial class TreeStore : IDisposable
         }
     }
 
+    /// <summary>Interns <paramref name="name"/> (benchmarks and importers): returns its symbol id.</summary>
+    internal uint InternSymbol(ReadOnlySpan<byte> name)
+    {
+        StoreRoot* root = Enter();
+        try
+        {
+            lock (_symbolLock)
+                return root->Symbols.FindOrAdd(&root->Memory, name, root->MaxSymbolBytes).Value;
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    /// <summary>Looks <paramref name="name"/> up without interning it: its symbol id, or -1.</summary>
+    internal long FindSymbol(ReadOnlySpan<byte> name)
+    {
+        StoreRoot* root = Enter();
+        try
+        {
+            lock (_symbolLock)
+            {
+                SymbolId id = root->Symbols.Find(name, SymbolTable.Hash(name));
+                return id.IsMissing ? -1 : id.Value;
+            }
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
     /// <summary>Frees all native memory of the store. Idempotent; calls in flight on other threads finish first.</summary>
     public void Dispose()
     {

@@ -49,6 +49,7 @@ internal static class Report
             t.Row("GC gen2 collections", r => Of(r)?.Gen2Collections, Count);
             t.Row("GC pause during build", r => Of(r)?.GcPauseSeconds, Seconds);
             t.Row("forced full GC, trees alive", r => Of(r)?.FullCollectionSeconds, Seconds);
+            t.Row("  median of 3 in a row", r => Of(r)?.FullCollectionMedianSeconds, Seconds);
             t.Row("managed heap after it", r => Of(r)?.ManagedHeapBytes, Bytes);
             t.Row("native bytes", r => Of(r)?.NativeBytes, Bytes);
             t.Row("bytes per node", r => Of(r)?.BytesPerNode, v => v.ToString("F1", Inv));

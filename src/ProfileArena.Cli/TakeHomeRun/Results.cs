@@ -36,6 +36,7 @@ internal sealed class StepResult
     public int Gen2Collections { get; init; }
     public double GcPauseSeconds { get; init; }
     public double FullCollectionSeconds { get; init; }
+    public double FullCollectionMedianSeconds { get; init; }
     public long ManagedHeapBytes { get; init; }
     public long NativeBytes { get; init; }
     public long PeakRssBytes { get; init; }
