@@ -9,6 +9,10 @@ internal static class Program
     [
         new TakeHomeCommand(),
         new TakeHomeWorkerCommand(),
+        new ConvertCommand(),
+        new FlameGraphCommand(),
+        new TopCommand(),
+        new StatsCommand(),
     ];
 
     private static int Main(string[] args)
