@@ -15,6 +15,7 @@ public sealed unsafe partial class TreeStore
     public void Save(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        if (IsMapped) VerifySnapshot(); // never re-seal unverified bytes with fresh checksums
         StoreRoot* root = Enter();
         try
         {
@@ -130,6 +131,7 @@ public sealed unsafe partial class TreeStore
         try
         {
             if (root->MapBase == null) return;
+            EnsureSymbolsVerified(root);
             for (uint id = 0; id < root->TreeCount; id++)
             {
                 TreeRecord* tree = root->Trees[id];
@@ -142,8 +144,31 @@ public sealed unsafe partial class TreeStore
         }
     }
 
+    /// <summary>A mapped store's names, checked once before anything reads them (no-op for other stores).</summary>
+    internal void EnsureSymbolsVerified(StoreRoot* root)
+    {
+        if (root->MapBase == null || Volatile.Read(ref root->SymbolsVerified) != 0) return;
+        lock (_symbolLock)
+        {
+            if (root->SymbolsVerified != 0) return;
+            SnapshotMapper.VerifySymbols(root);
+            Volatile.Write(ref root->SymbolsVerified, 1);
+        }
+    }
+
+    private bool IsMapped
+    {
+        get
+        {
+            StoreRoot* root = Enter();
+            try { return root->MapBase != null; }
+            finally { Exit(); }
+        }
+    }
+
     private void VerifyMappedTree(StoreRoot* root, TreeRecord* tree)
     {
+        EnsureSymbolsVerified(root);
         lock (_symbolLock)
         {
             if (tree->Verified != 0) return;

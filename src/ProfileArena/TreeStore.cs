@@ -64,7 +64,11 @@ public sealed unsafe partial class TreeStore : IDisposable
         get
         {
             StoreRoot* root = Enter();
-            try { return root->Symbols.Count; }
+            try
+            {
+                EnsureSymbolsVerified(root);
+                return root->Symbols.Count;
+            }
             finally { Exit(); }
         }
     }
@@ -161,6 +165,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         StoreRoot* root = Enter();
         try
         {
+            ThrowIfReadOnly(root);
             lock (_symbolLock)
                 return root->Symbols.FindOrAdd(&root->Memory, name, root->MaxSymbolBytes).Value;
         }
@@ -176,8 +181,10 @@ public sealed unsafe partial class TreeStore : IDisposable
         StoreRoot* root = Enter();
         try
         {
+            EnsureSymbolsVerified(root);
             lock (_symbolLock)
             {
+                if (!root->Symbols.HasIndex) root->Symbols.BuildIndex(&root->Memory); // a mapped snapshot's first lookup
                 SymbolId id = root->Symbols.Find(name, SymbolTable.Hash(name));
                 return id.IsMissing ? -1 : id.Value;
             }

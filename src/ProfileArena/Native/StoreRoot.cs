@@ -19,6 +19,7 @@ internal unsafe struct StoreRoot
     public uint SymbolsVerified; // mapped snapshots: 1 once symbols and names passed their checks
     public byte* MapBase;       // mapped snapshots: the mapping (owned by the StoreHandle's managed view)
     public long MapLength;
+    public Snapshots.SectionHeader MappedSymbols, MappedRuns, MappedNames; // verified on first use
 
     public static StoreRoot* Create(long maxNodes, long maxSymbolBytes, long maxNativeBytes, bool internEmptyName = true)
     {

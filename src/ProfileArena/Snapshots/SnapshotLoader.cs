@@ -309,13 +309,13 @@ internal static unsafe class SnapshotLoader
             throw SnapshotFormat.Invalid(at, $"{length} name bytes do not end in the last of {chunkCount} chunks");
     }
 
-    public static void AdoptSymbols(StoreRoot* root, uint count, long nameBytes, in SectionHeader h)
+    public static void AdoptSymbols(StoreRoot* root, uint count, long nameBytes, in SectionHeader h, bool index = true)
     {
         if ((ulong)nameBytes != h.Aux) throw SnapshotFormat.Invalid(h.Offset + 32, $"the header says {h.Aux} name bytes, the entries hold {nameBytes}");
         if (nameBytes > root->MaxSymbolBytes)
             throw new StoreLimitExceededException(StoreLimit.SymbolBytes, root->MaxSymbolBytes,
                 $"the snapshot holds {nameBytes} bytes of frame names, over TreeStoreOptions.MaxSymbolBytes = {root->MaxSymbolBytes}");
-        long duplicate = root->Symbols.AdoptLoaded(&root->Memory, count, nameBytes);
+        long duplicate = root->Symbols.AdoptLoaded(&root->Memory, count, nameBytes, index);
         if (duplicate >= 0)
             throw SnapshotFormat.Invalid(h.PayloadOffset + duplicate * SnapshotFormat.SymbolEntrySize, $"symbol {duplicate} repeats an earlier name");
     }

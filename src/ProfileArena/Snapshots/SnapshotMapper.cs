@@ -56,16 +56,11 @@ internal static unsafe class SnapshotMapper
         while (firstOther < sections && headers[firstOther].Kind == SectionKind.Nodes) firstOther++;
         if (sections - firstOther != 4) throw SnapshotFormat.Invalid(index.PayloadOffset, "a required section (trees, symbols, chunk runs, names) is missing");
         SectionHeader trees = headers[firstOther], symbols = headers[firstOther + 1], runs = headers[firstOther + 2], names = headers[firstOther + 3];
-        CheckHash(file, trees);
-        CheckHash(file, symbols);
-        CheckHash(file, runs);
-        CheckHash(file, names);
+        CheckHash(file, trees); // small: one entry per slot
         if (symbols.Length / SnapshotFormat.SymbolEntrySize >= uint.MaxValue) throw SnapshotFormat.Invalid(symbols.Offset + 16, "too many symbols");
         if (runs.Length / SnapshotFormat.RunEntrySize > ByteArena.MaxChunks) throw SnapshotFormat.Invalid(runs.Offset + 16, "too many name chunks");
         uint symbolCount = (uint)(symbols.Length / SnapshotFormat.SymbolEntrySize);
         int chunkCount = (int)(runs.Length / SnapshotFormat.RunEntrySize);
-        uint* runTable = (uint*)(file + runs.PayloadOffset);
-        SnapshotValidator.ValidateRuns(runTable, chunkCount, runs.PayloadOffset);
         SnapshotLoader.CheckNamesLength(names.Length, chunkCount, names.Offset + 16);
         if (symbolCount == 0) throw SnapshotFormat.Invalid(symbols.PayloadOffset, "the symbol table is empty");
 
@@ -75,11 +70,10 @@ internal static unsafe class SnapshotMapper
             root->ReadOnly = 1;
             root->MapBase = file;
             root->MapLength = length;
-            root->Symbols.Entries.Borrow(&root->Memory, (SymbolEntry*)(file + symbols.PayloadOffset), symbolCount);
-            root->Symbols.Arena.Borrow(&root->Memory, file + names.PayloadOffset, runTable, chunkCount);
-            root->Symbols.Arena.SetLoaded(names.Length);
-            long nameBytes = SnapshotValidator.ValidateSymbols(ref root->Symbols, symbolCount, runTable, chunkCount, names.Length, symbols.PayloadOffset);
-            SnapshotLoader.AdoptSymbols(root, symbolCount, nameBytes, symbols);
+            root->MappedSymbols = symbols;
+            root->MappedRuns = runs;
+            root->MappedNames = names;
+            // Symbols are verified (checksums, runs, ranges, names) on first use, like the trees: see VerifySymbols.
 
             int slots = (int)(trees.Length / SnapshotFormat.TreeEntrySize);
             if (slots > int.MaxValue - 1) throw SnapshotFormat.Invalid(trees.Offset + 16, "too many tree slots");
@@ -155,6 +149,40 @@ internal static unsafe class SnapshotMapper
             length -= n;
         }
         return hash.GetCurrentHashAsUInt64();
+    }
+
+    /// <summary>
+    /// First use of a mapped store's names: the symbol, chunk-run and name sections' checksums, the runs,
+    /// every name's range; then the entries and name chunks are borrowed from the mapping (no hash
+    /// slots: reading never looks names up; they are built on the first lookup).
+    /// </summary>
+    public static void VerifySymbols(StoreRoot* root)
+    {
+        byte* file = root->MapBase;
+        SectionHeader symbols = root->MappedSymbols, runs = root->MappedRuns, names = root->MappedNames;
+        CheckHash(file, symbols);
+        CheckHash(file, runs);
+        CheckHash(file, names);
+        uint symbolCount = (uint)(symbols.Length / SnapshotFormat.SymbolEntrySize);
+        int chunkCount = (int)(runs.Length / SnapshotFormat.RunEntrySize);
+        uint* runTable = (uint*)(file + runs.PayloadOffset);
+        SnapshotValidator.ValidateRuns(runTable, chunkCount, runs.PayloadOffset);
+        var borrowed = new SymbolTable();
+        try
+        {
+            borrowed.Entries.Borrow(&root->Memory, (SymbolEntry*)(file + symbols.PayloadOffset), symbolCount);
+            borrowed.Arena.Borrow(&root->Memory, file + names.PayloadOffset, runTable, chunkCount);
+            borrowed.Arena.SetLoaded(names.Length);
+            long nameBytes = SnapshotValidator.ValidateSymbols(ref borrowed, symbolCount, runTable, chunkCount, names.Length, symbols.PayloadOffset);
+            if ((ulong)nameBytes != symbols.Aux) throw SnapshotFormat.Invalid(symbols.Offset + 32, $"the header says {symbols.Aux} name bytes, the entries hold {nameBytes}");
+            borrowed.AdoptLoaded(&root->Memory, symbolCount, nameBytes, index: false);
+        }
+        catch
+        {
+            borrowed.Free(&root->Memory);
+            throw;
+        }
+        root->Symbols = borrowed; // published under the store's symbol lock, before SymbolsVerified
     }
 
     /// <summary>First use of a mapped tree: its node section's hash, then its structure.</summary>
