@@ -9,6 +9,7 @@ internal static class Program
     [
         new TakeHomeCommand(),
         new TakeHomeWorkerCommand(),
+        new VerifyGcCommand(),
         new ConvertCommand(),
         new FlameGraphCommand(),
         new TopCommand(),

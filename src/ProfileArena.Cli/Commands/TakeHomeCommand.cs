@@ -32,6 +32,7 @@ internal sealed class TakeHomeCommand : ICommand
         foreach (string engine in engines)
         {
             EngineRun run = RunWorker(engine, options);
+            HeapCheck.Observe(run, options.Plan()[0]);
             results.Add(run);
             if (run.ExitCode != 0)
             {

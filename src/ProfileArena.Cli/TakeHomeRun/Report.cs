@@ -9,6 +9,10 @@ internal sealed class EngineRun(string engine)
     public SingleTreeCost? Single { get; set; }
     public List<StepResult> Steps { get; } = [];
     public int ExitCode { get; set; }
+    /// <summary>Live objects one foo;bar;baz tree costs, from an EventPipe heap snapshot (see <see cref="HeapCheck"/>).</summary>
+    public long? HeapSingle { get; set; }
+    /// <summary>Live objects the first step's trees cost, from an EventPipe heap snapshot.</summary>
+    public long? HeapStep { get; set; }
 }
 
 /// <summary>Side-by-side tables: one column per engine, plus baseline/arena when both ran.</summary>
@@ -28,7 +32,7 @@ internal static class Report
         single.Row("nodes (root included)", r => r.Single?.Nodes, Count);
         single.Row("managed bytes allocated", r => r.Single?.ManagedAllocatedBytes, Bytes);
         single.Row("native bytes", r => r.Single?.NativeBytes, Bytes);
-        single.Row("live objects (in-process estimate)", r => r.Single?.LiveObjectsEstimate, Count);
+        single.Row("live objects (EventPipe heap snapshot)", r => r.HeapSingle, Count);
         single.Print(o);
 
         for (int i = 0; i < plan.Count; i++)
@@ -43,6 +47,8 @@ internal static class Report
             var t = new Table(runs, ratio);
             t.Row("nodes built", r => Of(r)?.NodesBuilt, Count);
             t.Row("nodes alive", r => Of(r)?.NodesAlive, Count);
+            if (step == 0)
+                t.Row("live objects (EventPipe heap snapshot)", r => r.HeapStep, Count);
             t.Row("build time", r => Of(r)?.BuildSeconds, Seconds);
             t.Row("GC gen0 collections", r => Of(r)?.Gen0Collections, Count);
             t.Row("GC gen1 collections", r => Of(r)?.Gen1Collections, Count);

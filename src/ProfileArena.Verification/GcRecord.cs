@@ -1,0 +1,49 @@
+namespace ProfileArena.Verification;
+
+/// <summary>One garbage collection seen in the runtime's GC events.</summary>
+public sealed class GcRecord
+{
+    /// <summary>The runtime's GC number (GCStart's Count, process-wide).</summary>
+    public int Number { get; init; }
+    public int Generation { get; init; }
+    public string Reason { get; init; } = "";
+    public string Type { get; init; } = "";
+    /// <summary>GCStart time, milliseconds from the session start.</summary>
+    public double StartMs { get; init; }
+    /// <summary>GCEnd time, milliseconds from the session start; NaN if the end was not seen.</summary>
+    public double EndMs { get; set; } = double.NaN;
+    /// <summary>Execution-engine suspension this GC ran in: SuspendEE start → RestartEE end.</summary>
+    public double PauseMs { get; set; }
+    /// <summary>Managed heap after the GC (GCHeapStats TotalHeapSize), 0 if not seen.</summary>
+    public long HeapBytesAfter { get; set; }
+    /// <summary>The induced GC of one of the observer's heap snapshots (not the workload's cost).</summary>
+    public bool Snapshot { get; set; }
+}
+
+/// <summary>Totals over a set of GCs.</summary>
+public sealed class GcTotals
+{
+    public int Count { get; init; }
+    public int[] CountByGeneration { get; init; } = [0, 0, 0];
+    public double TotalPauseMs { get; init; }
+    public double[] MaxPauseMsByGeneration { get; init; } = [0, 0, 0];
+    public double[] TotalPauseMsByGeneration { get; init; } = [0, 0, 0];
+
+    public static GcTotals Of(IEnumerable<GcRecord> gcs)
+    {
+        int count = 0;
+        int[] byGen = [0, 0, 0];
+        double[] max = [0, 0, 0], sum = [0, 0, 0];
+        double total = 0;
+        foreach (GcRecord gc in gcs)
+        {
+            int g = Math.Clamp(gc.Generation, 0, 2);
+            count++;
+            byGen[g]++;
+            sum[g] += gc.PauseMs;
+            max[g] = Math.Max(max[g], gc.PauseMs);
+            total += gc.PauseMs;
+        }
+        return new GcTotals { Count = count, CountByGeneration = byGen, TotalPauseMs = total, MaxPauseMsByGeneration = max, TotalPauseMsByGeneration = sum };
+    }
+}
