@@ -99,63 +99,83 @@ public sealed unsafe partial class TreeStore : IDisposable
         try
         {
             ThrowIfReadOnly(root);
-            lock (_symbolLock)
+            long after = Interlocked.Increment(ref root->NodeCount);
+            try
             {
-                bool reuse = root->FreeTreeHead != 0;
-                uint id = reuse ? root->FreeTreeHead - 1 : root->TreeCount;
-                if (!reuse && id >= int.MaxValue)
-                    throw new StoreLimitExceededException(StoreLimit.TreeIdSpace, int.MaxValue, "the store holds the most trees its ids can address");
-                long after = Interlocked.Increment(ref root->NodeCount);
-                TreeRecord* tree;
+                if (after > root->MaxNodes)
+                    throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
+                        $"a new tree's root would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
+                uint id = ClaimSlot(root);
+                TreeRecord* tree = root->Trees[id];
+                // Initialised outside the symbol lock (no lock is taken while holding another one but
+                // "tree, then symbols"): a stale handle may still be spinning on a reused slot's lock,
+                // so it is taken, and the stale caller then sees the new generation.
+                tree->Lock.EnterWrite();
                 try
                 {
-                    if (after > root->MaxNodes)
-                        throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
-                            $"a new tree's root would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
-                    if (!reuse) root->Trees.EnsureCapacity(&root->Memory, (ulong)id + 1);
-                    tree = root->Trees[id];
-                    if (!reuse) *tree = default;
-                    // A stale handle may still be spinning on a reused slot's lock: take it, so it
-                    // sees the new tree only complete (and then rejects it by generation).
-                    tree->Lock.EnterWrite();
+                    TreeRecord fresh = default;
                     try
                     {
-                        TreeRecord fresh = default;
-                        try
-                        {
-                            fresh.Init(&root->Memory);
-                        }
-                        catch
-                        {
-                            fresh.Free(&root->Memory);
-                            throw;
-                        }
-                        tree->Total = 0;
-                        tree->Nodes = fresh.Nodes;
-                        tree->Edges = fresh.Edges;
-                        tree->Cache = fresh.Cache;
-                        if (reuse) root->FreeTreeHead = tree->NextFree;
-                        tree->NextFree = 0;
-                        tree->Live = 1;
+                        fresh.Init(&root->Memory);
                     }
-                    finally
+                    catch
                     {
-                        tree->Lock.ExitWrite();
+                        fresh.Free(&root->Memory);
+                        throw;
                     }
+                    tree->Total = 0;
+                    tree->Nodes = fresh.Nodes;
+                    tree->Edges = fresh.Edges;
+                    tree->Cache = fresh.Cache;
+                    tree->NextFree = 0;
+                    Volatile.Write(ref tree->Live, 1);
                 }
                 catch
                 {
-                    Interlocked.Decrement(ref root->NodeCount);
+                    lock (_symbolLock) // give the slot back
+                    {
+                        tree->NextFree = root->FreeTreeHead;
+                        root->FreeTreeHead = id + 1;
+                    }
                     throw;
                 }
-                if (!reuse) Volatile.Write(ref root->TreeCount, id + 1);
+                finally
+                {
+                    tree->Lock.ExitWrite();
+                }
                 Interlocked.Increment(ref root->LiveTrees);
                 return new ProfileTree(this, id, tree->Generation);
+            }
+            catch
+            {
+                Interlocked.Decrement(ref root->NodeCount);
+                throw;
             }
         }
         finally
         {
             Exit();
+        }
+    }
+
+    /// <summary>Takes a slot off the free list, or appends a zeroed record (published with Live = 0).</summary>
+    private uint ClaimSlot(StoreRoot* root)
+    {
+        lock (_symbolLock)
+        {
+            if (root->FreeTreeHead != 0)
+            {
+                uint reused = root->FreeTreeHead - 1;
+                root->FreeTreeHead = root->Trees[reused]->NextFree;
+                return reused;
+            }
+            uint id = root->TreeCount;
+            if (id >= int.MaxValue)
+                throw new StoreLimitExceededException(StoreLimit.TreeIdSpace, int.MaxValue, "the store holds the most trees its ids can address");
+            root->Trees.EnsureCapacity(&root->Memory, (ulong)id + 1);
+            *root->Trees[id] = default;
+            Volatile.Write(ref root->TreeCount, id + 1);
+            return id;
         }
     }
 

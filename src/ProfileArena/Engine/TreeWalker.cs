@@ -39,14 +39,11 @@ internal static unsafe class TreeWalker
         // A visitor may iterate the same tree again; it already holds the read lock, and taking it
         // twice would deadlock behind a waiting writer.
         bool nested = IsIteratingOnThisThread(tree);
-        if (!nested)
+        if (!nested) tree->Lock.EnterRead();
+        if (tree->Live == 0 || tree->Generation != generation)
         {
-            tree->Lock.EnterRead();
-            if (tree->Live == 0 || tree->Generation != generation)
-            {
-                tree->Lock.ExitRead();
-                tree->ThrowIfStale(generation);
-            }
+            if (!nested) tree->Lock.ExitRead();
+            tree->ThrowIfStale(generation); // a stale handle to a reused slot, even inside a visitor
         }
         Frame frame = new() { Tree = tree, Outer = t_innermost };
         t_innermost = &frame;

@@ -81,4 +81,43 @@ public class LifecycleTests
         });
         Assert.Equal(3, t.NodeCount);
     }
+
+    [Fact]
+    public void StaleHandleIsRejectedEvenInsideAVisitorOfTheReusedSlot()
+    {
+        using var store = new TreeStore();
+        var old = store.CreateTree();
+        store.Remove(old);
+        var current = store.CreateTree();
+        Assert.Equal(old.Id, current.Id);
+        current.Insert("a", 1);
+        current.Iterate((_, _, _) =>
+        {
+            Assert.Throws<InvalidOperationException>(() => old.Iterate((_, _, _) => { }));
+            Assert.Throws<InvalidOperationException>(() => old.Top(1, TopBy.Self));
+            Assert.Throws<InvalidOperationException>(() => old.Total);
+        });
+    }
+
+    [Fact]
+    public void OperationsOverTheNativeBudgetChangeNothing()
+    {
+        using var store = new TreeStore(new TreeStoreOptions { MaxNativeBytes = 200_000 });
+        var t = store.CreateTree();
+        int i = 0;
+        ulong sum = 0;
+        Assert.Throws<StoreLimitExceededException>((Action)(() => { for (; ; i++) { t.Insert($"f{i};g{i};h{i}", (ulong)(i % 7 + 1)); sum += (ulong)(i % 7 + 1); } }));
+        var before = TreeSnapshot.Of(t);
+        long nodes = store.NodeCount;
+        // A truncation builds its new slabs beside the old ones: here they do not fit, and nothing changes.
+        var e = Assert.Throws<StoreLimitExceededException>(() => t.Truncate(t.NodeCount / 2));
+        Assert.Equal(StoreLimit.NativeBytes, e.Limit);
+        Assert.Equal(before, TreeSnapshot.Of(t));
+        Assert.Equal(nodes, store.NodeCount);
+        Assert.Equal(sum, t.Total);
+        Assert.True(store.NativeBytes <= 200_000);
+        // Clear always fits (it frees first when it must).
+        t.Clear();
+        Assert.Equal(1, store.NodeCount);
+    }
 }
