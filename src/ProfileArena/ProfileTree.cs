@@ -9,15 +9,17 @@ namespace ProfileArena;
 /// A handle to one tree of a <see cref="TreeStore"/>: the store and a 32-bit tree id. Copying it is free;
 /// all copies refer to the same tree. A default handle refers to no tree and throws on use.
 /// </summary>
-public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
+public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
 {
     private readonly TreeStore? _store;
     private readonly uint _id;
+    private readonly uint _generation;
 
-    internal ProfileTree(TreeStore store, uint id)
+    internal ProfileTree(TreeStore store, uint id, uint generation)
     {
         _store = store;
         _id = id;
+        _generation = generation;
     }
 
     /// <summary>The store that owns this tree.</summary>
@@ -28,6 +30,8 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
     public int Id => (int)_id;
 
     internal uint RawId => _id;
+
+    internal uint Generation => _generation;
 
     /// <summary>
     /// Adds <paramref name="value"/> along the path named by <paramref name="key"/>: frame names separated by
@@ -42,7 +46,7 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
         StoreRoot* root = store.Enter();
         try
         {
-            TreeWriter.Insert(store.SymbolLock, root, TreeStore.Tree(root, _id), key, value);
+            TreeWriter.Insert(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation, key, value);
         }
         finally
         {
@@ -90,7 +94,8 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
             StoreRoot* sourceRoot = sourceStore.Enter();
             try
             {
-                TreeMerger.Merge(store.SymbolLock, root, TreeStore.Tree(root, _id), sourceRoot, TreeStore.Tree(sourceRoot, source._id));
+                TreeMerger.Merge(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation,
+                    sourceRoot, sourceStore.Tree(sourceRoot, source._id, source._generation), source._generation);
             }
             finally
             {
@@ -123,8 +128,11 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
             StoreRoot* root = store.Enter();
             try
             {
-                TreeRecord* tree = TreeStore.Tree(root, _id);
-                return Volatile.Read(ref tree->Total); // one aligned 8-byte word: never torn
+                TreeRecord* tree = store.Tree(root, _id, _generation);
+                ulong total = Volatile.Read(ref tree->Total); // one aligned 8-byte word: never torn
+                // Remove increments the generation: unchanged since the lookup means the value is this tree's.
+                if (Volatile.Read(ref tree->Live) == 0 || Volatile.Read(ref tree->Generation) != _generation) tree->ThrowIfStale(_generation);
+                return total;
             }
             finally
             {
@@ -140,7 +148,13 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
         {
             TreeStore store = Store;
             StoreRoot* root = store.Enter();
-            try { return Volatile.Read(ref TreeStore.Tree(root, _id)->Nodes.Count); }
+            try
+            {
+                TreeRecord* tree = store.Tree(root, _id, _generation);
+                long count = Volatile.Read(ref tree->Nodes.Count);
+                tree->ThrowIfStale(_generation); // Remove may have run since the lookup
+                return count;
+            }
             finally { store.Exit(); }
         }
     }
@@ -162,7 +176,7 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
         StoreRoot* root = store.Enter();
         try
         {
-            TreeWalker.Iterate(root, TreeStore.Tree(root, _id), ref visitor);
+            TreeWalker.Iterate(root, store.Tree(root, _id, _generation), _generation, ref visitor);
         }
         finally
         {
@@ -176,15 +190,15 @@ public readonly unsafe struct ProfileTree : IEquatable<ProfileTree>
     }
 
     /// <inheritdoc/>
-    public bool Equals(ProfileTree other) => ReferenceEquals(_store, other._store) && _id == other._id;
+    public bool Equals(ProfileTree other) => ReferenceEquals(_store, other._store) && _id == other._id && _generation == other._generation;
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is ProfileTree other && Equals(other);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(_store, _id);
+    public override int GetHashCode() => HashCode.Combine(_store, _id, _generation);
 
-    /// <summary>Same store and same tree id.</summary>
+    /// <summary>Same store, tree id and generation.</summary>
     public static bool operator ==(ProfileTree left, ProfileTree right) => left.Equals(right);
 
     /// <summary>Different store or tree id.</summary>

@@ -14,7 +14,7 @@ namespace ProfileArena;
 /// <see cref="ObjectDisposedException"/>. Thread safety: see native-notes.md — any number of
 /// readers and one writer per tree may run concurrently; Dispose may race with both.
 /// </remarks>
-public sealed unsafe class TreeStore : IDisposable
+public sealed unsafe partial class TreeStore : IDisposable
 {
     private readonly StoreHandle _handle;
     // Guards the symbol table's hash slots (finds and interning) and tree creation. Held only for
@@ -34,13 +34,15 @@ public sealed unsafe class TreeStore : IDisposable
         _handle = new StoreHandle(StoreRoot.Create(options.MaxNodes, options.MaxSymbolBytes, options.MaxNativeBytes));
     }
 
-    /// <summary>Number of trees created in this store.</summary>
+    private TreeStore(StoreHandle handle) => _handle = handle;
+
+    /// <summary>Number of trees in this store: created (or loaded) and not removed.</summary>
     public int TreeCount
     {
         get
         {
             StoreRoot* root = Enter();
-            try { return (int)Volatile.Read(ref root->TreeCount); }
+            try { return (int)Volatile.Read(ref root->LiveTrees); }
             finally { Exit(); }
         }
     }
@@ -62,7 +64,11 @@ public sealed unsafe class TreeStore : IDisposable
         get
         {
             StoreRoot* root = Enter();
-            try { return root->Symbols.Count; }
+            try
+            {
+                EnsureSymbolsVerified(root);
+                return root->Symbols.Count;
+            }
             finally { Exit(); }
         }
     }
@@ -83,49 +89,93 @@ public sealed unsafe class TreeStore : IDisposable
     /// disposal or finalization returned the memory.</summary>
     public static long ProcessNativeBytes => NativeAllocator.ProcessBytes;
 
-    /// <summary>Creates an empty tree (just its root) in this store.</summary>
+    /// <summary>Creates an empty tree (just its root) in this store. Reuses the slot of a removed tree
+    /// when there is one (with a new generation, so old handles to it stay invalid).</summary>
     /// <exception cref="StoreLimitExceededException">The store's node cap or tree id space is full.</exception>
+    /// <exception cref="InvalidOperationException">The store was opened read-only from a snapshot file.</exception>
     public ProfileTree CreateTree()
     {
         StoreRoot* root = Enter();
         try
         {
-            lock (_symbolLock)
+            ThrowIfReadOnly(root);
+            long after = Interlocked.Increment(ref root->NodeCount);
+            try
             {
-                uint id = root->TreeCount;
-                if (id >= int.MaxValue)
-                    throw new StoreLimitExceededException(StoreLimit.TreeIdSpace, int.MaxValue, "the store holds the most trees its ids can address");
-                long after = Interlocked.Increment(ref root->NodeCount);
+                if (after > root->MaxNodes)
+                    throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
+                        $"a new tree's root would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
+                uint id = ClaimSlot(root);
+                TreeRecord* tree = root->Trees[id];
+                // Initialised outside the symbol lock (no lock is taken while holding another one but
+                // "tree, then symbols"): a stale handle may still be spinning on a reused slot's lock,
+                // so it is taken, and the stale caller then sees the new generation.
+                tree->Lock.EnterWrite();
                 try
                 {
-                    if (after > root->MaxNodes)
-                        throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
-                            $"a new tree's root would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
-                    root->Trees.EnsureCapacity(&root->Memory, (ulong)id + 1);
-                    TreeRecord* tree = root->Trees[id];
-                    *tree = default;
+                    TreeRecord fresh = default;
                     try
                     {
-                        tree->Init(&root->Memory);
+                        fresh.Init(&root->Memory);
                     }
                     catch
                     {
-                        tree->Free(&root->Memory);
+                        fresh.Free(&root->Memory);
                         throw;
                     }
+                    tree->Total = 0;
+                    tree->Nodes = fresh.Nodes;
+                    tree->Edges = fresh.Edges;
+                    tree->Cache = fresh.Cache;
+                    tree->NextFree = 0;
+                    Volatile.Write(ref tree->Live, 1);
                 }
                 catch
                 {
-                    Interlocked.Decrement(ref root->NodeCount);
+                    lock (_symbolLock) // give the slot back
+                    {
+                        tree->NextFree = root->FreeTreeHead;
+                        root->FreeTreeHead = id + 1;
+                    }
                     throw;
                 }
-                Volatile.Write(ref root->TreeCount, id + 1);
-                return new ProfileTree(this, id);
+                finally
+                {
+                    tree->Lock.ExitWrite();
+                }
+                Interlocked.Increment(ref root->LiveTrees);
+                return new ProfileTree(this, id, tree->Generation);
+            }
+            catch
+            {
+                Interlocked.Decrement(ref root->NodeCount);
+                throw;
             }
         }
         finally
         {
             Exit();
+        }
+    }
+
+    /// <summary>Takes a slot off the free list, or appends a zeroed record (published with Live = 0).</summary>
+    private uint ClaimSlot(StoreRoot* root)
+    {
+        lock (_symbolLock)
+        {
+            if (root->FreeTreeHead != 0)
+            {
+                uint reused = root->FreeTreeHead - 1;
+                root->FreeTreeHead = root->Trees[reused]->NextFree;
+                return reused;
+            }
+            uint id = root->TreeCount;
+            if (id >= int.MaxValue)
+                throw new StoreLimitExceededException(StoreLimit.TreeIdSpace, int.MaxValue, "the store holds the most trees its ids can address");
+            root->Trees.EnsureCapacity(&root->Memory, (ulong)id + 1);
+            *root->Trees[id] = default;
+            Volatile.Write(ref root->TreeCount, id + 1);
+            return id;
         }
     }
 
@@ -135,6 +185,7 @@ public sealed unsafe class TreeStore : IDisposable
         StoreRoot* root = Enter();
         try
         {
+            ThrowIfReadOnly(root);
             lock (_symbolLock)
                 return root->Symbols.FindOrAdd(&root->Memory, name, root->MaxSymbolBytes).Value;
         }
@@ -150,8 +201,10 @@ public sealed unsafe class TreeStore : IDisposable
         StoreRoot* root = Enter();
         try
         {
+            EnsureSymbolsVerified(root);
             lock (_symbolLock)
             {
+                if (!root->Symbols.HasIndex) root->Symbols.BuildIndex(&root->Memory); // a mapped snapshot's first lookup
                 SymbolId id = root->Symbols.Find(name, SymbolTable.Hash(name));
                 return id.IsMissing ? -1 : id.Value;
             }
@@ -185,10 +238,27 @@ public sealed unsafe class TreeStore : IDisposable
 
     internal Lock SymbolLock => _symbolLock;
 
-    internal static TreeRecord* Tree(StoreRoot* root, uint id)
+    /// <summary>
+    /// The record of slot <paramref name="id"/>. The caller then takes the tree's lock and calls
+    /// <see cref="TreeRecord.ThrowIfStale"/> (Remove may run between this lookup and the lock; the
+    /// record itself stays valid memory until the store is freed). For a store opened from a snapshot
+    /// file this is where the tree's node section is verified, once, before anything reads it.
+    /// </summary>
+    internal TreeRecord* Tree(StoreRoot* root, uint id, uint generation, bool write = false)
     {
+        if (write) ThrowIfReadOnly(root);
         if (id >= Volatile.Read(ref root->TreeCount))
             throw new ArgumentException($"Tree id {id} does not exist in this store.");
-        return root->Tree(id);
+        TreeRecord* tree = root->Tree(id);
+        if (Volatile.Read(ref tree->Live) == 0 || tree->Generation != generation)
+            tree->ThrowIfStale(generation);
+        if (root->MapBase != null && Volatile.Read(ref tree->Verified) == 0) VerifyMappedTree(root, tree);
+        return tree;
+    }
+
+    internal static void ThrowIfReadOnly(StoreRoot* root)
+    {
+        if (root->ReadOnly != 0)
+            throw new InvalidOperationException("This store was opened read-only from a snapshot file (TreeStore.OpenSnapshot): it cannot be written. Load it with TreeStore.Load to get a writable copy.");
     }
 }

@@ -19,14 +19,19 @@ internal static unsafe class TreeMerger
     private const uint New = uint.MaxValue;          // map entry: target node still to create
     private const uint Unmapped = uint.MaxValue - 1; // symbol map entry: not looked up yet
 
-    public static void Merge(Lock targetSymbolLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, TreeRecord* source)
+    public static void Merge(Lock targetSymbolLock, StoreRoot* targetRoot, TreeRecord* target, uint targetGeneration,
+        StoreRoot* sourceRoot, TreeRecord* source, uint sourceGeneration)
     {
         if (TreeWalker.IsIteratingOnThisThread(target))
             throw new InvalidOperationException("A visitor cannot merge into the tree it is iterating.");
         if (target == source)
         {
             target->Lock.EnterWrite();
-            try { DoubleInPlace(target); }
+            try
+            {
+                target->ThrowIfStale(targetGeneration);
+                DoubleInPlace(target);
+            }
             finally { target->Lock.ExitWrite(); }
             return;
         }
@@ -40,6 +45,8 @@ internal static unsafe class TreeMerger
         if (!targetFirst) target->Lock.EnterWrite();
         try
         {
+            target->ThrowIfStale(targetGeneration);
+            source->ThrowIfStale(sourceGeneration);
             MergeLocked(targetSymbolLock, targetRoot, target, sourceRoot, source);
         }
         finally

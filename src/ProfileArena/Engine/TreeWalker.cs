@@ -33,13 +33,18 @@ internal static unsafe class TreeWalker
         return false;
     }
 
-    public static void Iterate<TVisitor>(StoreRoot* root, TreeRecord* tree, ref TVisitor visitor)
+    public static void Iterate<TVisitor>(StoreRoot* root, TreeRecord* tree, uint generation, ref TVisitor visitor)
         where TVisitor : IStackVisitor, allows ref struct
     {
         // A visitor may iterate the same tree again; it already holds the read lock, and taking it
         // twice would deadlock behind a waiting writer.
         bool nested = IsIteratingOnThisThread(tree);
         if (!nested) tree->Lock.EnterRead();
+        if (tree->Live == 0 || tree->Generation != generation)
+        {
+            if (!nested) tree->Lock.ExitRead();
+            tree->ThrowIfStale(generation); // a stale handle to a reused slot, even inside a visitor
+        }
         Frame frame = new() { Tree = tree, Outer = t_innermost };
         t_innermost = &frame;
         var scratch = new Scratch();

@@ -12,13 +12,14 @@ internal static unsafe class TreeWriter
 {
     public const byte Separator = (byte)';';
 
-    public static void Insert(Lock symbolLock, StoreRoot* root, TreeRecord* tree, ReadOnlySpan<byte> key, ulong value)
+    public static void Insert(Lock symbolLock, StoreRoot* root, TreeRecord* tree, uint generation, ReadOnlySpan<byte> key, ulong value)
     {
         if (TreeWalker.IsIteratingOnThisThread(tree))
             throw new InvalidOperationException("A visitor cannot insert into the tree it is iterating.");
         tree->Lock.EnterWrite();
         try
         {
+            tree->ThrowIfStale(generation);
             InsertLocked(symbolLock, root, tree, key, value);
         }
         finally

@@ -24,17 +24,20 @@ internal unsafe struct ByteArena
     private int _chunkCount;   // chunk indices handed out, run continuations included
     private int _openChunk;    // chunk that small names are appended to; -1 = none
     private int _openUsed;     // bytes used in the open chunk (8-aligned)
+    private long _highWater;   // byte position just past the last byte of any name: what a snapshot saves
+    private bool _borrowed;    // chunks point into a mapped snapshot: never freed here
 
     public struct Checkpoint
     {
         public int ChunkCount, OpenChunk, OpenUsed;
+        public long HighWater;
     }
 
     public void Init() => _openChunk = -1;
 
     public readonly long AllocatedBytes => (long)_chunkCount * ChunkBytes;
 
-    public readonly Checkpoint Save() => new() { ChunkCount = _chunkCount, OpenChunk = _openChunk, OpenUsed = _openUsed };
+    public readonly Checkpoint Save() => new() { ChunkCount = _chunkCount, OpenChunk = _openChunk, OpenUsed = _openUsed, HighWater = _highWater };
 
     public byte* Resolve(uint position8)
     {
@@ -63,7 +66,8 @@ internal unsafe struct ByteArena
                 throw new StoreLimitExceededException(StoreLimit.SymbolBytes, (long)MaxChunks * ChunkBytes,
                     "the name arena's 32-bit position space (32 GiB of frame names) is full");
             _chunks.EnsureSlot(memory, _chunkCount + runChunks - 1);
-            void* p = NativeAllocator.Alloc(memory, (nuint)runChunks * ChunkBytes, zeroed: false);
+            // Zeroed: alignment padding and unused tails are saved in snapshots, and must not leak old heap bytes.
+            void* p = NativeAllocator.Alloc(memory, (nuint)runChunks * ChunkBytes, zeroed: true);
             chunk = _chunkCount;
             offset = 0;
             _chunks.Set(chunk, p);
@@ -76,6 +80,7 @@ internal unsafe struct ByteArena
         }
         byte* dst = (byte*)_chunks[chunk] + offset;
         bytes.CopyTo(new Span<byte>(dst, bytes.Length));
+        _highWater = Math.Max(_highWater, ((long)chunk << ChunkShift) + offset + bytes.Length);
         return (uint)((((ulong)chunk << ChunkShift) + (ulong)offset) >> 3);
     }
 
@@ -86,15 +91,64 @@ internal unsafe struct ByteArena
         _chunkCount = cp.ChunkCount;
         _openChunk = cp.OpenChunk;
         _openUsed = cp.OpenUsed;
+        _highWater = cp.HighWater;
+    }
+
+    public readonly int ChunkCount => _chunkCount;
+    public readonly long HighWater => _highWater;
+
+    /// <summary>Chunks in the run starting at <paramref name="chunk"/>, or 0 if it continues an earlier run.</summary>
+    public int RunLength(int chunk)
+    {
+        if (_chunks[chunk] == null) return 0;
+        int run = 1;
+        while (chunk + run < _chunkCount && _chunks[chunk + run] == null) run++;
+        return run;
+    }
+
+    public byte* ChunkPointer(int chunk) => (byte*)_chunks[chunk];
+
+    /// <summary>Snapshot load: allocates the next run of <paramref name="runChunks"/> zeroed chunks and returns it.</summary>
+    public byte* AppendRun(NativeAllocator* memory, int runChunks)
+    {
+        Debug.Assert(runChunks >= 1 && _chunkCount + runChunks <= MaxChunks);
+        _chunks.EnsureSlot(memory, _chunkCount + runChunks - 1);
+        var p = (byte*)NativeAllocator.Alloc(memory, (nuint)runChunks * ChunkBytes, zeroed: true);
+        _chunks.Set(_chunkCount, p);
+        _chunkCount += runChunks;
+        return p;
+    }
+
+    /// <summary>Snapshot open: the arena reads names from <paramref name="bytes"/> (chunk c at c·64 KiB),
+    /// memory it does not own; <paramref name="runs"/>[c] is 0 for a run continuation.</summary>
+    public void Borrow(NativeAllocator* memory, byte* bytes, uint* runs, int chunkCount)
+    {
+        Debug.Assert(_chunkCount == 0);
+        _borrowed = true;
+        if (chunkCount > 0) _chunks.EnsureSlot(memory, chunkCount - 1);
+        for (int c = 0; c < chunkCount; c++)
+            _chunks.Set(c, runs[c] == 0 ? null : bytes + ((long)c << ChunkShift));
+        _chunkCount = chunkCount;
+    }
+
+    /// <summary>After a load: the high-water mark, and no open chunk (the next name opens a fresh chunk).</summary>
+    public void SetLoaded(long highWater)
+    {
+        _highWater = highWater;
+        _openChunk = -1;
+        _openUsed = 0;
     }
 
     public void Free(NativeAllocator* memory)
     {
+        if (_borrowed) _chunkCount = 0;
+        _borrowed = false;
         FreeChunksFrom(memory, 0);
         _chunks.Free(memory);
         _chunkCount = 0;
         _openChunk = -1;
         _openUsed = 0;
+        _highWater = 0;
     }
 
     private void FreeChunksFrom(NativeAllocator* memory, int first)

@@ -12,6 +12,16 @@ internal unsafe struct NodeSlabs
     public readonly ulong Capacity => _slabs.Capacity;
     public readonly long AllocatedBytes => _slabs.AllocatedBytes;
 
+    public readonly int SlabCount => _slabs.SlabCount;
+    public readonly bool IsBorrowed => _slabs.IsBorrowed;
+    public Node* Slab(int s) => _slabs.Slab(s);
+    public static uint SlabItems(int s) => SlabList<Node>.SlabItems(s);
+    public void Borrow(NativeAllocator* memory, Node* items, uint count)
+    {
+        _slabs.Borrow(memory, items, count);
+        Count = count;
+    }
+
     public void EnsureCapacity(NativeAllocator* memory, ulong count) => _slabs.EnsureCapacity(memory, count);
 
     public void Free(NativeAllocator* memory)

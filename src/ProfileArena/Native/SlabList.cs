@@ -23,6 +23,7 @@ internal unsafe struct SlabList<T> where T : unmanaged
     private PointerDirectory _slabs;
     private int _slabCount;
     private ulong _capacity;
+    private bool _borrowed;   // slabs point into memory owned elsewhere (a mapped snapshot): never freed here
 
     /// <summary>Items that can be addressed without allocating.</summary>
     public readonly ulong Capacity => _capacity;
@@ -52,7 +53,7 @@ internal unsafe struct SlabList<T> where T : unmanaged
         }
     }
 
-    private static uint SlabItems(int slab) => slab < GrowingSlabs ? 64u << slab : 1u << MaxShift;
+    public static uint SlabItems(int slab) => slab < GrowingSlabs ? 64u << slab : 1u << MaxShift;
 
     /// <summary>Allocates slabs until <paramref name="count"/> items are addressable. Throws before changing anything visible.</summary>
     public void EnsureCapacity(NativeAllocator* memory, ulong count)
@@ -68,8 +69,38 @@ internal unsafe struct SlabList<T> where T : unmanaged
         }
     }
 
+    public readonly int SlabCount => _slabCount;
+
+    public readonly bool IsBorrowed => _borrowed;
+
+    /// <summary>Start of slab <paramref name="s"/> (s &lt; <see cref="SlabCount"/>).</summary>
+    public T* Slab(int s) => (T*)_slabs[s];
+
+    /// <summary>
+    /// Makes an empty list address <paramref name="count"/> items stored contiguously at
+    /// <paramref name="items"/> (memory the list does not own): each slab pointer points into that
+    /// run. Only the directory is allocated. The list must never grow afterwards.
+    /// </summary>
+    public void Borrow(NativeAllocator* memory, T* items, ulong count)
+    {
+        Debug.Assert(_slabCount == 0);
+        _borrowed = true;
+        ulong start = 0;
+        while (_capacity < count)
+        {
+            uint n = SlabItems(_slabCount);
+            _slabs.EnsureSlot(memory, _slabCount);
+            _slabs.Set(_slabCount, items + start);
+            start += n;
+            _slabCount++;
+            _capacity += n;
+        }
+    }
+
     public void Free(NativeAllocator* memory)
     {
+        if (_borrowed) _slabCount = 0;
+        _borrowed = false;
         for (int s = 0; s < _slabCount; s++)
             NativeAllocator.Free(memory, _slabs[s], (nuint)SlabItems(s) * (nuint)sizeof(T));
         _slabs.Free(memory);

@@ -1,3 +1,4 @@
+using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 
 namespace ProfileArena.Native;
@@ -8,9 +9,20 @@ namespace ProfileArena.Native;
 /// runs only after the last in-flight call that did <c>DangerousAddRef</c> has released, so
 /// Dispose racing with Insert or Iterate never frees memory under them.
 /// </summary>
+/// <remarks>A store opened from a snapshot file also owns the mapping (two managed objects per store,
+/// whatever the file holds): it is unmapped after the native memory that points into it is freed.</remarks>
 internal sealed unsafe class StoreHandle : SafeHandle
 {
+    private MemoryMappedFile? _file;
+    private MemoryMappedViewAccessor? _view;
+
     public StoreHandle(StoreRoot* root) : base(IntPtr.Zero, ownsHandle: true) => SetHandle((nint)root);
+
+    public StoreHandle(StoreRoot* root, MemoryMappedFile file, MemoryMappedViewAccessor view) : this(root)
+    {
+        _file = file;
+        _view = view;
+    }
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 
@@ -19,6 +31,19 @@ internal sealed unsafe class StoreHandle : SafeHandle
     protected override bool ReleaseHandle()
     {
         StoreRoot.Destroy((StoreRoot*)handle);
+        ReleaseMapping(_file, _view);
+        _file = null;
+        _view = null;
         return true;
+    }
+
+    internal static void ReleaseMapping(MemoryMappedFile? file, MemoryMappedViewAccessor? view)
+    {
+        if (view != null)
+        {
+            try { view.SafeMemoryMappedViewHandle.ReleasePointer(); } catch (ObjectDisposedException) { }
+            view.Dispose();
+        }
+        file?.Dispose();
     }
 }

@@ -13,8 +13,15 @@ internal unsafe struct StoreRoot
     public long NodeCount;      // all trees, roots included; reserved before nodes are created
     public long MaxNodes;
     public long MaxSymbolBytes;
+    public uint LiveTrees;      // slots with Live = 1
+    public uint FreeTreeHead;   // removed slots, reused by CreateTree: slot + 1, 0 = none
+    public uint ReadOnly;       // 1 for a store opened from a mapped snapshot: every write throws
+    public uint SymbolsVerified; // mapped snapshots: 1 once symbols and names passed their checks
+    public byte* MapBase;       // mapped snapshots: the mapping (owned by the StoreHandle's managed view)
+    public long MapLength;
+    public Snapshots.SectionHeader MappedSymbols, MappedRuns, MappedNames; // verified on first use
 
-    public static StoreRoot* Create(long maxNodes, long maxSymbolBytes, long maxNativeBytes)
+    public static StoreRoot* Create(long maxNodes, long maxSymbolBytes, long maxNativeBytes, bool internEmptyName = true)
     {
         var bootstrap = new NativeAllocator { Budget = maxNativeBytes };
         var root = (StoreRoot*)NativeAllocator.Alloc(&bootstrap, (nuint)sizeof(StoreRoot));
@@ -23,7 +30,7 @@ internal unsafe struct StoreRoot
         root->MaxSymbolBytes = maxSymbolBytes;
         try
         {
-            root->Symbols.Init(&root->Memory);
+            if (internEmptyName) root->Symbols.Init(&root->Memory);
         }
         catch
         {

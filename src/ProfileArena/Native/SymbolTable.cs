@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Hashing;
 using System.Numerics;
 
@@ -164,6 +165,73 @@ internal unsafe struct SymbolTable
         _slots = slots;
         _tags = tags;
         _slotMask = mask;
+    }
+
+    [UnscopedRef] public ref ByteArena Arena => ref _names;
+    [UnscopedRef] public ref SlabList<SymbolEntry> Entries => ref _entries;
+
+    /// <summary>
+    /// Snapshot load/open: entries 0..count−1 and their names are in place (validated to lie inside
+    /// the arena); builds the hash slots and publishes the count. Returns the first id whose name
+    /// repeats an earlier one (the table would be ambiguous), or −1.
+    /// </summary>
+    public long AdoptLoaded(NativeAllocator* memory, uint count, long nameBytes, bool index = true)
+    {
+        Debug.Assert(_count == 0 && _slots == null);
+        _nameBytes = nameBytes;
+        Volatile.Write(ref _count, count);
+        return index ? BuildIndex(memory) : -1;
+    }
+
+    /// <summary>True once the hash slots exist (a store opened from a mapped snapshot builds them on first lookup).</summary>
+    public readonly bool HasIndex => _slots != null;
+
+    /// <summary>
+    /// Builds the hash slots for ids 0..Count−1 (no slots yet). Returns the first id whose name repeats
+    /// an earlier one, or −1; on a repeat the table keeps the earlier id for that name.
+    /// </summary>
+    public long BuildIndex(NativeAllocator* memory)
+    {
+        uint count = _count;
+        uint slotCount = 64;
+        while ((ulong)count * 4 > (ulong)slotCount * 3) slotCount *= 2;
+        var slots = (uint*)NativeAllocator.Alloc(memory, (nuint)slotCount * sizeof(uint), zeroed: false);
+        byte* tags;
+        try
+        {
+            tags = (byte*)NativeAllocator.Alloc(memory, slotCount);
+        }
+        catch
+        {
+            NativeAllocator.Free(memory, slots, (nuint)slotCount * sizeof(uint));
+            throw;
+        }
+        uint mask = slotCount - 1;
+        long duplicate = -1;
+        for (uint id = 0; id < count; id++)
+        {
+            ReadOnlySpan<byte> name = Name(new SymbolId(id));
+            ulong hash = Hash(name);
+            byte tag = Tag(hash);
+            uint i = (uint)hash & mask;
+            bool repeated = false;
+            while (tags[i] != 0)
+            {
+                if (tags[i] == tag && Name(new SymbolId(slots[i] - 1)).SequenceEqual(name)) { repeated = true; break; }
+                i = (i + 1) & mask;
+            }
+            if (repeated)
+            {
+                if (duplicate < 0) duplicate = id;
+                continue;
+            }
+            slots[i] = id + 1;
+            tags[i] = tag;
+        }
+        _slots = slots;
+        _tags = tags;
+        _slotMask = mask;
+        return duplicate;
     }
 
     public readonly long AllocatedBytes => _names.AllocatedBytes + _entries.AllocatedBytes + (long)(_slotMask + 1) * (sizeof(uint) + 1);

@@ -2,7 +2,14 @@ using System.Diagnostics;
 
 namespace ProfileArena.Native;
 
-/// <summary>Everything one tree owns, in native memory (one record per tree in the store's tree list).</summary>
+/// <summary>Everything one tree owns, in native memory (one record per tree slot in the store's tree list).</summary>
+/// <remarks>
+/// A slot is live (<see cref="Live"/> = 1) from CreateTree until Remove. Remove frees the slot's nodes,
+/// edges and cache, increments <see cref="Generation"/> and pushes the slot on the store's free list,
+/// so CreateTree reuses the record (never its memory: records never move and are freed with the store).
+/// A <see cref="ProfileTree"/> carries the slot and the generation it was created with; every call
+/// checks both under the tree's lock, so a handle to a removed tree never reaches a reused slot's nodes.
+/// </remarks>
 internal unsafe struct TreeRecord
 {
     public TreeLock Lock;
@@ -11,6 +18,12 @@ internal unsafe struct TreeRecord
     public NodeSlabs Nodes;
     public EdgeIndex Edges;
     public PathCache Cache;
+    public uint Generation;
+    public uint Live;          // 1 while the slot holds a tree
+    public uint NextFree;      // free list link: slot + 1, 0 = end
+    public uint Verified;      // mapped snapshots: 1 once the node section passed its checksum and structure checks
+    public long SectionOffset; // mapped snapshots: file offset of the node section (for error messages)
+    public ulong SectionHash;  // mapped snapshots: expected XxHash64 of the node section
 
     public readonly long AllocatedBytes => Nodes.AllocatedBytes + Edges.AllocatedBytes + Cache.AllocatedBytes;
 
@@ -85,5 +98,13 @@ internal unsafe struct TreeRecord
         Nodes.Free(memory);
         Edges.Free(memory);
         Cache.Free(memory);
+    }
+
+    /// <summary>Throws unless the slot still holds the tree a handle of <paramref name="generation"/> refers to.
+    /// Call it with the tree's lock held (read or write): Remove changes both fields under the write lock.</summary>
+    public readonly void ThrowIfStale(uint generation)
+    {
+        if (Live == 0 || Generation != generation)
+            throw new InvalidOperationException("This ProfileTree was removed from its store (TreeStore.Remove); the handle is no longer valid.");
     }
 }

@@ -1,0 +1,148 @@
+using ProfileArena.Engine;
+using ProfileArena.Native;
+
+namespace ProfileArena;
+
+public readonly unsafe partial struct ProfileTree
+{
+    /// <summary>Removes every node but the root and frees their memory; the handle stays valid and
+    /// <see cref="Total"/> becomes 0.</summary>
+    /// <exception cref="InvalidOperationException">The store is read-only, the tree was removed, or the
+    /// calling thread is iterating it.</exception>
+    public void Clear()
+    {
+        TreeStore store = Store;
+        StoreRoot* root = store.Enter();
+        try
+        {
+            TreeRecord* tree = store.Tree(root, _id, _generation, write: true);
+            using var _ = WriteScope.Enter(tree, _generation, "clear");
+            TreeTruncator.Clear(root, tree);
+        }
+        finally
+        {
+            store.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Keeps the <paramref name="maxNodes"/> nodes with the largest totals (and every node tied with the
+    /// smallest of them) and folds each parent's other children into one child named <c>other</c>, the
+    /// way pyroscope truncates a flame graph. Every kept node keeps its total and self; each
+    /// <c>other</c> node's self and total are the sum of the totals folded into it (an existing
+    /// <c>other</c> child is always kept and receives the fold). The root's total never changes.
+    /// </summary>
+    /// <returns>Nodes removed from the tree (net of the <c>other</c> nodes added).</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxNodes"/> is less than 1.</exception>
+    /// <exception cref="StoreLimitExceededException">The rebuilt node slabs would pass the native budget; the tree is unchanged.</exception>
+    public long Truncate(long maxNodes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxNodes, 1);
+        return Truncate(maxNodes, 0);
+    }
+
+    /// <summary>
+    /// Folds every node whose total is below <paramref name="minTotal"/> (with its subtree) into a child
+    /// named <c>other</c> of its parent, as <see cref="Truncate(long)"/> does for its computed cut.
+    /// </summary>
+    /// <returns>Nodes removed from the tree (net of the <c>other</c> nodes added).</returns>
+    public long TruncateBelow(ulong minTotal) => Truncate(0, minTotal);
+
+    private long Truncate(long maxNodes, ulong minTotal)
+    {
+        TreeStore store = Store;
+        StoreRoot* root = store.Enter();
+        try
+        {
+            TreeRecord* tree = store.Tree(root, _id, _generation, write: true);
+            using var _ = WriteScope.Enter(tree, _generation, "truncate");
+            if (maxNodes > 0) minTotal = TreeTruncator.MinTotal(tree, maxNodes);
+            return minTotal == 0 ? 0 : TreeTruncator.FoldBelow(store.SymbolLock, root, tree, minTotal);
+        }
+        finally
+        {
+            store.Exit();
+        }
+    }
+
+    /// <summary>
+    /// The <paramref name="n"/> nodes with the largest self (or total) value, largest first; ties in
+    /// ordinal order of their stacks. Nodes whose value is 0 are left out. Only the winners' stacks
+    /// are built; the scan itself keeps node indices in a bounded heap.
+    /// </summary>
+    public TopEntry[] Top(int n, TopBy by)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        if (by is not (TopBy.Self or TopBy.Total)) throw new ArgumentOutOfRangeException(nameof(by));
+        TreeStore store = Store;
+        StoreRoot* root = store.Enter();
+        try
+        {
+            TreeRecord* tree = store.Tree(root, _id, _generation);
+            bool nested = TreeWalker.IsIteratingOnThisThread(tree);
+            if (!nested) tree->Lock.EnterRead();
+            try
+            {
+                tree->ThrowIfStale(_generation);
+                return TopN.Find(root, tree, n, by);
+            }
+            finally
+            {
+                if (!nested) tree->Lock.ExitRead();
+            }
+        }
+        finally
+        {
+            store.Exit();
+        }
+    }
+
+    /// <summary>Holds a tree's write lock for a structural change, after the checks every writer makes.</summary>
+    private readonly ref struct WriteScope
+    {
+        private readonly TreeRecord* _tree;
+
+        private WriteScope(TreeRecord* tree) => _tree = tree;
+
+        public static WriteScope Enter(TreeRecord* tree, uint generation, string what)
+        {
+            if (TreeWalker.IsIteratingOnThisThread(tree))
+                throw new InvalidOperationException($"A visitor cannot {what} the tree it is iterating.");
+            tree->Lock.EnterWrite();
+            try
+            {
+                tree->ThrowIfStale(generation);
+            }
+            catch
+            {
+                tree->Lock.ExitWrite();
+                throw;
+            }
+            return new WriteScope(tree);
+        }
+
+        public void Dispose() => _tree->Lock.ExitWrite();
+    }
+}
+
+/// <summary>What <see cref="ProfileTree.Top"/> ranks nodes by.</summary>
+public enum TopBy
+{
+    /// <summary>Value of keys ending at the node.</summary>
+    Self,
+    /// <summary>Value of keys passing through or ending at the node.</summary>
+    Total,
+}
+
+/// <summary>One node returned by <see cref="ProfileTree.Top"/>.</summary>
+/// <param name="Stack">The node's path, names joined by ';' (UTF-8 bytes as inserted).</param>
+/// <param name="Self">Value of keys ending at the node.</param>
+/// <param name="Total">Value of keys passing through or ending at the node.</param>
+public readonly record struct TopEntry(byte[] Stack, ulong Self, ulong Total)
+{
+    /// <summary>The stack decoded as UTF-8.</summary>
+    public string StackText => System.Text.Encoding.UTF8.GetString(Stack);
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{StackText} self={Self} total={Total}";
+}
