@@ -126,13 +126,14 @@ internal static unsafe class TreeWalker
         where TVisitor : IStackVisitor, allows ref struct
     {
         PlanEntry* e = plan->Entries;
+        s.EnsurePath(plan->MaxPathLength);
+        s.EnsureDepth(plan->MaxDepth + 1);
         for (uint i = 0; i < plan->Count; i++, e++)
         {
             int depth = e->Depth;
             int start = depth == 1 ? 0 : s.PathEnds[depth - 1] + 1;
             int end = start + e->NameLength;
-            s.EnsurePath(end);
-            s.EnsureDepth(depth + 1);
+            Debug.Assert(end <= s.PathCapacity && depth < s.DepthCapacity);
             if (depth > 1) s.Path[start - 1] = TreeWriter.Separator;
             Buffer.MemoryCopy(e->Name, s.Path + start, e->NameLength, e->NameLength);
             s.PathEnds[depth] = end;
@@ -151,6 +152,7 @@ internal static unsafe class TreeWalker
         {
             Debug.Assert(totals[0] == tree->Total);
             PlanEntry* e = plan->Entries;
+            int maxDepth = 0, maxPath = 0;
             int top = 0;
             PushChildren(ref nodes, ref symbols, ref s, ref top, NodeIndex.Root, 1);
             while (top > 0)
@@ -167,9 +169,17 @@ internal static unsafe class TreeWalker
                 e->Self = node->Self;
                 e->Total = totals[index.Value];
                 e++;
+                // Path lengths per depth, only to size the replay's buffers once.
+                s.EnsureDepth(depth + 1);
+                int pathLength = (depth == 1 ? 0 : s.PathEnds[depth - 1] + 1) + name.Length;
+                s.PathEnds[depth] = pathLength;
+                maxDepth = Math.Max(maxDepth, depth);
+                maxPath = Math.Max(maxPath, pathLength);
                 PushChildren(ref nodes, ref symbols, ref s, ref top, index, depth + 1);
             }
             Debug.Assert(e == plan->Entries + plan->Count);
+            plan->MaxDepth = maxDepth;
+            plan->MaxPathLength = maxPath;
         }
         finally
         {
