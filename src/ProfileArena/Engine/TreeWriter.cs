@@ -67,38 +67,48 @@ internal static unsafe class TreeWriter
                 pos = end + 1;
             }
 
-            // Symbols of the unresolved segments, up to the first name the store has never seen:
-            // below it every node is new anyway.
-            int firstUnknown = depth;
+            // Resolve the rest: names (under the store's symbol lock, held once per insert), then
+            // edges down the known names until a child is missing; claim and create the missing nodes.
+            NodeIndex parent = reused == 0 ? NodeIndex.Root : cache.PathNodes[reused - 1];
+            int resolved = reused;
             if (reused < depth)
             {
+                bool reserved = false;
+                int created = 0;
                 lock (symbolLock)
                 {
+                    int firstUnknown = depth;
+                    ulong unknownHash = 0;
                     for (int i = reused; i < depth; i++)
                     {
                         ReadOnlySpan<byte> name = Segment(ref cache, key, i);
-                        SymbolId id = root->Symbols.Find(name, SymbolTable.Hash(name));
+                        ulong hash = SymbolTable.Hash(name);
+                        SymbolId id = root->Symbols.Find(name, hash);
                         cache.Symbols[i] = id;
-                        if (id.IsMissing) { firstUnknown = i; break; }
+                        // Below the first name the store has never seen, every node is new.
+                        if (id.IsMissing) { firstUnknown = i; unknownHash = hash; break; }
+                    }
+                    resolved = WalkEdges(tree, ref cache, ref parent, reused, firstUnknown);
+                    if (firstUnknown < depth)
+                    {
+                        // Names must be interned, so claim the nodes first (the node claim is the
+                        // step that can be refused without having changed the symbol table).
+                        created = depth - resolved;
+                        tree->ReserveNodes(root, created);
+                        reserved = true;
+                        InternUnknown(root, key, ref cache, firstUnknown, unknownHash, depth, created);
                     }
                 }
-            }
-
-            NodeIndex parent = reused == 0 ? NodeIndex.Root : cache.PathNodes[reused - 1];
-            int resolved = reused;
-            for (; resolved < firstUnknown; resolved++)
-            {
-                NodeIndex child = tree->Edges.Find(ref nodes, parent, cache.Symbols[resolved]);
-                if (child.IsNone) break;
-                cache.PathNodes[resolved] = child;
-                parent = child;
-            }
-
-            int created = depth - resolved;
-            if (created > 0)
-            {
-                Reserve(root, tree, symbolLock, key, ref cache, firstUnknown, depth, created);
-                CreatePath(tree, ref cache, parent, resolved, depth);
+                if (!reserved)
+                {
+                    created = depth - resolved;
+                    if (created > 0) tree->ReserveNodes(root, created);
+                }
+                for (int i = resolved; i < depth; i++)
+                {
+                    parent = tree->AddChild(parent, cache.Symbols[i]); // cannot fail: room was reserved
+                    cache.PathNodes[i] = parent;
+                }
             }
 
             // Totals are derived when read (see Node): only the last node and the tree's sum change.
@@ -125,7 +135,7 @@ internal static unsafe class TreeWriter
     /// </summary>
     private static int ReusableSegments(ref PathCache cache, ReadOnlySpan<byte> key, out int common)
     {
-        common = key.CommonPrefixLength(new ReadOnlySpan<byte>(cache.Key, cache.KeyLength));
+        common = KeyPrefix.CommonLength(key, new ReadOnlySpan<byte>(cache.Key, cache.KeyLength));
         // First segment whose end is not before `common` (ends are strictly increasing).
         int lo = 0, hi = cache.Depth;
         while (lo < hi)
@@ -144,49 +154,40 @@ internal static unsafe class TreeWriter
         return key.Slice(start, cache.SegmentEnds[i] - start);
     }
 
+    /// <summary>Follows existing edges from <paramref name="parent"/> for segments [from, to); returns the first segment without a child.</summary>
+    private static int WalkEdges(TreeRecord* tree, ref PathCache cache, ref NodeIndex parent, int from, int to)
+    {
+        int i = from;
+        for (; i < to; i++)
+        {
+            NodeIndex child = tree->Edges.Find(ref tree->Nodes, parent, cache.Symbols[i]);
+            if (child.IsNone) break;
+            cache.PathNodes[i] = child;
+            parent = child;
+        }
+        return i;
+    }
+
     /// <summary>
-    /// Claims room for <paramref name="created"/> nodes and interns the names not seen before —
-    /// all or nothing.
+    /// Interns the names of segments [firstUnknown, depth), all or nothing (the caller holds the symbol
+    /// lock and has claimed <paramref name="created"/> nodes, which are returned on failure).
     /// </summary>
-    private static void Reserve(StoreRoot* root, TreeRecord* tree, Lock symbolLock, ReadOnlySpan<byte> key,
-        ref PathCache cache, int firstUnknown, int depth, int created)
+    private static void InternUnknown(StoreRoot* root, ReadOnlySpan<byte> key, ref PathCache cache,
+        int firstUnknown, ulong firstHash, int depth, int created)
     {
         NativeAllocator* memory = &root->Memory;
-        tree->ReserveNodes(root, created);
+        SymbolTable.Checkpoint checkpoint = root->Symbols.Save();
         try
         {
-            if (firstUnknown < depth)
-            {
-                lock (symbolLock)
-                {
-                    SymbolTable.Checkpoint checkpoint = root->Symbols.Save();
-                    try
-                    {
-                        for (int i = firstUnknown; i < depth; i++)
-                            cache.Symbols[i] = root->Symbols.FindOrAdd(memory, Segment(ref cache, key, i), root->MaxSymbolBytes);
-                    }
-                    catch
-                    {
-                        root->Symbols.Rollback(memory, checkpoint);
-                        throw;
-                    }
-                }
-            }
+            cache.Symbols[firstUnknown] = root->Symbols.Add(memory, Segment(ref cache, key, firstUnknown), firstHash, root->MaxSymbolBytes);
+            for (int i = firstUnknown + 1; i < depth; i++)
+                cache.Symbols[i] = root->Symbols.FindOrAdd(memory, Segment(ref cache, key, i), root->MaxSymbolBytes);
         }
         catch
         {
+            root->Symbols.Rollback(memory, checkpoint);
             TreeRecord.CancelReservation(root, created);
             throw;
-        }
-    }
-
-    /// <summary>Creates nodes for segments [from, depth) under <paramref name="parent"/>. Cannot fail: room was reserved.</summary>
-    private static void CreatePath(TreeRecord* tree, ref PathCache cache, NodeIndex parent, int from, int depth)
-    {
-        for (int i = from; i < depth; i++)
-        {
-            parent = tree->AddChild(parent, cache.Symbols[i]);
-            cache.PathNodes[i] = parent;
         }
     }
 

@@ -111,7 +111,8 @@ internal unsafe struct SymbolTable
         _nameBytes = cp.NameBytes;
     }
 
-    private SymbolId Add(NativeAllocator* memory, ReadOnlySpan<byte> name, ulong hash, long maxNameBytes)
+    /// <summary>Interns a name known to be absent (the caller found it missing under the same lock hold).</summary>
+    public SymbolId Add(NativeAllocator* memory, ReadOnlySpan<byte> name, ulong hash, long maxNameBytes)
     {
         if (_nameBytes + name.Length > maxNameBytes)
             throw new StoreLimitExceededException(StoreLimit.SymbolBytes, maxNameBytes,
