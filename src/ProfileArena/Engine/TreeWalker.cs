@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using ProfileArena.Native;
 
 namespace ProfileArena.Engine;
@@ -8,12 +10,13 @@ namespace ProfileArena.Engine;
 /// with the path of names joined by ';' and each node's self and total.
 /// </summary>
 /// <remarks>
-/// Nodes store only self, so the walk starts with <see cref="SubtreeTotals"/>: one backward pass
-/// over the slabs. Children are kept unordered (see <see cref="Node"/>), so each node's children
-/// are gathered onto an explicit native stack and sorted there by name, in descending order so
-/// that popping yields them ascending. No recursion (10,000-deep paths are fine) and no managed
-/// allocation: the totals, the stack, the per-depth path lengths and the path bytes are native
-/// scratch owned by this call.
+/// The walk produces an <see cref="IterationPlan"/> (the visit order with names, depths, selves and
+/// totals), cached per tree until the next write; Iterate replays it. Building: nodes store only
+/// self, so it starts with <see cref="SubtreeTotals"/> (one backward pass over the slabs); children
+/// are kept unordered (see <see cref="Node"/>), so each node's children are gathered onto an
+/// explicit native stack and sorted there by name, descending so that popping yields them
+/// ascending. No recursion (10,000-deep paths are fine) and no managed allocation: the plan, the
+/// totals, the stack, the per-depth path lengths and the path bytes are native memory.
 /// </remarks>
 internal static unsafe class TreeWalker
 {
@@ -47,46 +50,131 @@ internal static unsafe class TreeWalker
         }
         Frame frame = new() { Tree = tree, Outer = t_innermost };
         t_innermost = &frame;
+        IterationPlan* plan = null;
+        bool planIsPrivate = false;
         var scratch = new Scratch();
         try
         {
-            Walk(root, tree, ref visitor, ref scratch);
+            plan = CurrentPlan(root, tree, out planIsPrivate);
+            Replay(plan, ref visitor, ref scratch);
         }
         finally
         {
             t_innermost = frame.Outer;
             scratch.Free();
+            if (planIsPrivate) FreePrivatePlan(root, plan);
             if (!nested) tree->Lock.ExitRead();
         }
     }
 
-    private static void Walk<TVisitor>(StoreRoot* root, TreeRecord* tree, ref TVisitor visitor, ref Scratch s)
+    /// <summary>
+    /// The tree's cached plan if it is current, else a new one, published for the next reader when
+    /// possible. <paramref name="isPrivate"/> says the caller must free it (another reader published
+    /// first, or the store's budget had no room to keep it, so it lives in process scratch).
+    /// </summary>
+    private static IterationPlan* CurrentPlan(StoreRoot* root, TreeRecord* tree, out bool isPrivate)
+    {
+        isPrivate = false;
+        uint version = tree->Lock.Version;
+        var cached = (IterationPlan*)Volatile.Read(ref tree->Plan);
+        if (cached != null && cached->Version == version) return cached;
+
+        uint count = tree->Nodes.Count - 1;
+        nuint bytes = IterationPlan.SizeFor(count);
+        IterationPlan* plan;
+        bool charged = true;
+        try
+        {
+            plan = (IterationPlan*)NativeAllocator.Alloc(&root->Memory, bytes, zeroed: false);
+        }
+        catch (StoreLimitExceededException)
+        {
+            // Reading must not fail for want of a cache: build it as scratch instead.
+            plan = (IterationPlan*)NativeAllocator.AllocScratch(bytes);
+            charged = false;
+        }
+        plan->Version = version;
+        plan->Count = count;
+        plan->Bytes = charged ? bytes : 0; // 0 marks "process scratch, not the store's"
+        try
+        {
+            Build(root, tree, plan);
+        }
+        catch
+        {
+            FreePrivatePlan(root, plan, bytes);
+            throw;
+        }
+        if (charged && Interlocked.CompareExchange(ref tree->Plan, (nint)plan, (nint)cached) == (nint)cached)
+        {
+            IterationPlan.Free(&root->Memory, cached); // stale: nobody can be replaying it
+            return plan;
+        }
+        isPrivate = true;
+        return plan;
+    }
+
+    private static void FreePrivatePlan(StoreRoot* root, IterationPlan* plan, nuint scratchBytes = 0)
+    {
+        if (plan == null) return;
+        if (plan->Bytes != 0) IterationPlan.Free(&root->Memory, plan);
+        else NativeAllocator.FreeScratch(plan, scratchBytes != 0 ? scratchBytes : IterationPlan.SizeFor(plan->Count));
+    }
+
+    /// <summary>Visits the plan's entries, rebuilding each path from its parent's (PathEnds per depth).</summary>
+    private static void Replay<TVisitor>(IterationPlan* plan, ref TVisitor visitor, ref Scratch s)
         where TVisitor : IStackVisitor, allows ref struct
+    {
+        PlanEntry* e = plan->Entries;
+        for (uint i = 0; i < plan->Count; i++, e++)
+        {
+            int depth = e->Depth;
+            int start = depth == 1 ? 0 : s.PathEnds[depth - 1] + 1;
+            int end = start + e->NameLength;
+            s.EnsurePath(end);
+            s.EnsureDepth(depth + 1);
+            if (depth > 1) s.Path[start - 1] = TreeWriter.Separator;
+            Buffer.MemoryCopy(e->Name, s.Path + start, e->NameLength, e->NameLength);
+            s.PathEnds[depth] = end;
+            visitor.Visit(new ReadOnlySpan<byte>(s.Path, end), e->Self, e->Total);
+        }
+    }
+
+    /// <summary>The walk itself: totals, then depth-first with children sorted by name, into the plan.</summary>
+    private static void Build(StoreRoot* root, TreeRecord* tree, IterationPlan* plan)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
         ref SymbolTable symbols = ref root->Symbols;
-        s.Totals = SubtreeTotals(ref nodes, out s.TotalsBytes);
-        Debug.Assert(s.Totals[0] == tree->Total);
-        int top = 0;
-        PushChildren(ref nodes, ref symbols, ref s, ref top, NodeIndex.Root, 1);
-        while (top > 0)
+        var s = new Scratch();
+        ulong* totals = SubtreeTotals(ref nodes, out nuint totalsBytes);
+        try
         {
-            ulong entry = s.Stack[--top];
-            var index = new NodeIndex((uint)entry);
-            int depth = (int)(entry >> 32);
-            Node* node = nodes[index];
-
-            ReadOnlySpan<byte> name = symbols.Name(node->Symbol);
-            int start = depth == 1 ? 0 : s.PathEnds[depth - 1] + 1;
-            s.EnsurePath(start + name.Length);
-            s.EnsureDepth(depth + 1);
-            if (depth > 1) s.Path[start - 1] = TreeWriter.Separator;
-            name.CopyTo(new Span<byte>(s.Path + start, name.Length));
-            int end = start + name.Length;
-            s.PathEnds[depth] = end;
-
-            PushChildren(ref nodes, ref symbols, ref s, ref top, index, depth + 1);
-            visitor.Visit(new ReadOnlySpan<byte>(s.Path, end), node->Self, s.Totals[index.Value]);
+            Debug.Assert(totals[0] == tree->Total);
+            PlanEntry* e = plan->Entries;
+            int top = 0;
+            PushChildren(ref nodes, ref symbols, ref s, ref top, NodeIndex.Root, 1);
+            while (top > 0)
+            {
+                ulong entry = s.Stack[--top];
+                var index = new NodeIndex((uint)entry);
+                int depth = (int)(entry >> 32);
+                Node* node = nodes[index];
+                ReadOnlySpan<byte> name = symbols.Name(node->Symbol);
+                Debug.Assert(e < plan->Entries + plan->Count);
+                e->Name = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetReference(name));
+                e->NameLength = name.Length;
+                e->Depth = depth;
+                e->Self = node->Self;
+                e->Total = totals[index.Value];
+                e++;
+                PushChildren(ref nodes, ref symbols, ref s, ref top, index, depth + 1);
+            }
+            Debug.Assert(e == plan->Entries + plan->Count);
+        }
+        finally
+        {
+            NativeAllocator.FreeScratch(totals, totalsBytes);
+            s.Free();
         }
     }
 
@@ -168,8 +256,6 @@ internal static unsafe class TreeWalker
     /// <summary>Native working memory of one Iterate call, freed when it returns.</summary>
     private struct Scratch
     {
-        public ulong* Totals;    // SubtreeTotals, by node index
-        public nuint TotalsBytes;
         public ulong* Stack;     // (depth << 32) | node index
         public int StackCapacity;
         public int* PathEnds;    // PathEnds[d] = length of the path of the node at depth d
@@ -203,7 +289,6 @@ internal static unsafe class TreeWalker
 
         public void Free()
         {
-            NativeAllocator.FreeScratch(Totals, TotalsBytes);
             NativeAllocator.FreeScratch(Stack, (nuint)StackCapacity * sizeof(ulong));
             NativeAllocator.FreeScratch(PathEnds, (nuint)DepthCapacity * sizeof(int));
             NativeAllocator.FreeScratch(Path, (nuint)PathCapacity);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace ProfileArena.Native;
 
 /// <summary>
@@ -12,6 +14,14 @@ internal struct TreeLock
 {
     private int _state;
     private int _waitingWriters;
+    private uint _version;
+
+    /// <summary>
+    /// Bumped by every write section, so anything derived from the tree under a read lock (the
+    /// cached <see cref="IterationPlan"/>) can tell whether it is still current. Stable while any
+    /// read lock is held.
+    /// </summary>
+    public readonly uint Version => Volatile.Read(ref Unsafe.AsRef(in _version));
 
     public void EnterRead()
     {
@@ -38,5 +48,9 @@ internal struct TreeLock
         Interlocked.Decrement(ref _waitingWriters);
     }
 
-    public void ExitWrite() => Volatile.Write(ref _state, 0);
+    public void ExitWrite()
+    {
+        _version++; // published by the release write below
+        Volatile.Write(ref _state, 0);
+    }
 }

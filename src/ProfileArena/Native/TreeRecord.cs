@@ -13,6 +13,8 @@ namespace ProfileArena.Native;
 internal unsafe struct TreeRecord
 {
     public TreeLock Lock;
+    /// <summary>The cached visit order of the last Iterate (an <see cref="IterationPlan"/>*), or 0.</summary>
+    public nint Plan;
     /// <summary>Sum of every value inserted: the root's total, and the largest total of any node.</summary>
     public ulong Total;
     public NodeSlabs Nodes;
@@ -95,6 +97,8 @@ internal unsafe struct TreeRecord
 
     public void Free(NativeAllocator* memory)
     {
+        IterationPlan.Free(memory, (IterationPlan*)Plan);
+        Plan = 0;
         Nodes.Free(memory);
         Edges.Free(memory);
         Cache.Free(memory);
