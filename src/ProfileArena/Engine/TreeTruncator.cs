@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using ProfileArena.Native;
 
@@ -51,6 +52,7 @@ internal static unsafe class TreeTruncator
     /// seen so far; a node that does not beat the heap's minimum is skipped with its whole subtree
     /// (a child's total never exceeds its parent's).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public static ulong MinTotal(TreeRecord* tree, long maxNodes)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
@@ -112,6 +114,7 @@ internal static unsafe class TreeTruncator
     /// name is <c>other</c>; the totals of each kept node's dropped children become the self of its
     /// <c>other</c> child (created, or the existing one). Returns the net number of nodes removed.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public static long FoldBelow(Lock symbolLock, StoreRoot* root, TreeRecord* tree, ulong minTotal)
     {
         ref NodeSlabs nodes = ref tree->Nodes;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.IO.Hashing;
@@ -190,6 +191,7 @@ internal unsafe struct SymbolTable
     /// Builds the hash slots for ids 0..Count−1 (no slots yet). Returns the first id whose name repeats
     /// an earlier one, or −1; on a repeat the table keeps the earlier id for that name.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public long BuildIndex(NativeAllocator* memory)
     {
         uint count = _count;

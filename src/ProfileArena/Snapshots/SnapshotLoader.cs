@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using ProfileArena.Native;
@@ -226,6 +227,7 @@ internal static unsafe class SnapshotLoader
         return buffer;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     private static void ReadNodes(Input input, StoreRoot* root, ref NodeSlabs nodes, uint count, XxHash64 hash)
     {
         uint done = 0;
@@ -241,6 +243,7 @@ internal static unsafe class SnapshotLoader
         nodes.Count = count;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     private static void ReadSymbols(Input input, StoreRoot* root, uint count, XxHash64 hash)
     {
         ref SlabList<SymbolEntry> entries = ref root->Symbols.Entries;
@@ -256,6 +259,7 @@ internal static unsafe class SnapshotLoader
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     private static void ReadNames(Input input, StoreRoot* root, byte[] runBytes, long runsAt, in SectionHeader h, XxHash64 hash)
     {
         int chunkCount = runBytes.Length / SnapshotFormat.RunEntrySize;
@@ -320,6 +324,7 @@ internal static unsafe class SnapshotLoader
             throw SnapshotFormat.Invalid(h.PayloadOffset + duplicate * SnapshotFormat.SymbolEntrySize, $"symbol {duplicate} repeats an earlier name");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     private static void AdoptTrees(StoreRoot* root, byte[] trees, in SectionHeader h, PendingTree[] pending, ref int pendingCount, uint symbolCount)
     {
         int slots = trees.Length / SnapshotFormat.TreeEntrySize;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using ProfileArena.Native;
@@ -156,6 +157,7 @@ internal static unsafe class SnapshotMapper
     /// every name's range; then the entries and name chunks are borrowed from the mapping (no hash
     /// slots: reading never looks names up; they are built on the first lookup).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public static void VerifySymbols(StoreRoot* root)
     {
         byte* file = root->MapBase;
@@ -186,6 +188,7 @@ internal static unsafe class SnapshotMapper
     }
 
     /// <summary>First use of a mapped tree: its node section's hash, then its structure.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public static void VerifyTree(StoreRoot* root, TreeRecord* tree)
     {
         uint count = tree->Nodes.Count;

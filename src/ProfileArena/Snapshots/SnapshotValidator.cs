@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using ProfileArena.Native;
 
 namespace ProfileArena.Snapshots;
@@ -11,6 +12,7 @@ internal static unsafe class SnapshotValidator
     /// <summary>
     /// Chunk runs: each run starts with its length r ≥ 1 followed by r − 1 zeros, runs tile all chunks.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public static void ValidateRuns(uint* runs, int chunkCount, long payloadOffset)
     {
         int c = 0;
@@ -30,6 +32,7 @@ internal static unsafe class SnapshotValidator
     /// Symbol entries: id 0 is the empty name; every name lies inside its chunk run and inside the saved
     /// name bytes, and contains no ';'. Returns the sum of name lengths.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public static long ValidateSymbols(ref SymbolTable symbols, uint count, uint* runs, int chunkCount, long namesLength,
         long payloadOffset)
     {
@@ -63,6 +66,7 @@ internal static unsafe class SnapshotValidator
     /// in range, every node but the root in exactly its parent's child list (so lists are finite and
     /// acyclic), and Σ self equal to the recorded total (so no subtree total can overflow).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public static void ValidateTree(ref NodeSlabs nodes, uint count, uint symbolCount, ulong total, long payloadOffset, long totalOffset)
     {
         if (count == 0) throw SnapshotFormat.Invalid(payloadOffset, "a tree needs its root node");
@@ -118,6 +122,7 @@ internal static unsafe class SnapshotValidator
     }
 
     /// <summary>After the edge index is rebuilt: two children of one parent with the same name make lookups ambiguous.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public static void ValidateDistinctSiblings(TreeRecord* tree, long payloadOffset)
     {
         ref NodeSlabs nodes = ref tree->Nodes;

@@ -128,6 +128,58 @@ public class SnapshotTests
         loaded.CreateTree().Insert("a", 1);
     }
 
+    /// <summary>A non-seekable stream that hands out at most 7 bytes per read.</summary>
+    private sealed class Trickle(byte[] data) : Stream
+    {
+        private int _at;
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int n = Math.Min(Math.Min(count, 7), data.Length - _at);
+            Array.Copy(data, _at, buffer, offset, n);
+            _at += n;
+            return n;
+        }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public void LoadsFromANonSeekableStreamInSmallReads()
+    {
+        var (store, trees) = Sample();
+        using (store)
+        {
+            using var loaded = TreeStore.Load(new Trickle(SnapshotBytes.Of(store)));
+            AssertContent(loaded, trees);
+        }
+    }
+
+    [Fact]
+    public void LyingLengthsAllocateNothingProportional()
+    {
+        using var store = new TreeStore();
+        store.CreateTree().Insert("a;b", 1);
+        byte[] good = SnapshotBytes.Of(store);
+        var budget = new TreeStoreOptions { MaxNativeBytes = 4 << 20 }; // a lie would need far more
+        foreach (long lie in new[] { 1L << 40, (1L << 32) * 32, 64L << 20 })
+        {
+            byte[] bad = (byte[])good.Clone();
+            System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(bad.AsSpan(64 + 16), lie); // first node section's length
+            SnapshotBytes.Reseal(bad);
+            var seekable = Assert.Throws<InvalidDataException>(() => TreeStore.Load(new MemoryStream(bad), budget));
+            Assert.Contains("byte offset", seekable.Message);
+            var streamed = Assert.Throws<InvalidDataException>(() => TreeStore.Load(new Trickle(bad), budget));
+            Assert.Contains("byte offset", streamed.Message);
+        }
+    }
+
     [Fact]
     public void TruncatedFilesAreRejectedWithAnOffset()
     {
