@@ -17,6 +17,7 @@ internal unsafe struct NativeAllocator
 
     public long Bytes;
     public long Budget;
+    public HugePagePool Pool;
 
     /// <summary>Bytes held from NativeMemory by every live store in this process.</summary>
     public static long ProcessBytes => Volatile.Read(ref s_processBytes);
@@ -24,6 +25,24 @@ internal unsafe struct NativeAllocator
     public static void* Alloc(NativeAllocator* a, nuint bytes, bool zeroed = true)
     {
         Debug.Assert(bytes > 0);
+        if (HugePagePool.Serves(bytes) && Volatile.Read(ref a->Bytes) >= HugePagePool.Threshold)
+        {
+            void* slab = a->Pool.Take(bytes, &AllocBlock, a);
+            if (zeroed) NativeMemory.Clear(slab, bytes);
+            return slab;
+        }
+        return AllocSystem(a, bytes, zeroed);
+    }
+
+    private static void* AllocBlock(NativeAllocator* a, nuint bytes) => AllocSystem(a, bytes, zeroed: false);
+
+    /// <summary>
+    /// Takes <paramref name="bytes"/> from the system against the budget. Blocks of 2 MiB and more are
+    /// 2 MiB-aligned and advised as huge pages (see <see cref="HugePagePool"/>); their size tells
+    /// <see cref="FreeSystem"/> to release them with AlignedFree.
+    /// </summary>
+    private static void* AllocSystem(NativeAllocator* a, nuint bytes, bool zeroed)
+    {
         long size = checked((long)bytes);
         long after = Interlocked.Add(ref a->Bytes, size);
         if (after > a->Budget)
@@ -35,7 +54,16 @@ internal unsafe struct NativeAllocator
         void* p;
         try
         {
-            p = zeroed ? NativeMemory.AllocZeroed(bytes) : NativeMemory.Alloc(bytes);
+            if (bytes >= HugePagePool.BlockBytes)
+            {
+                p = NativeMemory.AlignedAlloc(bytes, HugePagePool.BlockBytes);
+                HugePagePool.AdviseHugePages(p, bytes);
+                if (zeroed) NativeMemory.Clear(p, bytes);
+            }
+            else
+            {
+                p = zeroed ? NativeMemory.AllocZeroed(bytes) : NativeMemory.Alloc(bytes);
+            }
         }
         catch
         {
@@ -49,10 +77,24 @@ internal unsafe struct NativeAllocator
     public static void Free(NativeAllocator* a, void* p, nuint bytes)
     {
         if (p == null) return;
-        NativeMemory.Free(p);
+        if (HugePagePool.Serves(bytes) && a->Pool.Owns(p))
+        {
+            a->Pool.Return(p, bytes); // stays charged to the store, reused by its next slab of this size
+            return;
+        }
+        FreeSystem(a, p, bytes);
+    }
+
+    private static void FreeSystem(NativeAllocator* a, void* p, nuint bytes)
+    {
+        if (bytes >= HugePagePool.BlockBytes) NativeMemory.AlignedFree(p);
+        else NativeMemory.Free(p);
         Interlocked.Add(ref a->Bytes, -(long)bytes);
         Interlocked.Add(ref s_processBytes, -(long)bytes);
     }
+
+    /// <summary>Returns the pool's blocks to the system: the last step of destroying a store.</summary>
+    public static void ReleasePool(NativeAllocator* a) => a->Pool.Release(&FreeSystem, a);
 
     /// <summary>Transient scratch (Iterate stacks) is charged to the process counter only, while held.</summary>
     public static void* AllocScratch(nuint bytes)

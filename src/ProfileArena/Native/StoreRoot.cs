@@ -49,6 +49,7 @@ internal unsafe struct StoreRoot
         for (uint t = 0; t < root->TreeCount; t++) root->Trees[t]->Free(memory);
         root->Trees.Free(memory);
         root->Symbols.Free(memory);
+        NativeAllocator.ReleasePool(memory);
         var last = root->Memory; // the root block is charged to its own counter
         NativeAllocator.Free(&last, root, (nuint)sizeof(StoreRoot));
     }
