@@ -142,17 +142,7 @@ internal unsafe struct SymbolTable
     private void Rehash(NativeAllocator* memory, uint slotCount)
     {
         Debug.Assert(BitOperations.IsPow2(slotCount));
-        var slots = (uint*)NativeAllocator.Alloc(memory, (nuint)slotCount * sizeof(uint), zeroed: false);
-        byte* tags;
-        try
-        {
-            tags = (byte*)NativeAllocator.Alloc(memory, slotCount);
-        }
-        catch
-        {
-            NativeAllocator.Free(memory, slots, (nuint)slotCount * sizeof(uint));
-            throw;
-        }
+        AllocSlots(memory, slotCount, out uint* slots, out byte* tags);
         uint mask = slotCount - 1;
         for (uint id = 0; id < _count; id++)
         {
@@ -166,6 +156,21 @@ internal unsafe struct SymbolTable
         _slots = slots;
         _tags = tags;
         _slotMask = mask;
+    }
+
+    /// <summary>Slot and control arrays for <paramref name="slotCount"/> slots, both or neither.</summary>
+    private static void AllocSlots(NativeAllocator* memory, uint slotCount, out uint* slots, out byte* tags)
+    {
+        slots = (uint*)NativeAllocator.Alloc(memory, (nuint)slotCount * sizeof(uint), zeroed: false);
+        try
+        {
+            tags = (byte*)NativeAllocator.Alloc(memory, slotCount); // zeroed: all slots empty
+        }
+        catch
+        {
+            NativeAllocator.Free(memory, slots, (nuint)slotCount * sizeof(uint));
+            throw;
+        }
     }
 
     [UnscopedRef] public ref ByteArena Arena => ref _names;
@@ -197,17 +202,7 @@ internal unsafe struct SymbolTable
         uint count = _count;
         uint slotCount = 64;
         while ((ulong)count * 4 > (ulong)slotCount * 3) slotCount *= 2;
-        var slots = (uint*)NativeAllocator.Alloc(memory, (nuint)slotCount * sizeof(uint), zeroed: false);
-        byte* tags;
-        try
-        {
-            tags = (byte*)NativeAllocator.Alloc(memory, slotCount);
-        }
-        catch
-        {
-            NativeAllocator.Free(memory, slots, (nuint)slotCount * sizeof(uint));
-            throw;
-        }
+        AllocSlots(memory, slotCount, out uint* slots, out byte* tags);
         uint mask = slotCount - 1;
         long duplicate = -1;
         for (uint id = 0; id < count; id++)
