@@ -179,6 +179,18 @@ internal static class ProfileInputs
         }
     }
 
+    /// <summary>
+    /// The body of the read-only commands (top, stats): imports every input into one tree of a fresh
+    /// store, hands both to <paramref name="body"/>, and maps bad input to exit code 1.
+    /// </summary>
+    public static int WithLoadedTree(FormatArgs args, TextWriter err, Func<TreeStore, ProfileTree, int> body) => Guard(err, () =>
+    {
+        using var store = new TreeStore();
+        ProfileTree tree = store.CreateTree();
+        Load(args.Inputs, tree, args, err);
+        return body(store, tree);
+    });
+
     /// <summary>Runs a command body, mapping bad input to exit code 1 with its message on stderr.</summary>
     public static int Guard(TextWriter err, Func<int> body)
     {

@@ -23,11 +23,8 @@ internal sealed class StatsCommand(TextWriter? stdout = null, TextWriter? stderr
             Out.WriteLine(Usage);
             return ExitCodes.Ok;
         }
-        return ProfileInputs.Guard(Err, () =>
+        return ProfileInputs.WithLoadedTree(a, Err, (store, tree) =>
         {
-            using var store = new TreeStore();
-            ProfileTree tree = store.CreateTree();
-            ProfileInputs.Load(a.Inputs, tree, a, Err);
             var shape = new Shape();
             tree.Iterate(ref shape);
             Out.WriteLine($"nodes         {tree.NodeCount:N0} (root included)");

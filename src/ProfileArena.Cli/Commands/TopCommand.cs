@@ -27,11 +27,8 @@ internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr =
             Out.WriteLine(Usage);
             return ExitCodes.Ok;
         }
-        return ProfileInputs.Guard(Err, () =>
+        return ProfileInputs.WithLoadedTree(a, Err, (store, tree) =>
         {
-            using var store = new TreeStore();
-            ProfileTree tree = store.CreateTree();
-            ProfileInputs.Load(a.Inputs, tree, a, Err);
             var visitor = new Aggregator(new Dictionary<string, (ulong Self, ulong Total)>(StringComparer.Ordinal), []);
             tree.Iterate(ref visitor);
             ulong all = tree.Total;
