@@ -135,7 +135,7 @@ internal static unsafe class TreeWalker
             int end = start + e->NameLength;
             Debug.Assert(end <= s.PathCapacity && depth < s.DepthCapacity);
             if (depth > 1) s.Path[start - 1] = TreeWriter.Separator;
-            Buffer.MemoryCopy(e->Name, s.Path + start, e->NameLength, e->NameLength);
+            Unsafe.CopyBlockUnaligned(s.Path + start, e->Name, (uint)e->NameLength);
             s.PathEnds[depth] = end;
             visitor.Visit(new ReadOnlySpan<byte>(s.Path, end), e->Self, e->Total);
         }
