@@ -52,47 +52,27 @@ public class SymbolLookup
     public void GlobalCleanup() => _store?.Dispose();
 
     [Benchmark(OperationsPerInvoke = Batch, Description = "Intern (hit)")]
-    public long InternHit()
-    {
-        TreeStore store = _store!;
-        NameSet names = _present;
-        long sum = 0;
-        int next = _next;
-        for (int i = 0; i < Batch; i++)
-        {
-            sum += store.InternSymbol(names[next]);
-            if (++next == names.Count) next = 0;
-        }
-        _next = next;
-        return sum;
-    }
+    public long InternHit() => Cycle<Intern>(_present);
 
     [Benchmark(OperationsPerInvoke = Batch, Description = "Find (hit)")]
-    public long FindHit()
-    {
-        TreeStore store = _store!;
-        NameSet names = _present;
-        long sum = 0;
-        int next = _next;
-        for (int i = 0; i < Batch; i++)
-        {
-            sum += store.FindSymbol(names[next]);
-            if (++next == names.Count) next = 0;
-        }
-        _next = next;
-        return sum;
-    }
+    public long FindHit() => Cycle<Find>(_present);
 
     [Benchmark(OperationsPerInvoke = Batch, Description = "Find (miss)")]
-    public long FindMiss()
+    public long FindMiss() => Cycle<Find>(_absent);
+
+    private interface ILookup { static abstract long Run(TreeStore store, ReadOnlySpan<byte> name); }
+    private readonly struct Intern : ILookup { public static long Run(TreeStore store, ReadOnlySpan<byte> name) => store.InternSymbol(name); }
+    private readonly struct Find : ILookup { public static long Run(TreeStore store, ReadOnlySpan<byte> name) => store.FindSymbol(name); }
+
+    /// <summary>One batch of lookups cycling through <paramref name="names"/>; specialised per op, no delegate.</summary>
+    private long Cycle<TLookup>(NameSet names) where TLookup : struct, ILookup
     {
         TreeStore store = _store!;
-        NameSet names = _absent;
         long sum = 0;
         int next = _next;
         for (int i = 0; i < Batch; i++)
         {
-            sum += store.FindSymbol(names[next]);
+            sum += TLookup.Run(store, names[next]);
             if (++next == names.Count) next = 0;
         }
         _next = next;
