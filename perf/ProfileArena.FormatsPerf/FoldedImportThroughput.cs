@@ -1,3 +1,4 @@
+using ProfileArena.Workloads;
 using System.Diagnostics;
 using ProfileArena;
 using ProfileArena.Formats;
@@ -50,33 +51,4 @@ double Measure(int replays, bool print)
         Console.WriteLine($"run: {mb:N1} MB in {clock.Elapsed.TotalMilliseconds:N0} ms = {rate:N0} MB/s, {result.StackLines / clock.Elapsed.TotalSeconds / 1e6:N2} M lines/s; " +
                           $"managed allocation {allocated:N0} B for {result.StackLines:N0} lines = {(double)allocated / result.StackLines:N4} B/line, gen0 GCs {GC.CollectionCount(0) - gen0}; tree {tree.NodeCount:N0} nodes, total {tree.Total:N0}");
     return rate;
-}
-
-/// <summary>A byte array replayed <c>times</c> times as one forward-only stream.</summary>
-internal sealed class ReplayStream(byte[] data, int times) : Stream
-{
-    private long _position;
-    private long Total => (long)data.Length * times;
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-    public override int Read(Span<byte> buffer)
-    {
-        if (_position >= Total) return 0;
-        int at = (int)(_position % data.Length);
-        int n = Math.Min(buffer.Length, data.Length - at);
-        data.AsSpan(at, n).CopyTo(buffer);
-        _position += n;
-        return n;
-    }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => Total;
-    public override long Position { get => _position; set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
