@@ -81,17 +81,29 @@ internal static unsafe class TreeWalker
 
         uint count = tree->Nodes.Count - 1;
         nuint bytes = IterationPlan.SizeFor(count);
-        IterationPlan* plan;
-        bool charged = true;
-        try
+        IterationPlan* plan = null;
+        // A cache must not crowd out inserts: under a budget, keep plans only while the store stays
+        // below three quarters of it; reading must not fail for want of a cache either, so otherwise
+        // the plan is built as scratch for this call.
+        long budget = root->Memory.Budget;
+        bool charged = budget == long.MaxValue || Volatile.Read(ref root->Memory.Bytes) + (long)bytes <= budget / 4 * 3;
+        if (charged)
         {
-            plan = (IterationPlan*)NativeAllocator.Alloc(&root->Memory, bytes, zeroed: false);
+            try
+            {
+                plan = (IterationPlan*)NativeAllocator.Alloc(&root->Memory, bytes, zeroed: false);
+            }
+            catch (StoreLimitExceededException)
+            {
+                charged = false;
+            }
         }
-        catch (StoreLimitExceededException)
+        if (!charged)
         {
-            // Reading must not fail for want of a cache: build it as scratch instead.
             plan = (IterationPlan*)NativeAllocator.AllocScratch(bytes);
-            charged = false;
+            // The stale plan would only hold memory now: drop it (nobody can be replaying it).
+            if (cached != null && Interlocked.CompareExchange(ref tree->Plan, 0, (nint)cached) == (nint)cached)
+                IterationPlan.Free(&root->Memory, cached);
         }
         plan->Version = version;
         plan->Count = count;
