@@ -22,7 +22,8 @@ internal unsafe struct NodeSlabs
         Count = count;
     }
 
-    public void EnsureCapacity(NativeAllocator* memory, ulong count) => _slabs.EnsureCapacity(memory, count);
+    // Not zeroed: every node is written in full (AddChild, Init, a load, a truncation) before it counts.
+    public void EnsureCapacity(NativeAllocator* memory, ulong count) => _slabs.EnsureCapacity(memory, count, zeroed: false);
 
     public void Free(NativeAllocator* memory)
     {

@@ -11,7 +11,7 @@ namespace ProfileArena.Native;
 /// Small lists (a tree with ten nodes) cost one 64-item slab, large lists waste at most one
 /// 8192-item slab, and growth never copies an item. Index → (slab, offset) is a Log2 and two
 /// shifts for the first 16,320 items and a shift and a mask after that.
-/// Items are zeroed when their slab is allocated.
+/// Items are zeroed when their slab is allocated, unless the owner writes every item in full first (nodes).
 /// </remarks>
 internal unsafe struct SlabList<T> where T : unmanaged
 {
@@ -56,13 +56,15 @@ internal unsafe struct SlabList<T> where T : unmanaged
     public static uint SlabItems(int slab) => slab < GrowingSlabs ? 64u << slab : 1u << MaxShift;
 
     /// <summary>Allocates slabs until <paramref name="count"/> items are addressable. Throws before changing anything visible.</summary>
-    public void EnsureCapacity(NativeAllocator* memory, ulong count)
+    /// <remarks><paramref name="zeroed"/> false leaves new items' bytes undefined: for lists whose every
+    /// item is written in full before it is read or saved (nodes).</remarks>
+    public void EnsureCapacity(NativeAllocator* memory, ulong count, bool zeroed = true)
     {
         while (_capacity < count)
         {
             uint items = SlabItems(_slabCount);
             _slabs.EnsureSlot(memory, _slabCount);
-            void* slab = NativeAllocator.Alloc(memory, (nuint)items * (nuint)sizeof(T));
+            void* slab = NativeAllocator.Alloc(memory, (nuint)items * (nuint)sizeof(T), zeroed);
             _slabs.Set(_slabCount, slab);
             _slabCount++;
             _capacity += items;

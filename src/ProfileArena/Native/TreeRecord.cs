@@ -34,7 +34,8 @@ internal unsafe struct TreeRecord
     {
         Nodes.EnsureCapacity(memory, 1);
         Edges.EnsureCapacity(memory, ref Nodes, 0, 1);
-        Nodes.Count = 1; // node 0 is zeroed: name 0 (""), no children, self 0
+        *Nodes[0] = default; // the root: name 0 (""), no children, self 0
+        Nodes.Count = 1;
     }
 
     /// <summary>Node indices are 32-bit; uint.MaxValue is never handed out.</summary>
