@@ -12,17 +12,11 @@ public readonly unsafe partial struct ProfileTree
     public void Clear()
     {
         TreeStore store = Store;
-        StoreRoot* root = store.Enter();
-        try
-        {
-            TreeRecord* tree = store.Tree(root, _id, _generation, write: true);
-            using var _ = WriteScope.Enter(tree, _generation, "clear");
-            TreeTruncator.Clear(root, tree);
-        }
-        finally
-        {
-            store.Exit();
-        }
+        using StorePin pin = store.Pin();
+        StoreRoot* root = pin.Root;
+        TreeRecord* tree = store.Tree(root, _id, _generation, write: true);
+        using var _ = TreeWriteScope.Enter(tree, _generation, "clear");
+        TreeTruncator.Clear(root, tree);
     }
 
     /// <summary>
@@ -51,18 +45,12 @@ public readonly unsafe partial struct ProfileTree
     private long Truncate(long maxNodes, ulong minTotal)
     {
         TreeStore store = Store;
-        StoreRoot* root = store.Enter();
-        try
-        {
-            TreeRecord* tree = store.Tree(root, _id, _generation, write: true);
-            using var _ = WriteScope.Enter(tree, _generation, "truncate");
-            if (maxNodes > 0) minTotal = TreeTruncator.MinTotal(tree, maxNodes);
-            return minTotal == 0 ? 0 : TreeTruncator.FoldBelow(store.SymbolLock, root, tree, minTotal);
-        }
-        finally
-        {
-            store.Exit();
-        }
+        using StorePin pin = store.Pin();
+        StoreRoot* root = pin.Root;
+        TreeRecord* tree = store.Tree(root, _id, _generation, write: true);
+        using var _ = TreeWriteScope.Enter(tree, _generation, "truncate");
+        if (maxNodes > 0) minTotal = TreeTruncator.MinTotal(tree, maxNodes);
+        return minTotal == 0 ? 0 : TreeTruncator.FoldBelow(store.SymbolLock, root, tree, minTotal);
     }
 
     /// <summary>
@@ -75,53 +63,20 @@ public readonly unsafe partial struct ProfileTree
         ArgumentOutOfRangeException.ThrowIfNegative(n);
         if (by is not (TopBy.Self or TopBy.Total)) throw new ArgumentOutOfRangeException(nameof(by));
         TreeStore store = Store;
-        StoreRoot* root = store.Enter();
+        using StorePin pin = store.Pin();
+        StoreRoot* root = pin.Root;
+        TreeRecord* tree = store.Tree(root, _id, _generation);
+        bool nested = TreeWalker.IsIteratingOnThisThread(tree);
+        if (!nested) tree->Lock.EnterRead();
         try
         {
-            TreeRecord* tree = store.Tree(root, _id, _generation);
-            bool nested = TreeWalker.IsIteratingOnThisThread(tree);
-            if (!nested) tree->Lock.EnterRead();
-            try
-            {
-                tree->ThrowIfStale(_generation);
-                return TopN.Find(root, tree, n, by);
-            }
-            finally
-            {
-                if (!nested) tree->Lock.ExitRead();
-            }
+            tree->ThrowIfStale(_generation);
+            return TopN.Find(root, tree, n, by);
         }
         finally
         {
-            store.Exit();
+            if (!nested) tree->Lock.ExitRead();
         }
-    }
-
-    /// <summary>Holds a tree's write lock for a structural change, after the checks every writer makes.</summary>
-    private readonly ref struct WriteScope
-    {
-        private readonly TreeRecord* _tree;
-
-        private WriteScope(TreeRecord* tree) => _tree = tree;
-
-        public static WriteScope Enter(TreeRecord* tree, uint generation, string what)
-        {
-            if (TreeWalker.IsIteratingOnThisThread(tree))
-                throw new InvalidOperationException($"A visitor cannot {what} the tree it is iterating.");
-            tree->Lock.EnterWrite();
-            try
-            {
-                tree->ThrowIfStale(generation);
-            }
-            catch
-            {
-                tree->Lock.ExitWrite();
-                throw;
-            }
-            return new WriteScope(tree);
-        }
-
-        public void Dispose() => _tree->Lock.ExitWrite();
     }
 }
 

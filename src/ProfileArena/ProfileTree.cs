@@ -43,15 +43,9 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     public void Insert(ReadOnlySpan<byte> key, ulong value)
     {
         TreeStore store = Store;
-        StoreRoot* root = store.Enter();
-        try
-        {
-            TreeWriter.Insert(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation, key, value);
-        }
-        finally
-        {
-            store.Exit();
-        }
+        using StorePin pin = store.Pin();
+        StoreRoot* root = pin.Root;
+        TreeWriter.Insert(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation, key, value);
     }
 
     /// <summary>Inserts a key given as a string, encoded as UTF-8 (unpaired surrogates become U+FFFD).</summary>
@@ -88,24 +82,12 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     {
         TreeStore store = Store;
         TreeStore sourceStore = source.Store;
-        StoreRoot* root = store.Enter();
-        try
-        {
-            StoreRoot* sourceRoot = sourceStore.Enter();
-            try
-            {
-                TreeMerger.Merge(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation,
-                    sourceRoot, sourceStore.Tree(sourceRoot, source._id, source._generation), source._generation);
-            }
-            finally
-            {
-                sourceStore.Exit();
-            }
-        }
-        finally
-        {
-            store.Exit();
-        }
+        using StorePin pin = store.Pin();
+        StoreRoot* root = pin.Root;
+        using StorePin sourcePin = sourceStore.Pin();
+        StoreRoot* sourceRoot = sourcePin.Root;
+        TreeMerger.Merge(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation,
+            sourceRoot, sourceStore.Tree(sourceRoot, source._id, source._generation), source._generation);
     }
 
     /// <summary>
@@ -125,19 +107,13 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         get
         {
             TreeStore store = Store;
-            StoreRoot* root = store.Enter();
-            try
-            {
-                TreeRecord* tree = store.Tree(root, _id, _generation);
-                ulong total = Volatile.Read(ref tree->Total); // one aligned 8-byte word: never torn
-                // Remove increments the generation: unchanged since the lookup means the value is this tree's.
-                if (Volatile.Read(ref tree->Live) == 0 || Volatile.Read(ref tree->Generation) != _generation) tree->ThrowIfStale(_generation);
-                return total;
-            }
-            finally
-            {
-                store.Exit();
-            }
+            using StorePin pin = store.Pin();
+            StoreRoot* root = pin.Root;
+            TreeRecord* tree = store.Tree(root, _id, _generation);
+            ulong total = Volatile.Read(ref tree->Total); // one aligned 8-byte word: never torn
+            // Remove increments the generation: unchanged since the lookup means the value is this tree's.
+            if (Volatile.Read(ref tree->Live) == 0 || Volatile.Read(ref tree->Generation) != _generation) tree->ThrowIfStale(_generation);
+            return total;
         }
     }
 
@@ -147,15 +123,12 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         get
         {
             TreeStore store = Store;
-            StoreRoot* root = store.Enter();
-            try
-            {
-                TreeRecord* tree = store.Tree(root, _id, _generation);
-                long count = Volatile.Read(ref tree->Nodes.Count);
-                tree->ThrowIfStale(_generation); // Remove may have run since the lookup
-                return count;
-            }
-            finally { store.Exit(); }
+            using StorePin pin = store.Pin();
+            StoreRoot* root = pin.Root;
+            TreeRecord* tree = store.Tree(root, _id, _generation);
+            long count = Volatile.Read(ref tree->Nodes.Count);
+            tree->ThrowIfStale(_generation); // Remove may have run since the lookup
+            return count;
         }
     }
 
@@ -173,15 +146,9 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     public void Iterate<TVisitor>(ref TVisitor visitor) where TVisitor : IStackVisitor, allows ref struct
     {
         TreeStore store = Store;
-        StoreRoot* root = store.Enter();
-        try
-        {
-            TreeWalker.Iterate(root, store.Tree(root, _id, _generation), _generation, ref visitor);
-        }
-        finally
-        {
-            store.Exit();
-        }
+        using StorePin pin = store.Pin();
+        StoreRoot* root = pin.Root;
+        TreeWalker.Iterate(root, store.Tree(root, _id, _generation), _generation, ref visitor);
     }
 
     private readonly struct DelegateVisitor(StackVisitor visitor) : IStackVisitor

@@ -18,44 +18,38 @@ public sealed unsafe partial class TreeStore
     {
         if (!ReferenceEquals(tree.Store, this))
             throw new ArgumentException("The tree belongs to another TreeStore.", nameof(tree));
-        StoreRoot* root = Enter();
+        using StorePin pin = Pin();
+        StoreRoot* root = pin.Root;
+        TreeRecord* record = Tree(root, tree.RawId, tree.Generation, write: true);
+        if (TreeWalker.IsIteratingOnThisThread(record))
+            throw new InvalidOperationException("A visitor cannot remove the tree it is iterating.");
+        uint count;
+        bool retire;
+        record->Lock.EnterWrite();
         try
         {
-            TreeRecord* record = Tree(root, tree.RawId, tree.Generation, write: true);
-            if (TreeWalker.IsIteratingOnThisThread(record))
-                throw new InvalidOperationException("A visitor cannot remove the tree it is iterating.");
-            uint count;
-            bool retire;
-            record->Lock.EnterWrite();
-            try
-            {
-                record->ThrowIfStale(tree.Generation);
-                count = record->Nodes.Count;
-                record->Free(&root->Memory);
-                record->Total = 0;
-                Volatile.Write(ref record->Live, 0);
-                // After 2^32 reuses a slot retires instead of wrapping its generation back to an old handle's.
-                retire = record->Generation == uint.MaxValue;
-                record->Generation++;
-            }
-            finally
-            {
-                record->Lock.ExitWrite();
-            }
-            Interlocked.Add(ref root->NodeCount, -count);
-            Interlocked.Decrement(ref root->LiveTrees);
-            if (!retire)
-            {
-                lock (_symbolLock)
-                {
-                    record->NextFree = root->FreeTreeHead;
-                    root->FreeTreeHead = tree.RawId + 1;
-                }
-            }
+            record->ThrowIfStale(tree.Generation);
+            count = record->Nodes.Count;
+            record->Free(&root->Memory);
+            record->Total = 0;
+            Volatile.Write(ref record->Live, 0);
+            // After 2^32 reuses a slot retires instead of wrapping its generation back to an old handle's.
+            retire = record->Generation == uint.MaxValue;
+            record->Generation++;
         }
         finally
         {
-            Exit();
+            record->Lock.ExitWrite();
+        }
+        Interlocked.Add(ref root->NodeCount, -count);
+        Interlocked.Decrement(ref root->LiveTrees);
+        if (!retire)
+        {
+            lock (_symbolLock)
+            {
+                record->NextFree = root->FreeTreeHead;
+                root->FreeTreeHead = tree.RawId + 1;
+            }
         }
     }
 
@@ -63,38 +57,26 @@ public sealed unsafe partial class TreeStore
     /// <exception cref="ArgumentException">No live tree has that id.</exception>
     public ProfileTree GetTree(int id)
     {
-        StoreRoot* root = Enter();
-        try
-        {
-            if (id < 0 || (uint)id >= Volatile.Read(ref root->TreeCount) || Volatile.Read(ref root->Trees[(uint)id]->Live) == 0)
-                throw new ArgumentException($"No tree with id {id} exists in this store.", nameof(id));
-            return new ProfileTree(this, (uint)id, Volatile.Read(ref root->Trees[(uint)id]->Generation));
-        }
-        finally
-        {
-            Exit();
-        }
+        using StorePin pin = Pin();
+        StoreRoot* root = pin.Root;
+        if (id < 0 || (uint)id >= Volatile.Read(ref root->TreeCount) || Volatile.Read(ref root->Trees[(uint)id]->Live) == 0)
+            throw new ArgumentException($"No tree with id {id} exists in this store.", nameof(id));
+        return new ProfileTree(this, (uint)id, Volatile.Read(ref root->Trees[(uint)id]->Generation));
     }
 
     /// <summary>Handles to every live tree, by ascending id (a copy: later creates and removes do not change it).</summary>
     public ProfileTree[] GetTrees()
     {
-        StoreRoot* root = Enter();
-        try
+        using StorePin pin = Pin();
+        StoreRoot* root = pin.Root;
+        var trees = new List<ProfileTree>((int)Volatile.Read(ref root->LiveTrees));
+        uint slots = Volatile.Read(ref root->TreeCount);
+        for (uint id = 0; id < slots; id++)
         {
-            var trees = new List<ProfileTree>((int)Volatile.Read(ref root->LiveTrees));
-            uint slots = Volatile.Read(ref root->TreeCount);
-            for (uint id = 0; id < slots; id++)
-            {
-                TreeRecord* record = root->Trees[id];
-                if (Volatile.Read(ref record->Live) != 0) trees.Add(new ProfileTree(this, id, record->Generation));
-            }
-            return trees.ToArray();
+            TreeRecord* record = root->Trees[id];
+            if (Volatile.Read(ref record->Live) != 0) trees.Add(new ProfileTree(this, id, record->Generation));
         }
-        finally
-        {
-            Exit();
-        }
+        return trees.ToArray();
     }
 
     /// <summary>True for a store opened with <see cref="OpenSnapshot"/>: every write throws.</summary>
@@ -102,9 +84,9 @@ public sealed unsafe partial class TreeStore
     {
         get
         {
-            StoreRoot* root = Enter();
-            try { return root->ReadOnly != 0; }
-            finally { Exit(); }
+            using StorePin pin = Pin();
+            StoreRoot* root = pin.Root;
+            return root->ReadOnly != 0;
         }
     }
 }

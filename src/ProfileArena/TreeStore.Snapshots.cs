@@ -16,15 +16,9 @@ public sealed unsafe partial class TreeStore
     {
         ArgumentNullException.ThrowIfNull(stream);
         if (IsMapped) VerifySnapshot(); // never re-seal unverified bytes with fresh checksums
-        StoreRoot* root = Enter();
-        try
-        {
-            SnapshotWriter.Save(root, _symbolLock, stream);
-        }
-        finally
-        {
-            Exit();
-        }
+        using StorePin pin = Pin();
+        StoreRoot* root = pin.Root;
+        SnapshotWriter.Save(root, _symbolLock, stream);
     }
 
     /// <summary>
@@ -127,20 +121,14 @@ public sealed unsafe partial class TreeStore
     /// <exception cref="InvalidDataException">A tree's section is corrupt.</exception>
     public void VerifySnapshot()
     {
-        StoreRoot* root = Enter();
-        try
+        using StorePin pin = Pin();
+        StoreRoot* root = pin.Root;
+        if (root->MapBase == null) return;
+        EnsureSymbolsVerified(root);
+        for (uint id = 0; id < root->TreeCount; id++)
         {
-            if (root->MapBase == null) return;
-            EnsureSymbolsVerified(root);
-            for (uint id = 0; id < root->TreeCount; id++)
-            {
-                TreeRecord* tree = root->Trees[id];
-                if (tree->Live != 0 && Volatile.Read(ref tree->Verified) == 0) VerifyMappedTree(root, tree);
-            }
-        }
-        finally
-        {
-            Exit();
+            TreeRecord* tree = root->Trees[id];
+            if (tree->Live != 0 && Volatile.Read(ref tree->Verified) == 0) VerifyMappedTree(root, tree);
         }
     }
 
@@ -160,9 +148,9 @@ public sealed unsafe partial class TreeStore
     {
         get
         {
-            StoreRoot* root = Enter();
-            try { return root->MapBase != null; }
-            finally { Exit(); }
+            using StorePin pin = Pin();
+            StoreRoot* root = pin.Root;
+            return root->MapBase != null;
         }
     }
 

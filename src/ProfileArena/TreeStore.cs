@@ -41,9 +41,9 @@ public sealed unsafe partial class TreeStore : IDisposable
     {
         get
         {
-            StoreRoot* root = Enter();
-            try { return (int)Volatile.Read(ref root->LiveTrees); }
-            finally { Exit(); }
+            using StorePin pin = Pin();
+            StoreRoot* root = pin.Root;
+            return (int)Volatile.Read(ref root->LiveTrees);
         }
     }
 
@@ -52,9 +52,9 @@ public sealed unsafe partial class TreeStore : IDisposable
     {
         get
         {
-            StoreRoot* root = Enter();
-            try { return Volatile.Read(ref root->NodeCount); }
-            finally { Exit(); }
+            using StorePin pin = Pin();
+            StoreRoot* root = pin.Root;
+            return Volatile.Read(ref root->NodeCount);
         }
     }
 
@@ -63,13 +63,10 @@ public sealed unsafe partial class TreeStore : IDisposable
     {
         get
         {
-            StoreRoot* root = Enter();
-            try
-            {
-                EnsureSymbolsVerified(root);
-                return root->Symbols.Count;
-            }
-            finally { Exit(); }
+            using StorePin pin = Pin();
+            StoreRoot* root = pin.Root;
+            EnsureSymbolsVerified(root);
+            return root->Symbols.Count;
         }
     }
 
@@ -78,9 +75,9 @@ public sealed unsafe partial class TreeStore : IDisposable
     {
         get
         {
-            StoreRoot* root = Enter();
-            try { return Volatile.Read(ref root->Memory.Bytes); }
-            finally { Exit(); }
+            using StorePin pin = Pin();
+            StoreRoot* root = pin.Root;
+            return Volatile.Read(ref root->Memory.Bytes);
         }
     }
 
@@ -95,66 +92,60 @@ public sealed unsafe partial class TreeStore : IDisposable
     /// <exception cref="InvalidOperationException">The store was opened read-only from a snapshot file.</exception>
     public ProfileTree CreateTree()
     {
-        StoreRoot* root = Enter();
+        using StorePin pin = Pin();
+        StoreRoot* root = pin.Root;
+        ThrowIfReadOnly(root);
+        long after = Interlocked.Increment(ref root->NodeCount);
         try
         {
-            ThrowIfReadOnly(root);
-            long after = Interlocked.Increment(ref root->NodeCount);
+            if (after > root->MaxNodes)
+                throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
+                    $"a new tree's root would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
+            uint id = ClaimSlot(root);
+            TreeRecord* tree = root->Trees[id];
+            // Initialised outside the symbol lock (no lock is taken while holding another one but
+            // "tree, then symbols"): a stale handle may still be spinning on a reused slot's lock,
+            // so it is taken, and the stale caller then sees the new generation.
+            tree->Lock.EnterWrite();
             try
             {
-                if (after > root->MaxNodes)
-                    throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
-                        $"a new tree's root would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
-                uint id = ClaimSlot(root);
-                TreeRecord* tree = root->Trees[id];
-                // Initialised outside the symbol lock (no lock is taken while holding another one but
-                // "tree, then symbols"): a stale handle may still be spinning on a reused slot's lock,
-                // so it is taken, and the stale caller then sees the new generation.
-                tree->Lock.EnterWrite();
+                TreeRecord fresh = default;
                 try
                 {
-                    TreeRecord fresh = default;
-                    try
-                    {
-                        fresh.Init(&root->Memory);
-                    }
-                    catch
-                    {
-                        fresh.Free(&root->Memory);
-                        throw;
-                    }
-                    tree->Total = 0;
-                    tree->Nodes = fresh.Nodes;
-                    tree->Edges = fresh.Edges;
-                    tree->Cache = fresh.Cache;
-                    tree->NextFree = 0;
-                    Volatile.Write(ref tree->Live, 1);
+                    fresh.Init(&root->Memory);
                 }
                 catch
                 {
-                    lock (_symbolLock) // give the slot back
-                    {
-                        tree->NextFree = root->FreeTreeHead;
-                        root->FreeTreeHead = id + 1;
-                    }
+                    fresh.Free(&root->Memory);
                     throw;
                 }
-                finally
-                {
-                    tree->Lock.ExitWrite();
-                }
-                Interlocked.Increment(ref root->LiveTrees);
-                return new ProfileTree(this, id, tree->Generation);
+                tree->Total = 0;
+                tree->Nodes = fresh.Nodes;
+                tree->Edges = fresh.Edges;
+                tree->Cache = fresh.Cache;
+                tree->NextFree = 0;
+                Volatile.Write(ref tree->Live, 1);
             }
             catch
             {
-                Interlocked.Decrement(ref root->NodeCount);
+                lock (_symbolLock) // give the slot back
+                {
+                    tree->NextFree = root->FreeTreeHead;
+                    root->FreeTreeHead = id + 1;
+                }
                 throw;
             }
+            finally
+            {
+                tree->Lock.ExitWrite();
+            }
+            Interlocked.Increment(ref root->LiveTrees);
+            return new ProfileTree(this, id, tree->Generation);
         }
-        finally
+        catch
         {
-            Exit();
+            Interlocked.Decrement(ref root->NodeCount);
+            throw;
         }
     }
 
@@ -182,36 +173,24 @@ public sealed unsafe partial class TreeStore : IDisposable
     /// <summary>Interns <paramref name="name"/> (benchmarks and importers): returns its symbol id.</summary>
     internal uint InternSymbol(ReadOnlySpan<byte> name)
     {
-        StoreRoot* root = Enter();
-        try
-        {
-            ThrowIfReadOnly(root);
-            lock (_symbolLock)
-                return root->Symbols.FindOrAdd(&root->Memory, name, root->MaxSymbolBytes).Value;
-        }
-        finally
-        {
-            Exit();
-        }
+        using StorePin pin = Pin();
+        StoreRoot* root = pin.Root;
+        ThrowIfReadOnly(root);
+        lock (_symbolLock)
+            return root->Symbols.FindOrAdd(&root->Memory, name, root->MaxSymbolBytes).Value;
     }
 
     /// <summary>Looks <paramref name="name"/> up without interning it: its symbol id, or -1.</summary>
     internal long FindSymbol(ReadOnlySpan<byte> name)
     {
-        StoreRoot* root = Enter();
-        try
+        using StorePin pin = Pin();
+        StoreRoot* root = pin.Root;
+        EnsureSymbolsVerified(root);
+        lock (_symbolLock)
         {
-            EnsureSymbolsVerified(root);
-            lock (_symbolLock)
-            {
-                if (!root->Symbols.HasIndex) root->Symbols.BuildIndex(&root->Memory); // a mapped snapshot's first lookup
-                SymbolId id = root->Symbols.Find(name, SymbolTable.Hash(name));
-                return id.IsMissing ? -1 : id.Value;
-            }
-        }
-        finally
-        {
-            Exit();
+            if (!root->Symbols.HasIndex) root->Symbols.BuildIndex(&root->Memory); // a mapped snapshot's first lookup
+            SymbolId id = root->Symbols.Find(name, SymbolTable.Hash(name));
+            return id.IsMissing ? -1 : id.Value;
         }
     }
 
@@ -223,18 +202,16 @@ public sealed unsafe partial class TreeStore : IDisposable
     }
 
     /// <summary>
-    /// Pins the native memory for the duration of one call: the handle's reference count keeps
-    /// ReleaseHandle from running until the matching <see cref="Exit"/>.
+    /// Pins the native memory for the duration of one call (<c>using StorePin pin = store.Pin();</c>):
+    /// the handle's reference count keeps ReleaseHandle from running until the pin is disposed.
     /// </summary>
-    internal StoreRoot* Enter()
+    internal StorePin Pin()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         bool added = false;
         _handle.DangerousAddRef(ref added); // throws ObjectDisposedException if Dispose won the race
-        return _handle.Root;
+        return new StorePin(_handle);
     }
-
-    internal void Exit() => _handle.DangerousRelease();
 
     internal Lock SymbolLock => _symbolLock;
 

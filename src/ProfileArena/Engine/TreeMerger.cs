@@ -22,19 +22,14 @@ internal static unsafe class TreeMerger
     public static void Merge(Lock targetSymbolLock, StoreRoot* targetRoot, TreeRecord* target, uint targetGeneration,
         StoreRoot* sourceRoot, TreeRecord* source, uint sourceGeneration)
     {
-        if (TreeWalker.IsIteratingOnThisThread(target))
-            throw new InvalidOperationException("A visitor cannot merge into the tree it is iterating.");
         if (target == source)
         {
-            target->Lock.EnterWrite();
-            try
-            {
-                target->ThrowIfStale(targetGeneration);
-                DoubleInPlace(target);
-            }
-            finally { target->Lock.ExitWrite(); }
+            using var _ = TreeWriteScope.Enter(target, targetGeneration, "merge into");
+            DoubleInPlace(target);
             return;
         }
+        if (TreeWalker.IsIteratingOnThisThread(target))
+            throw new InvalidOperationException("A visitor cannot merge into the tree it is iterating.");
 
         // Two trees, one written and one read: take the locks in address order so that two merges
         // in opposite directions cannot deadlock. A source this thread already iterates is read-locked.

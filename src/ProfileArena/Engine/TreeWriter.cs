@@ -14,18 +14,8 @@ internal static unsafe class TreeWriter
 
     public static void Insert(Lock symbolLock, StoreRoot* root, TreeRecord* tree, uint generation, ReadOnlySpan<byte> key, ulong value)
     {
-        if (TreeWalker.IsIteratingOnThisThread(tree))
-            throw new InvalidOperationException("A visitor cannot insert into the tree it is iterating.");
-        tree->Lock.EnterWrite();
-        try
-        {
-            tree->ThrowIfStale(generation);
-            InsertLocked(symbolLock, root, tree, key, value);
-        }
-        finally
-        {
-            tree->Lock.ExitWrite();
-        }
+        using var _ = TreeWriteScope.Enter(tree, generation, "insert into");
+        InsertLocked(symbolLock, root, tree, key, value);
     }
 
     private static void InsertLocked(Lock symbolLock, StoreRoot* root, TreeRecord* tree, ReadOnlySpan<byte> key, ulong value)
