@@ -38,8 +38,8 @@ internal unsafe struct HugePagePool
     public static bool Serves(nuint bytes) => bytes == Small || bytes == Large;
 
     /// <summary>A slab of <paramref name="bytes"/> (Small or Large); a new block comes from
-    /// <paramref name="takeBlock"/>, which throws if the budget refuses it. The caller zeroes.</summary>
-    public void* Take(nuint bytes, delegate*<NativeAllocator*, nuint, void*> takeBlock, NativeAllocator* memory)
+    /// <paramref name="memory"/>'s system allocation, which throws if the budget refuses it. The caller zeroes.</summary>
+    public void* Take(nuint bytes, NativeAllocator* memory)
     {
         Debug.Assert(Serves(bytes));
         Enter();
@@ -55,7 +55,7 @@ internal unsafe struct HugePagePool
             if (_block == null || _blockUsed + bytes > BlockBytes)
             {
                 EnsureBlockListRoom(); // before taking the block, so a failure here leaks nothing
-                var block = (byte*)takeBlock(memory, BlockBytes);
+                var block = (byte*)NativeAllocator.AllocSystem(memory, BlockBytes, zeroed: false);
                 _blocks[_blockCount++] = (nint)block;
                 // The old block's tail becomes small slabs rather than waste.
                 while (_block != null && _blockUsed + Small <= BlockBytes)
@@ -114,10 +114,10 @@ internal unsafe struct HugePagePool
         _blockCapacity = capacity;
     }
 
-    /// <summary>Hands every block to <paramref name="freeBlock"/> (store destruction). Never throws.</summary>
-    public void Release(delegate*<NativeAllocator*, void*, nuint, void> freeBlock, NativeAllocator* memory)
+    /// <summary>Returns every block to the system (store destruction). Never throws.</summary>
+    public void Release(NativeAllocator* memory)
     {
-        for (int i = 0; i < _blockCount; i++) freeBlock(memory, (void*)_blocks[i], BlockBytes);
+        for (int i = 0; i < _blockCount; i++) NativeAllocator.FreeSystem(memory, (void*)_blocks[i], BlockBytes);
         NativeMemory.Free(_blocks);
         this = default;
     }

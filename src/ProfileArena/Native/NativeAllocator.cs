@@ -27,21 +27,20 @@ internal unsafe struct NativeAllocator
         Debug.Assert(bytes > 0);
         if (HugePagePool.Serves(bytes) && Volatile.Read(ref a->Bytes) >= HugePagePool.Threshold)
         {
-            void* slab = a->Pool.Take(bytes, &AllocBlock, a);
+            void* slab = a->Pool.Take(bytes, a);
             if (zeroed) NativeMemory.Clear(slab, bytes);
             return slab;
         }
         return AllocSystem(a, bytes, zeroed);
     }
 
-    private static void* AllocBlock(NativeAllocator* a, nuint bytes) => AllocSystem(a, bytes, zeroed: false);
 
     /// <summary>
     /// Takes <paramref name="bytes"/> from the system against the budget. Blocks of 2 MiB and more are
     /// 2 MiB-aligned and advised as huge pages (see <see cref="HugePagePool"/>); their size tells
     /// <see cref="FreeSystem"/> to release them with AlignedFree.
     /// </summary>
-    private static void* AllocSystem(NativeAllocator* a, nuint bytes, bool zeroed)
+    internal static void* AllocSystem(NativeAllocator* a, nuint bytes, bool zeroed)
     {
         long size = checked((long)bytes);
         long after = Interlocked.Add(ref a->Bytes, size);
@@ -85,7 +84,7 @@ internal unsafe struct NativeAllocator
         FreeSystem(a, p, bytes);
     }
 
-    private static void FreeSystem(NativeAllocator* a, void* p, nuint bytes)
+    internal static void FreeSystem(NativeAllocator* a, void* p, nuint bytes)
     {
         if (bytes >= HugePagePool.BlockBytes) NativeMemory.AlignedFree(p);
         else NativeMemory.Free(p);
@@ -94,7 +93,7 @@ internal unsafe struct NativeAllocator
     }
 
     /// <summary>Returns the pool's blocks to the system: the last step of destroying a store.</summary>
-    public static void ReleasePool(NativeAllocator* a) => a->Pool.Release(&FreeSystem, a);
+    public static void ReleasePool(NativeAllocator* a) => a->Pool.Release(a);
 
     /// <summary>Transient scratch (Iterate stacks) is charged to the process counter only, while held.</summary>
     public static void* AllocScratch(nuint bytes)
