@@ -1,0 +1,60 @@
+namespace ProfileArena.Server.Storage;
+
+/// <summary>One profile of one series to store: stacks and values observed over [From, Until).</summary>
+/// <param name="Series">The series it belongs to (tenant included).</param>
+/// <param name="FromSeconds">Start, unix seconds; the profile is stored in the 10 s bucket that holds it.</param>
+/// <param name="UntilSeconds">End, unix seconds (≥ <paramref name="FromSeconds"/>).</param>
+/// <param name="Metadata">The client's declaration of spy, rate, units and aggregation.</param>
+/// <param name="Stacks">The stacks, root first, with their values.</param>
+public sealed record IngestProfile(SeriesKey Series, long FromSeconds, long UntilSeconds, SeriesMetadata Metadata, StackBatch Stacks);
+
+/// <summary>Samples over time for a query: one sum per step, as pyroscope's <c>timeline</c>.</summary>
+/// <param name="StartTime">Unix seconds of the first step.</param>
+/// <param name="DurationDelta">Seconds per step.</param>
+/// <param name="Samples">Sum of all values in each step.</param>
+public sealed record Timeline(long StartTime, long DurationDelta, long[] Samples);
+
+/// <summary>What a query found besides the merged tree.</summary>
+/// <param name="Series">Matching series that had data in the range.</param>
+/// <param name="Metadata">The metadata of the matching series (the first one's; default when none).</param>
+/// <param name="Timeline">Samples over time across all matching series.</param>
+public sealed record QueryResult(int Series, SeriesMetadata Metadata, Timeline Timeline);
+
+/// <summary>Storage refused a write for lack of room (native-memory budget): the client may retry later (HTTP 429).</summary>
+public sealed class StorageFullException(string message) : Exception(message);
+
+/// <summary>Storage could not make a write durable (disk full, I/O error): nothing was stored (HTTP 503).</summary>
+public sealed class StorageUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The server's storage: series of profile trees in time buckets, durable through a write-ahead log.
+/// The HTTP layer talks only to this interface; implementations own sharding, buckets, levels,
+/// retention, WAL and snapshots. Every method is safe to call concurrently with every other.
+/// </summary>
+public interface IProfileStorage
+{
+    /// <summary>True once the WAL has been replayed and writes and queries are served.</summary>
+    bool IsReady { get; }
+
+    /// <summary>Stores <paramref name="profiles"/>, all or nothing; the task completes only after the
+    /// write is durable (fsynced WAL). Profiles may name different tenants and series.</summary>
+    /// <exception cref="StorageFullException">The native-memory budget is reached; nothing was stored.</exception>
+    /// <exception cref="StorageUnavailableException">The WAL could not be written; nothing was stored.</exception>
+    ValueTask IngestAsync(IReadOnlyList<IngestProfile> profiles, CancellationToken cancellationToken);
+
+    /// <summary>Merges into <paramref name="destination"/> every profile of <paramref name="tenant"/>'s
+    /// series matching <paramref name="selector"/> with a bucket in [<paramref name="fromSeconds"/>,
+    /// <paramref name="untilSeconds"/>); <paramref name="timelineStepSeconds"/> (0 = chosen from the range)
+    /// sets the timeline's resolution.</summary>
+    QueryResult Query(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0);
+
+    /// <summary>The series of <paramref name="tenant"/> matching <paramref name="selector"/> (null: all)
+    /// that have data in [from, until).</summary>
+    IReadOnlyList<SeriesKey> Series(string tenant, SeriesSelector? selector, long fromSeconds, long untilSeconds);
+
+    /// <summary>Counts for /metrics: series, trees, nodes, native bytes, WAL bytes.</summary>
+    StorageStats Stats();
+}
+
+/// <summary>Storage-wide counts at one instant.</summary>
+public sealed record StorageStats(long Series, long Trees, long Nodes, long NativeBytes, long WalBytes, long Shards);
