@@ -30,7 +30,7 @@ internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr =
         }
         return ProfileInputs.WithLoadedTree(a, Err, (store, tree) =>
         {
-            var visitor = new Aggregator(new Dictionary<string, (ulong Self, ulong Total)>(StringComparer.Ordinal), new Path());
+            var visitor = new Aggregator(new Dictionary<string, (ulong Self, ulong Total)>(StringComparer.Ordinal), new OpenPath());
             tree.Iterate(ref visitor);
             ulong all = tree.Total;
             Print("by self", visitor.Functions.OrderByDescending(kv => kv.Value.Self).ThenBy(kv => kv.Key, StringComparer.Ordinal), all, a.Top);
@@ -52,7 +52,7 @@ internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr =
 
     /// <summary>The names on the current path, with how often each occurs, so that "is this name already an
     /// ancestor" costs O(1) instead of a scan of the path (quadratic on deep stacks).</summary>
-    private sealed class Path
+    private sealed class OpenPath
     {
         public StackDepthTracker Depth { get; } = new();
         public List<string> Names { get; } = [];
@@ -75,7 +75,7 @@ internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr =
         }
     }
 
-    private readonly struct Aggregator(Dictionary<string, (ulong Self, ulong Total)> functions, Path path) : IStackVisitor
+    private readonly struct Aggregator(Dictionary<string, (ulong Self, ulong Total)> functions, OpenPath path) : IStackVisitor
     {
         public Dictionary<string, (ulong Self, ulong Total)> Functions => functions;
 
