@@ -27,9 +27,26 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     public TreeStore Store => _store ?? throw new InvalidOperationException("This ProfileTree is a default handle: it refers to no tree. Create trees with TreeStore.CreateTree().");
 
     /// <summary>The tree's id within its store.</summary>
-    public int Id => (int)_id;
+    /// <exception cref="InvalidOperationException">This is a default handle.</exception>
+    public int Id
+    {
+        get
+        {
+            _ = Store; // a default handle has no id: throws like every other member
+            return (int)_id;
+        }
+    }
 
     internal uint RawId => _id;
+
+    /// <summary>Tests only: sets the tree's write version as if that many writes had happened (wrap-around tests).</summary>
+    internal void SetWriteVersionForTests(ulong version)
+    {
+        TreeStore store = Store;
+        using StorePin pin = store.Pin();
+        StoreRoot* root = pin.Root;
+        store.Tree(root, _id, _generation)->Lock.SetVersionForTests(version);
+    }
 
     internal uint Generation => _generation;
 

@@ -31,7 +31,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        _handle = new StoreHandle(StoreRoot.Create(options.MaxNodes, options.MaxSymbolBytes, options.MaxNativeBytes));
+        _handle = new StoreHandle(StoreRoot.Create(options));
     }
 
     private TreeStore(StoreHandle handle) => _handle = handle;

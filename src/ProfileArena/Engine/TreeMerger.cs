@@ -51,6 +51,35 @@ internal static unsafe class TreeMerger
         }
     }
 
+    /// <summary>
+    /// Throws unless every path of the source fits the target store's MaxStackBytes and MaxStackFrames.
+    /// One pass in ascending index (parents first) with each node's path length and depth in scratch.
+    /// </summary>
+    private static void CheckStackBounds(StoreRoot* sourceRoot, ref NodeSlabs from, StoreRoot* targetRoot)
+    {
+        uint count = from.Count;
+        nuint bytes = (nuint)count * sizeof(ulong);
+        var paths = (ulong*)NativeAllocator.AllocScratch(bytes); // (depth << 32) | path bytes
+        try
+        {
+            paths[0] = 0;
+            for (uint i = 1; i < count; i++)
+            {
+                Node* node = from[i];
+                ulong parent = paths[node->Parent.Value];
+                long length = (node->Parent.IsNone ? 0 : (long)(uint)parent + 1) + sourceRoot->Symbols.Name(node->Symbol).Length;
+                long depth = (long)(parent >> 32) + 1;
+                if (length > targetRoot->MaxStackBytes) throw TreeWriter.StackTooLong(targetRoot, length);
+                if (depth > targetRoot->MaxStackFrames) throw TreeWriter.TooManyFrames(targetRoot, depth);
+                paths[i] = ((ulong)depth << 32) | (ulong)length;
+            }
+        }
+        finally
+        {
+            NativeAllocator.FreeScratch(paths, bytes);
+        }
+    }
+
     private static void DoubleInPlace(TreeRecord* tree)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
@@ -93,6 +122,10 @@ internal static unsafe class TreeMerger
                     }
                 }
             }
+
+            // A source from a store with looser stack bounds may hold paths this store refuses.
+            if (sourceRoot->MaxStackBytes > targetRoot->MaxStackBytes || sourceRoot->MaxStackFrames > targetRoot->MaxStackFrames)
+                CheckStackBounds(sourceRoot, ref from, targetRoot);
 
             // Pass 1: map what exists, count what must be created.
             long created = 0;

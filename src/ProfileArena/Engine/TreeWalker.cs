@@ -75,7 +75,7 @@ internal static unsafe class TreeWalker
     private static IterationPlan* CurrentPlan(StoreRoot* root, TreeRecord* tree, out bool isPrivate)
     {
         isPrivate = false;
-        uint version = tree->Lock.Version;
+        ulong version = tree->Lock.Version;
         var cached = (IterationPlan*)Volatile.Read(ref tree->Plan);
         if (cached != null && cached->Version == version) return cached;
 
@@ -183,7 +183,9 @@ internal static unsafe class TreeWalker
                 e++;
                 // Path lengths per depth, only to size the replay's buffers once.
                 s.EnsureDepth(depth + 1);
-                int pathLength = (depth == 1 ? 0 : s.PathEnds[depth - 1] + 1) + name.Length;
+                // ≤ MaxStackBytes (≤ 2^30) by the store's invariant; checked anyway, since a wrong
+                // length here would size the replay's buffer short.
+                int pathLength = checked((depth == 1 ? 0 : s.PathEnds[depth - 1] + 1) + name.Length);
                 s.PathEnds[depth] = pathLength;
                 maxDepth = Math.Max(maxDepth, depth);
                 maxPath = Math.Max(maxPath, pathLength);

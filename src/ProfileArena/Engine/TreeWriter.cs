@@ -24,6 +24,10 @@ internal static unsafe class TreeWriter
         ref PathCache cache = ref tree->Cache;
         NativeAllocator* memory = &root->Memory;
 
+        // Stack bounds first, before the key is read or anything allocated: every later length
+        // (segment count + 1, cache capacities, Iterate's path buffer) is bounded by them.
+        if (key.Length > root->MaxStackBytes) throw StackTooLong(root, key.Length);
+
         // The tree's total is the largest total of any node, so this one check covers every node.
         if (tree->Total > ulong.MaxValue - value)
             throw new OverflowException($"Inserting {value} would overflow the tree's total of {tree->Total} (maximum {ulong.MaxValue}); the tree is unchanged.");
@@ -44,7 +48,8 @@ internal static unsafe class TreeWriter
             else
             {
                 start = reused == 0 ? 0 : cache.SegmentEnds[reused - 1] + 1;
-                depth = reused + key.Slice(start).Count(Separator) + 1;
+                depth = reused + key.Slice(start).Count(Separator) + 1; // ≤ MaxStackBytes + 1: no overflow
+                if (depth > root->MaxStackFrames) throw TooManyFrames(root, depth);
             }
             cache.EnsureDepthCapacity(memory, depth);
             cache.EnsureKeyCapacity(memory, key.Length);
@@ -117,6 +122,14 @@ internal static unsafe class TreeWriter
             throw;
         }
     }
+
+    public static StoreLimitExceededException StackTooLong(StoreRoot* root, long bytes) =>
+        new(StoreLimit.StackBytes, root->MaxStackBytes,
+            $"a stack of {bytes} bytes is longer than TreeStoreOptions.MaxStackBytes = {root->MaxStackBytes}");
+
+    public static StoreLimitExceededException TooManyFrames(StoreRoot* root, long frames) =>
+        new(StoreLimit.StackFrames, root->MaxStackFrames,
+            $"a stack of {frames} frames is deeper than TreeStoreOptions.MaxStackFrames = {root->MaxStackFrames}");
 
     /// <summary>
     /// How many leading segments of <paramref name="key"/> are identical to the cached key's, so

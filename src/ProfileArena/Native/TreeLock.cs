@@ -14,14 +14,18 @@ internal struct TreeLock
 {
     private int _state;
     private int _waitingWriters;
-    private uint _version;
+    private ulong _version;
 
     /// <summary>
     /// Bumped by every write section, so anything derived from the tree under a read lock (the
     /// cached <see cref="IterationPlan"/>) can tell whether it is still current. Stable while any
-    /// read lock is held.
+    /// read lock is held. 64 bits: at one write per nanosecond it would wrap after 584 years, so a
+    /// plan can never match a later state by wrap-around (a 32-bit counter did after 2^32 writes).
     /// </summary>
-    public readonly uint Version => Volatile.Read(ref Unsafe.AsRef(in _version));
+    public readonly ulong Version => Volatile.Read(ref Unsafe.AsRef(in _version));
+
+    /// <summary>Tests only: puts the counter where billions of writes would have left it (held write lock or quiescent tree).</summary>
+    internal void SetVersionForTests(ulong version) => Volatile.Write(ref _version, version);
 
     public void EnterRead()
     {

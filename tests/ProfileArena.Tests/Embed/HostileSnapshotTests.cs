@@ -1,0 +1,124 @@
+using System.Buffers.Binary;
+using System.Text;
+using ProfileArena.Snapshots;
+using ProfileArena.Tests.Support;
+
+namespace ProfileArena.Tests.Embed;
+
+/// <summary>Issue 14: snapshots crafted to pass every checksum must still be bounded by validation.</summary>
+public class HostileSnapshotTests
+{
+    /// <summary>Payload offset of the first section of <paramref name="kind"/>, walking the section headers.</summary>
+    private static long SectionPayload(byte[] file, SectionKind kind)
+    {
+        const int B = SnapshotFormat.BlockSize;
+        long at = B;
+        while (at + B <= file.Length)
+        {
+            uint k = BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan((int)at + 4));
+            long length = BinaryPrimitives.ReadInt64LittleEndian(file.AsSpan((int)at + 16));
+            if (k == (uint)kind) return at + B;
+            at += B + length + SnapshotFormat.Pad(length);
+        }
+        throw new InvalidOperationException($"no {kind} section");
+    }
+
+    /// <summary>
+    /// The reproduction of issue 14 item 1: tree 0 a chain of 34,000 "A", tree 1 one 65,000-byte name;
+    /// symbol "A" is pointed at the long name minus its last byte and every checksum recomputed. Each
+    /// path of tree 0 would then be up to 34,000 × 65,000 bytes (2.2 GB, past int.MaxValue).
+    /// </summary>
+    private static byte[] CraftedLongPathSnapshot()
+    {
+        using var store = new TreeStore();
+        var chain = store.CreateTree();
+        chain.Insert(string.Join(';', Enumerable.Repeat("A", 34_000)), 1);
+        var wide = store.CreateTree();
+        wide.Insert(new string('B', 65_000), 1);
+        byte[] file = SnapshotBytes.Of(store);
+
+        long symbols = SectionPayload(file, SectionKind.Symbols);
+        // Ids: 0 = "", 1 = "A" (interned first), 2 = the long name.
+        Span<byte> a = file.AsSpan((int)symbols + 1 * SnapshotFormat.SymbolEntrySize, 8);
+        ReadOnlySpan<byte> b = file.AsSpan((int)symbols + 2 * SnapshotFormat.SymbolEntrySize, 8);
+        Assert.Equal(1u, BinaryPrimitives.ReadUInt32LittleEndian(a[4..]));
+        Assert.Equal(65_000u, BinaryPrimitives.ReadUInt32LittleEndian(b[4..]));
+        BinaryPrimitives.WriteUInt32LittleEndian(a, BinaryPrimitives.ReadUInt32LittleEndian(b));
+        BinaryPrimitives.WriteUInt32LittleEndian(a[4..], 64_999);
+        // The symbols header's aux is Σ name lengths: keep it consistent so only the bound can refuse.
+        long header = symbols - SnapshotFormat.BlockSize;
+        ulong aux = BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan((int)header + 32));
+        BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan((int)header + 32), aux - 1 + 64_999);
+        SnapshotBytes.Reseal(file);
+        return file;
+    }
+
+    [Fact]
+    public void ACraftedSnapshotWithPathsPastTheStackBoundIsRefusedByLoadAndByOpenSnapshot()
+    {
+        byte[] file = CraftedLongPathSnapshot();
+        // Even the largest bound the options accept (1 GiB) is below 2.2 GB.
+        foreach (var options in new[] { new TreeStoreOptions(), new TreeStoreOptions { MaxStackBytes = TreeStoreOptions.HardMaxStackBytes } })
+        {
+            var ex = Assert.Throws<StoreLimitExceededException>(() => TreeStore.Load(new MemoryStream(file), options));
+            Assert.Equal(StoreLimit.StackBytes, ex.Limit);
+            Assert.Contains("snapshot byte offset", ex.Message);
+        }
+
+        string dir = Directory.CreateTempSubdirectory("pa-hostile").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "crafted.snap");
+            File.WriteAllBytes(path, file);
+            var ex = Assert.Throws<StoreLimitExceededException>(() => TreeStore.OpenSnapshot(path, verifyAll: true));
+            Assert.Equal(StoreLimit.StackBytes, ex.Limit);
+            // Lazily: opening succeeds (headers only), the first use of the tree refuses it, every time.
+            using var mapped = TreeStore.OpenSnapshot(path);
+            for (int attempt = 0; attempt < 2; attempt++)
+            {
+                Assert.Equal(StoreLimit.StackBytes, Assert.Throws<StoreLimitExceededException>(() => mapped.GetTree(0).Iterate((_, _, _) => { })).Limit);
+                Assert.Equal(StoreLimit.StackBytes, Assert.Throws<StoreLimitExceededException>(() => mapped.GetTree(0).Top(1, TopBy.Total)).Limit);
+            }
+            // The other tree is fine and stays usable.
+            Assert.Single(mapped.GetTree(1).Top(1, TopBy.Total));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void SnapshotValidationEnforcesTheLoadingStoresStackBoundsExactly(bool mapped)
+    {
+        using var store = new TreeStore();
+        var tree = store.CreateTree();
+        string deep = string.Join(';', Enumerable.Range(0, 300).Select(i => $"f{i % 10}")); // 300 frames, 899 bytes
+        tree.Insert(deep, 3);
+        tree.Insert("x;y", 1);
+        byte[] file = SnapshotBytes.Of(store);
+        int bytes = Encoding.UTF8.GetByteCount(deep);
+        Assert.Equal(899, bytes);
+
+        string dir = Directory.CreateTempSubdirectory("pa-hostile").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "deep.snap");
+            File.WriteAllBytes(path, file);
+            TreeStore Open(TreeStoreOptions o) => mapped ? TreeStore.OpenSnapshot(path, verifyAll: true, o) : TreeStore.Load(new MemoryStream(file), o);
+
+            using (var fits = Open(new TreeStoreOptions { MaxStackBytes = bytes, MaxStackFrames = 300 }))
+                Assert.Equal(4UL, fits.GetTree(0).Total);
+            var b = Assert.Throws<StoreLimitExceededException>(() => Open(new TreeStoreOptions { MaxStackBytes = bytes - 1 }));
+            Assert.Equal(StoreLimit.StackBytes, b.Limit);
+            var f = Assert.Throws<StoreLimitExceededException>(() => Open(new TreeStoreOptions { MaxStackFrames = 299 }));
+            Assert.Equal(StoreLimit.StackFrames, f.Limit);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
