@@ -147,7 +147,7 @@ internal static unsafe class TreeMerger
             }
 
             // Pass 2: claim room and names, all or nothing.
-            if (created > 0) target->ReserveNodes(targetRoot, created);
+            TreeRecord.Room room = created > 0 ? target->ReserveNodes(targetRoot, created) : default;
             if (anyUnknownName)
             {
                 try
@@ -170,7 +170,7 @@ internal static unsafe class TreeMerger
                 }
                 catch
                 {
-                    TreeRecord.CancelReservation(targetRoot, created);
+                    if (created > 0) target->CancelReservation(targetRoot, created, room);
                     throw;
                 }
             }

@@ -34,6 +34,7 @@ internal static unsafe class TreeWriter
 
         int common = 0, reused = 0;
         if (cache.Valid) reused = ReusableSegments(ref cache, key, out common);
+        int keyCapacity = cache.KeyCapacity, depthCapacity = cache.DepthCapacity; // restored if refused
 
         try
         {
@@ -89,9 +90,9 @@ internal static unsafe class TreeWriter
                         // Names must be interned, so claim the nodes first (the node claim is the
                         // step that can be refused without having changed the symbol table).
                         created = depth - resolved;
-                        tree->ReserveNodes(root, created);
+                        TreeRecord.Room room = tree->ReserveNodes(root, created);
                         reserved = true;
-                        InternUnknown(root, key, ref cache, firstUnknown, unknownHash, depth, created);
+                        InternUnknown(root, tree, key, ref cache, firstUnknown, unknownHash, depth, created, room);
                     }
                 }
                 if (!reserved)
@@ -119,6 +120,8 @@ internal static unsafe class TreeWriter
         catch
         {
             cache.Valid = false;
+            // A refused insert gives back the cache room it grew: the store's bytes are as before.
+            cache.RestoreCapacity(memory, keyCapacity, depthCapacity);
             throw;
         }
     }
@@ -175,8 +178,8 @@ internal static unsafe class TreeWriter
     /// Interns the names of segments [firstUnknown, depth), all or nothing (the caller holds the symbol
     /// lock and has claimed <paramref name="created"/> nodes, which are returned on failure).
     /// </summary>
-    private static void InternUnknown(StoreRoot* root, ReadOnlySpan<byte> key, ref PathCache cache,
-        int firstUnknown, ulong firstHash, int depth, int created)
+    private static void InternUnknown(StoreRoot* root, TreeRecord* tree, ReadOnlySpan<byte> key, ref PathCache cache,
+        int firstUnknown, ulong firstHash, int depth, int created, TreeRecord.Room room)
     {
         NativeAllocator* memory = &root->Memory;
         SymbolTable.Checkpoint checkpoint = root->Symbols.Save();
@@ -189,7 +192,7 @@ internal static unsafe class TreeWriter
         catch
         {
             root->Symbols.Rollback(memory, checkpoint);
-            TreeRecord.CancelReservation(root, created);
+            tree->CancelReservation(root, created, room);
             throw;
         }
     }

@@ -44,6 +44,8 @@ internal unsafe struct SymbolTable
     public struct Checkpoint
     {
         public uint Count;
+        public int EntrySlabs;
+        public uint SlotMask;
         public long NameBytes;
         public ByteArena.Checkpoint Names;
     }
@@ -94,20 +96,50 @@ internal unsafe struct SymbolTable
         return found.IsMissing ? Add(memory, name, hash, maxNameBytes) : found;
     }
 
-    public readonly Checkpoint Save() => new() { Count = _count, NameBytes = _nameBytes, Names = _names.Save() };
+    public readonly Checkpoint Save() => new()
+    {
+        Count = _count, EntrySlabs = _entries.SlabCount, SlotMask = _slotMask, NameBytes = _nameBytes, Names = _names.Save(),
+    };
 
-    /// <summary>Removes every symbol added since <paramref name="cp"/>, newest first.</summary>
+    /// <summary>
+    /// Removes every symbol added since <paramref name="cp"/>, newest first, and gives back the room
+    /// they grew (name chunks, entry slabs, a rehashed slot table), so the store's bytes are as before.
+    /// </summary>
     public void Rollback(NativeAllocator* memory, Checkpoint cp)
     {
-        for (uint id = _count; id-- > cp.Count;)
+        if (_slotMask > cp.SlotMask)
         {
-            uint i = (uint)Hash(Name(new SymbolId(id))) & _slotMask;
-            while (_slots[i] != id + 1) i = (i + 1) & _slotMask;
-            _slots[i] = 0;
-            _tags[i] = 0;
+            // The batch doubled the table: rebuild the earlier size from the ids that stay (O(count),
+            // only for a refused batch that grew it).
+            uint slotCount = cp.SlotMask + 1;
+            var slots = (uint*)NativeAllocator.AllocRestoring(memory, (nuint)slotCount * sizeof(uint), zeroed: false);
+            var tags = (byte*)NativeAllocator.AllocRestoring(memory, slotCount, zeroed: true);
+            for (uint id = 0; id < cp.Count; id++)
+            {
+                ulong hash = Hash(Name(new SymbolId(id)));
+                uint i = (uint)hash & cp.SlotMask;
+                while (tags[i] != 0) i = (i + 1) & cp.SlotMask;
+                slots[i] = id + 1;
+                tags[i] = Tag(hash);
+            }
+            FreeSlots(memory);
+            _slots = slots;
+            _tags = tags;
+            _slotMask = cp.SlotMask;
         }
-        _names.Rollback(memory, cp.Names);
+        else
+        {
+            for (uint id = _count; id-- > cp.Count;)
+            {
+                uint i = (uint)Hash(Name(new SymbolId(id))) & _slotMask;
+                while (_slots[i] != id + 1) i = (i + 1) & _slotMask;
+                _slots[i] = 0;
+                _tags[i] = 0;
+            }
+        }
         Volatile.Write(ref _count, cp.Count);
+        _names.Rollback(memory, cp.Names);
+        _entries.TrimSlabs(memory, cp.EntrySlabs); // readers see only ids below the count
         _nameBytes = cp.NameBytes;
     }
 

@@ -161,6 +161,76 @@ public class HostileInputTests
     }
 
     [Fact]
+    public void ARefusedInsertOrMergeLeavesNativeBytesExactlyAsBefore()
+    {
+        // Issue 14 item 11: a refused 5,000-deep key grew NativeBytes by 103,889 B, a refused 1 MB key by 1 MB.
+        string deep = string.Join(';', Enumerable.Range(0, 5000).Select(i => $"frame{i}"));
+        string huge = new string('n', 1 << 20);
+        var cases = new (string Name, TreeStoreOptions Options, string Key, StoreLimit Limit)[]
+        {
+            ("nodes", new TreeStoreOptions { MaxNodes = 100 }, deep, StoreLimit.Nodes),
+            ("symbol bytes", new TreeStoreOptions { MaxSymbolBytes = 20_000 }, deep, StoreLimit.SymbolBytes),
+            ("1 MB name", new TreeStoreOptions { MaxSymbolBytes = 1 << 19 }, huge, StoreLimit.SymbolBytes),
+        };
+        foreach (var c in cases)
+        {
+            using var store = new TreeStore(c.Options);
+            var tree = store.CreateTree();
+            var baseline = new BaselineTree();
+            tree.Insert("a;b;c", 1); baseline.Insert("a;b;c", 1);
+            long native = store.NativeBytes;
+            var ex = Assert.Throws<StoreLimitExceededException>(() => tree.Insert(c.Key, 1));
+            Assert.Equal(c.Limit, ex.Limit);
+            Assert.True(native == store.NativeBytes, $"{c.Name}: {store.NativeBytes - native} bytes kept by a refused insert");
+
+            // The same key through MergeFrom from an unlimited store.
+            using var source = new TreeStore();
+            var s = source.CreateTree();
+            s.Insert(c.Key, 1);
+            Assert.Equal(c.Limit, Assert.Throws<StoreLimitExceededException>(() => tree.MergeFrom(s)).Limit);
+            Assert.True(native == store.NativeBytes, $"{c.Name}: {store.NativeBytes - native} bytes kept by a refused merge");
+
+            tree.Insert("a;b;d", 2); baseline.Insert("a;b;d", 2);
+            TreeSnapshot.AssertSame(baseline, tree);
+        }
+    }
+
+    [Fact]
+    public void UnderATightBudgetEveryInsertEitherSucceedsOrLeavesNativeBytesExactlyAsBefore()
+    {
+        // Budget refusals can come from any allocation (cache, node slabs, edge buckets, symbol slots,
+        // entries, name chunks): walk the budget up so that each of them is the one refused somewhere.
+        var rng = new Random(14);
+        int refused = 0;
+        for (int round = 0; round < 40; round++)
+        {
+            long budget = 20_000 + round * 6_000;
+            using var store = new TreeStore(new TreeStoreOptions { MaxNativeBytes = budget });
+            var tree = store.CreateTree();
+            var baseline = new BaselineTree();
+            for (int i = 0; i < 400; i++)
+            {
+                int depth = rng.Next(1, i % 50 == 49 ? 3000 : 40);
+                string key = string.Join(';', Enumerable.Range(0, depth).Select(_ => $"n{rng.Next(5000)}"));
+                long before = store.NativeBytes;
+                try
+                {
+                    tree.Insert(key, 1);
+                    baseline.Insert(key, 1);
+                }
+                catch (StoreLimitExceededException ex)
+                {
+                    Assert.Equal(StoreLimit.NativeBytes, ex.Limit);
+                    Assert.True(before == store.NativeBytes, $"budget {budget}, insert {i}: {store.NativeBytes - before} bytes kept");
+                    refused++;
+                }
+            }
+            TreeSnapshot.AssertSame(baseline, tree);
+        }
+        Assert.True(refused > 100, $"only {refused} refusals: the budgets do not exercise the undo");
+    }
+
+    [Fact]
     public void ADefaultHandleThrowsOnIdLikeEveryOtherMember()
     {
         var ex = Assert.Throws<InvalidOperationException>(() => default(ProfileTree).Id);
