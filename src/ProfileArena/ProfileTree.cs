@@ -39,6 +39,18 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
 
     internal uint RawId => _id;
 
+    /// <summary>Tests only: the tree lock's state (−1 = write-held, else readers) and waiting writers.</summary>
+    internal (int State, int WaitingWriters) LockStateForTests
+    {
+        get
+        {
+            TreeStore store = Store;
+            using StorePin pin = store.Pin();
+            StoreRoot* root = pin.Root;
+            return store.Tree(root, _id, _generation)->Lock.StateForTests;
+        }
+    }
+
     /// <summary>Tests only: sets the tree's write version as if that many writes had happened (wrap-around tests).</summary>
     internal void SetWriteVersionForTests(ulong version)
     {

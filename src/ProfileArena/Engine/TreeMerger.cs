@@ -28,15 +28,15 @@ internal static unsafe class TreeMerger
             DoubleInPlace(target);
             return;
         }
-        if (TreeWalker.IsIteratingOnThisThread(target))
-            throw new InvalidOperationException("A visitor cannot merge into the tree it is iterating.");
+        TreeWalker.ThrowIfInsideAVisitor(target, "merge into");
 
         // Two trees, one written and one read: take the locks in address order so that two merges
-        // in opposite directions cannot deadlock. A source this thread already iterates is read-locked.
-        bool lockSource = !TreeWalker.IsIteratingOnThisThread(source);
+        // in opposite directions cannot deadlock. With the target's write lock held, the source's
+        // read lock is a nested read: it must not queue behind a waiting writer of the source (whose
+        // readers may be waiting for the target).
         bool targetFirst = target < source;
         if (targetFirst) target->Lock.EnterWrite();
-        if (lockSource) source->Lock.EnterRead();
+        source->Lock.EnterRead(nested: targetFirst);
         if (!targetFirst) target->Lock.EnterWrite();
         try
         {
@@ -47,7 +47,7 @@ internal static unsafe class TreeMerger
         finally
         {
             target->Lock.ExitWrite();
-            if (lockSource) source->Lock.ExitRead();
+            source->Lock.ExitRead();
         }
     }
 
