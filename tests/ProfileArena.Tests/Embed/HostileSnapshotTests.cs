@@ -121,4 +121,56 @@ public class HostileSnapshotTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact]
+    public void StaleTempFilesOfAKilledSaveAreRemovedAtTheNextSaveOrOpenAndNothingElse()
+    {
+        // Issue 14 item 11: kill -9 during SaveToFile left *.tmp files (1.6 GB after 13 kills) that nothing removed.
+        string dir = Directory.CreateTempSubdirectory("pa-hostile").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "store.snap");
+            using var store = new TreeStore();
+            store.CreateTree().Insert("a;b", 1);
+            store.SaveToFile(path);
+
+            const int deadPid = 4_194_305; // above Linux's largest pid_max: never a running process
+            string Temp(int pid, string name = "store.snap") => Path.Combine(dir, $".{name}.{pid}.{Guid.NewGuid():N}.tmp");
+            string stale1 = Temp(deadPid), stale2 = Temp(deadPid + 1);
+            string ownLive = Temp(Environment.ProcessId);          // a save in flight in this process
+            string lockedByOther = Temp(deadPid + 2);              // a live writer this process cannot see (other PID namespace)
+            string[] unrelated =
+            [
+                Path.Combine(dir, ".store.snap.tmp"),
+                Path.Combine(dir, $".store.snap.{deadPid}.not-a-guid.tmp"),
+                Path.Combine(dir, $".store.snap.{deadPid}.{Guid.NewGuid():N}.tmp.keep"),
+                Temp(deadPid, "other.snap"),
+                Path.Combine(dir, $"store.snap.{deadPid}.{Guid.NewGuid():N}.tmp"),
+            ];
+            foreach (string f in new[] { stale1, stale2, ownLive, lockedByOther }.Concat(unrelated)) File.WriteAllBytes(f, new byte[1000]);
+
+            using (new FileStream(lockedByOther, FileMode.Open, FileAccess.ReadWrite, FileShare.None))
+            {
+                store.SaveToFile(path);
+                Assert.False(File.Exists(stale1));
+                Assert.False(File.Exists(stale2));
+                Assert.True(File.Exists(ownLive));
+                Assert.True(File.Exists(lockedByOther));
+                Assert.All(unrelated, f => Assert.True(File.Exists(f), f));
+            }
+
+            // Once its writer is gone (the lock released), the next open removes it; Load and OpenSnapshot both clean.
+            using (TreeStore.OpenSnapshot(path)) Assert.False(File.Exists(lockedByOther));
+            string stale3 = Temp(deadPid + 3);
+            File.WriteAllBytes(stale3, new byte[10]);
+            using (var loaded = TreeStore.LoadFile(path)) Assert.Equal(1UL, loaded.GetTree(0).Total);
+            Assert.False(File.Exists(stale3));
+            Assert.True(File.Exists(ownLive));
+            Assert.All(unrelated, f => Assert.True(File.Exists(f), f));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
