@@ -101,6 +101,7 @@ public sealed unsafe partial class TreeStore
         bool acquired = false;
         try
         {
+            var guard = new MappedFileGuard(stream.SafeFileHandle, Path.GetFullPath(path));
             file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             view = file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
             byte* p = null;
@@ -108,7 +109,7 @@ public sealed unsafe partial class TreeStore
             acquired = true;
             p += view.PointerOffset;
             StoreRoot* root = SnapshotMapper.Open(p, length, options);
-            var store = new TreeStore(new StoreHandle(root, file, view));
+            var store = new TreeStore(new StoreHandle(root, file, view, guard));
             if (verifyAll) store.VerifySnapshot();
             return store;
         }
@@ -129,6 +130,7 @@ public sealed unsafe partial class TreeStore
         using StorePin pin = Pin();
         StoreRoot* root = pin.Root;
         if (root->MapBase == null) return;
+        CheckMappedFile(root);
         EnsureSymbolsVerified(root);
         for (uint id = 0; id < root->TreeCount; id++)
         {
@@ -140,13 +142,21 @@ public sealed unsafe partial class TreeStore
     /// <summary>A mapped store's names, checked once before anything reads them (no-op for other stores).</summary>
     internal void EnsureSymbolsVerified(StoreRoot* root)
     {
-        if (root->MapBase == null || Volatile.Read(ref root->SymbolsVerified) != 0) return;
+        if (root->MapBase == null) return;
+        CheckMappedFile(root);
+        if (Volatile.Read(ref root->SymbolsVerified) != 0) return;
         lock (_symbolLock)
         {
             if (root->SymbolsVerified != 0) return;
             SnapshotMapper.VerifySymbols(root);
             Volatile.Write(ref root->SymbolsVerified, 1);
         }
+    }
+
+    /// <summary>A mapped store: throws if the file changed under the mapping (see <see cref="MappedFileGuard"/>).</summary>
+    internal void CheckMappedFile(StoreRoot* root)
+    {
+        if (root->MapBase != null) _handle.Guard!.Check(root, _symbolLock);
     }
 
     private bool IsMapped

@@ -173,4 +173,109 @@ public class HostileSnapshotTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    private static (string Dir, string Path, List<VisitedNode> Expected) MappedFixture()
+    {
+        string dir = Directory.CreateTempSubdirectory("pa-hostile").FullName;
+        string path = Path.Combine(dir, "t.snap");
+        using var store = new TreeStore();
+        var tree = store.CreateTree();
+        for (int i = 0; i < 3000; i++) tree.Insert($"main;f{i % 37};g{i}", (ulong)(i % 5 + 1));
+        store.SaveToFile(path);
+        return (dir, path, TreeSnapshot.Of(tree));
+    }
+
+    /// <summary>Writes like cp, truncate or an editor do: in place, without taking any lock.</summary>
+    private static FileStream InPlaceWriter(string path) => new(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite);
+
+    [Fact]
+    public void AMappedFileTruncatedOrReplacedInPlaceIsRefusedInsteadOfFaulting()
+    {
+        // Issue 14 item 6: truncating the file, or cp other.snap t.snap, made the next Iterate die with
+        // a fatal access violation (SIGBUS) in SubtreeTotals.
+        foreach (string change in new[] { "truncate", "cp", "zero" })
+        {
+            var (dir, path, expected) = MappedFixture();
+            try
+            {
+                using var mapped = TreeStore.OpenSnapshot(path);
+                var tree = mapped.GetTree(0);
+                Assert.Equal(expected, TreeSnapshot.Of(tree));
+                long length = new FileInfo(path).Length;
+                switch (change)
+                {
+                    case "truncate":
+                        using (var w = InPlaceWriter(path)) w.SetLength(4096);
+                        break;
+                    case "cp":
+                    {
+                        using var other = new TreeStore();
+                        other.CreateTree().Insert("x;y", 1);
+                        byte[] bytes = SnapshotBytes.Of(other);
+                        using var w = InPlaceWriter(path);
+                        w.SetLength(0);
+                        w.Write(bytes);
+                        break;
+                    }
+                    case "zero":
+                    {
+                        // Same size, a run of zeros inside the node section: silently wrong totals before.
+                        using var w = InPlaceWriter(path);
+                        w.Position = 64 * 3;
+                        w.Write(new byte[256]);
+                        break;
+                    }
+                }
+                Assert.True(change != "zero" || new FileInfo(path).Length == length);
+                for (int attempt = 0; attempt < 2; attempt++)
+                {
+                    var ex = Assert.Throws<InvalidDataException>(() => tree.Iterate((_, _, _) => { }));
+                    Assert.Contains("while it was mapped", ex.Message);
+                    Assert.Contains(change == "zero" ? "no longer matches its checksum" : "truncated", ex.Message);
+                    Assert.Throws<InvalidDataException>(() => tree.Top(1, TopBy.Total));
+                    Assert.Throws<InvalidDataException>(() => mapped.Save(new MemoryStream()));
+                }
+            }
+            finally
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public void AMappedFileWhoseBytesDidNotChangeKeepsWorkingAndSaveToFileReplacesItSafely()
+    {
+        var (dir, path, expected) = MappedFixture();
+        try
+        {
+            using var mapped = TreeStore.OpenSnapshot(path);
+            var tree = mapped.GetTree(0);
+            Assert.Equal(expected, TreeSnapshot.Of(tree));
+            // touch: the modification time moves, the bytes do not: re-verified, then used as before.
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow.AddHours(1));
+            Assert.Equal(expected, TreeSnapshot.Of(tree));
+            // The same bytes written again in place.
+            byte[] same = File.ReadAllBytes(path);
+            using (var w = InPlaceWriter(path)) w.Write(same);
+            Assert.Equal(expected, TreeSnapshot.Of(tree));
+
+            // A writer that takes an exclusive lock is refused while the file is mapped (shared flock).
+            Assert.Throws<IOException>(() => new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.None).Dispose());
+
+            // SaveToFile renames a new inode over the path: the mapping keeps the old file.
+            using (var other = new TreeStore())
+            {
+                other.CreateTree().Insert("x;y", 1);
+                other.SaveToFile(path);
+            }
+            Assert.Equal(expected, TreeSnapshot.Of(tree));
+            using var reopened = TreeStore.OpenSnapshot(path);
+            Assert.Equal(1UL, reopened.GetTree(0).Total);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }
