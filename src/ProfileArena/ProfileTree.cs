@@ -162,7 +162,10 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     }
 
     /// <summary>Calls <paramref name="visitor"/> for every node but the root, depth-first pre-order,
-    /// siblings in ordinal byte order. The visitor must not insert into this tree.</summary>
+    /// siblings in ordinal byte order. The visitor may read any tree (Iterate, Top, Total, Save) but
+    /// must not write one: Insert, MergeFrom, Clone, Clear, Truncate and Remove called from a visitor
+    /// throw <see cref="InvalidOperationException"/> (a write waiting for readers while this thread
+    /// holds a read lock could deadlock).</summary>
     public void Iterate(StackVisitor visitor)
     {
         ArgumentNullException.ThrowIfNull(visitor);
