@@ -160,6 +160,7 @@ internal static unsafe class TreeMerger
                             for (uint s = 0; s < symbolCount; s++)
                                 if (symbolMap[s] == SymbolId.Missing.Value)
                                     symbolMap[s] = targetRoot->Symbols.FindOrAdd(&targetRoot->Memory, sourceRoot->Symbols.Name(new SymbolId(s)), targetRoot->MaxSymbolBytes).Value;
+                            targetRoot->Symbols.Commit(&targetRoot->Memory);
                         }
                         catch
                         {

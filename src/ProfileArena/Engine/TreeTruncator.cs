@@ -185,7 +185,16 @@ internal static unsafe class TreeTruncator
                     lock (symbolLock)
                     {
                         checkpoint = root->Symbols.Save();
-                        other = root->Symbols.FindOrAdd(memory, OtherName, root->MaxSymbolBytes);
+                        try
+                        {
+                            other = root->Symbols.FindOrAdd(memory, OtherName, root->MaxSymbolBytes);
+                            root->Symbols.Commit(memory);
+                        }
+                        catch
+                        {
+                            root->Symbols.Rollback(memory, checkpoint);
+                            throw;
+                        }
                         interned = true;
                     }
                 }

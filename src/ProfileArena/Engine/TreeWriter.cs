@@ -188,6 +188,7 @@ internal static unsafe class TreeWriter
             cache.Symbols[firstUnknown] = root->Symbols.Add(memory, Segment(ref cache, key, firstUnknown), firstHash, root->MaxSymbolBytes);
             for (int i = firstUnknown + 1; i < depth; i++)
                 cache.Symbols[i] = root->Symbols.FindOrAdd(memory, Segment(ref cache, key, i), root->MaxSymbolBytes);
+            root->Symbols.Commit(memory);
         }
         catch
         {
