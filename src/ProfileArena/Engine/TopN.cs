@@ -125,7 +125,7 @@ internal static unsafe class TopN
         }
     }
 
-    private const byte Candidate_ = 1; // the node is a candidate (needs a rank)
+    private const byte IsCandidate = 1; // the node is a candidate (needs a rank)
     private const byte OnPath = 2;     // the node is a candidate or an ancestor of one
     private const byte Ancestor = 4;   // a candidate lies strictly below the node: its descendants are expanded
 
@@ -149,7 +149,7 @@ internal static unsafe class TopN
             new Span<byte>(flags, (int)count).Clear();
             foreach (ref Candidate c in candidates)
             {
-                flags[c.Index] |= Candidate_;
+                flags[c.Index] |= IsCandidate;
                 for (uint i = c.Index; i != 0 && (flags[i] & OnPath) == 0; i = nodes[i]->Parent.Value)
                 {
                     flags[i] |= OnPath;
@@ -175,7 +175,7 @@ internal static unsafe class TopN
                 for (NodeIndex c = nodes[item.Node]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling)
                 {
                     byte f = flags[c.Value];
-                    if ((f & Candidate_) != 0) items.Add(new Item(c.Value, Self: true));
+                    if ((f & IsCandidate) != 0) items.Add(new Item(c.Value, Self: true));
                     if ((f & Ancestor) != 0) items.Add(new Item(c.Value, Self: false));
                 }
                 items.Sort(comparer);
