@@ -89,6 +89,8 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         foreach (IngestProfile p in profiles)
         {
             if (p.UntilSeconds < p.FromSeconds) throw new ArgumentException($"profile of {p.Series}: until ({p.UntilSeconds}) is before from ({p.FromSeconds})");
+            if (p.FromSeconds is < 0 or > BucketMath.MaxTime)
+                throw new ArgumentException($"profile of {p.Series}: from ({p.FromSeconds}) must be unix seconds between 0 and {BucketMath.MaxTime}");
         }
         var parts = new Dictionary<Shard, List<IngestProfile>>();
         foreach (IngestProfile p in profiles)

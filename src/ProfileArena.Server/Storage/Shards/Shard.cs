@@ -132,8 +132,27 @@ internal sealed class Shard : IDisposable
                         break;
                     }
                 }
-                if (group.Count > 0) ProcessGroup(group);
-                if (control != null && ProcessControl(control)) return;
+                if (group.Count > 0)
+                {
+                    try
+                    {
+                        ProcessGroup(group);
+                    }
+                    catch (Exception e)
+                    {
+                        // A bug, not an input problem: fail this group, refuse further writes, keep answering queries.
+                        _broken ??= $"shard {this} failed unexpectedly ({e.GetType().Name}: {e.Message}); it refuses writes until restart";
+                        _log.LogCritical(e, "{Problem}", _broken);
+                        foreach (Work w in group) w.Done.TrySetException(new StorageUnavailableException(_broken, e));
+                    }
+                }
+                if (control != null && ProcessControl(control))
+                {
+                    // Stopped: nothing more is accepted; whatever was queued behind the stop fails instead of hanging.
+                    _work.Writer.TryComplete();
+                    while (reader.TryRead(out Work? late)) late.Done.TrySetException(new StorageUnavailableException($"shard {this} is stopped"));
+                    return;
+                }
                 if (group.Count == 0 && control == null) break;
                 if (_wal != null && _wal.Bytes >= _options.WalSnapshotBytes && _broken == null) TrySnapshot();
             }
