@@ -17,22 +17,27 @@ internal sealed class ConvertCommand(TextWriter? stdout = null, TextWriter? stde
         usage: profilearena convert INPUT... -o OUTPUT [options]
           Inputs merge into one tree. Input format: --from, else the extension (.txt .folded .collapsed:
           folded; .pb .pb.gz .pprof: pprof), else the content (gzip or protobuf: pprof). Output format:
-          --to, else the extension (.json: flamebearer, .svg: flame graph, anything else: folded).
+          --to, else the extension (.json: flamebearer, .svg: flame graph, .pb.gz .pb .pprof: gzipped pprof,
+          anything else: folded).
           "-" reads stdin / writes stdout.
-          --from folded|pprof        --to folded|json|svg
+          --from folded|pprof        --to folded|json|svg|pprof
           --lenient                  skip bad folded lines (reported on stderr) instead of failing
           --fractional reject|round  counts like 31.23 (default reject)
           --two-counts reject|first|second|frame   differential "stack before after" lines (default reject)
           --allow-empty              accept inputs with no stack
           --sample-type NAME         pprof sample type (default: the first)
+          --max-decompressed-bytes N largest pprof accepted after gunzip (default 1073741824); a gzip
+                                     bomb is refused once N bytes are out, costing at most N bytes of memory
           --max-nodes N              flamebearer node cap (default 8192)
           --title TEXT               flame graph title
-        exit codes: 0 ok, 1 bad input (file:line on stderr), 2 usage
+          -o PATH writes a regular file through a temporary and a rename (a symlink is followed, the file it
+          points to replaced); a device or FIFO is written straight, never replaced.
+        exit codes: 0 ok, 1 bad input (file:line on stderr) or a failed write (no temporary left), 2 usage
         """;
 
     public int Run(string[] args)
     {
-        FormatArgs a = FormatArgs.Parse(args, "o output from to lenient fractional two-counts allow-empty sample-type max-nodes title");
+        FormatArgs a = FormatArgs.Parse(args, "o output from to lenient fractional two-counts allow-empty sample-type max-nodes title max-decompressed-bytes");
         if (a.Help)
         {
             Out.WriteLine(Usage);
@@ -40,16 +45,13 @@ internal sealed class ConvertCommand(TextWriter? stdout = null, TextWriter? stde
         }
         if (a.Output is null) throw new UsageException("-o OUTPUT is required");
         ProfileFormat to = a.To ?? FormatArgs.OutputFormatOf(a.Output);
-        if (to == ProfileFormat.Pprof) throw new UsageException("pprof output is not supported");
         return ProfileInputs.Guard(Err, () =>
         {
             using var store = new TreeStore();
             ProfileTree tree = store.CreateTree();
             ProfileInputs.Load(a.Inputs, tree, a, Err);
-            string tmp = a.Output == "-" ? "" : a.Output + ".tmp";
-            using (Stream output = a.Output == "-" ? Console.OpenStandardOutput() : File.Create(tmp))
-                Write(tree, output, to, a, a.Inputs.Count == 1 ? Path.GetFileName(a.Inputs[0]) : $"{a.Inputs.Count} profiles");
-            if (tmp.Length > 0) File.Move(tmp, a.Output, overwrite: true);
+            string title = a.Inputs.Count == 1 ? Path.GetFileName(a.Inputs[0]) : $"{a.Inputs.Count} profiles";
+            OutputFile.Write(a.Output, output => Write(tree, output, to, a, title));
             Err.WriteLine($"wrote {a.Output}: {to.ToString().ToLowerInvariant()}, {tree.NodeCount - 1:N0} nodes, total {tree.Total:N0}");
             return ExitCodes.Ok;
         });
@@ -64,6 +66,9 @@ internal sealed class ConvertCommand(TextWriter? stdout = null, TextWriter? stde
                 break;
             case ProfileFormat.Svg:
                 FlameGraphSvg.Write(tree, output, new FlameGraphSvgOptions { Title = a.Title ?? title });
+                break;
+            case ProfileFormat.Pprof:
+                PprofFormat.Export(tree, output);
                 break;
             default:
                 FoldedFormat.Export(tree, output);

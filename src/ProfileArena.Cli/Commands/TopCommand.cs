@@ -1,4 +1,5 @@
 using System.Text;
+using ProfileArena.Formats;
 
 namespace ProfileArena.Cli.Commands;
 
@@ -21,7 +22,7 @@ internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr =
 
     public int Run(string[] args)
     {
-        FormatArgs a = FormatArgs.Parse(args, "n from lenient fractional two-counts allow-empty sample-type");
+        FormatArgs a = FormatArgs.Parse(args, "n from lenient fractional two-counts allow-empty sample-type max-decompressed-bytes");
         if (a.Help)
         {
             Out.WriteLine(Usage);
@@ -29,7 +30,7 @@ internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr =
         }
         return ProfileInputs.WithLoadedTree(a, Err, (store, tree) =>
         {
-            var visitor = new Aggregator(new Dictionary<string, (ulong Self, ulong Total)>(StringComparer.Ordinal), []);
+            var visitor = new Aggregator(new Dictionary<string, (ulong Self, ulong Total)>(StringComparer.Ordinal), new OpenPath());
             tree.Iterate(ref visitor);
             ulong all = tree.Total;
             Print("by self", visitor.Functions.OrderByDescending(kv => kv.Value.Self).ThenBy(kv => kv.Key, StringComparer.Ordinal), all, a.Top);
@@ -49,17 +50,42 @@ internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr =
 
     private static string Percent(ulong part, ulong all) => all == 0 ? "-" : $"{100.0 * part / all:0.00}%";
 
-    private readonly struct Aggregator(Dictionary<string, (ulong Self, ulong Total)> functions, List<string> path) : IStackVisitor
+    /// <summary>The names on the current path, with how often each occurs, so that "is this name already an
+    /// ancestor" costs O(1) instead of a scan of the path (quadratic on deep stacks).</summary>
+    private sealed class OpenPath
+    {
+        public StackDepthTracker Depth { get; } = new();
+        public List<string> Names { get; } = [];
+        public Dictionary<string, int> Counts { get; } = new(StringComparer.Ordinal);
+
+        public void TruncateTo(int length)
+        {
+            for (int i = Names.Count - 1; i >= length; i--)
+            {
+                string name = Names[i];
+                if (--Counts[name] == 0) Counts.Remove(name);
+                Names.RemoveAt(i);
+            }
+        }
+
+        public void Push(string name)
+        {
+            Names.Add(name);
+            Counts[name] = Counts.GetValueOrDefault(name) + 1;
+        }
+    }
+
+    private readonly struct Aggregator(Dictionary<string, (ulong Self, ulong Total)> functions, OpenPath path) : IStackVisitor
     {
         public Dictionary<string, (ulong Self, ulong Total)> Functions => functions;
 
         public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
         {
-            int depth = stack.Count((byte)';') + 1;
-            if (path.Count >= depth) path.RemoveRange(depth - 1, path.Count - depth + 1);
-            string name = Encoding.UTF8.GetString(stack[(stack.LastIndexOf((byte)';') + 1)..]);
-            bool recursive = path.Contains(name);
-            path.Add(name);
+            int depth = path.Depth.Next(stack);
+            path.TruncateTo(depth - 1);
+            string name = Encoding.UTF8.GetString(stack[path.Depth.NameStart..]);
+            bool recursive = path.Counts.ContainsKey(name);
+            path.Push(name);
             var (s, t) = functions.GetValueOrDefault(name);
             functions[name] = (s + self, recursive ? t : t + total);
         }

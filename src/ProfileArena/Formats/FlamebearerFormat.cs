@@ -107,6 +107,7 @@ public static class FlamebearerFormat
         private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
         private readonly List<ulong> _cursor = [], _other = [], _levelEnd = [];
         private readonly List<bool> _kept = [];
+        private readonly StackDepthTracker _tracker = new();
         private char[] _chars = new char[256];
         private int _depth;
 
@@ -130,7 +131,7 @@ public static class FlamebearerFormat
 
         public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
         {
-            int depth = stack.Count((byte)';') + 1;
+            int depth = _tracker.Next(stack);
             Close(depth);
             int parent = depth - 1;
             while (_cursor.Count <= depth)
@@ -146,7 +147,7 @@ public static class FlamebearerFormat
                 _kept[depth] = false;
                 return;
             }
-            ReadOnlySpan<byte> name = stack[(stack.LastIndexOf((byte)';') + 1)..];
+            ReadOnlySpan<byte> name = stack[_tracker.NameStart..];
             if (total >= _minTotal && !name.SequenceEqual(Other))
             {
                 ulong x = _cursor[parent];
