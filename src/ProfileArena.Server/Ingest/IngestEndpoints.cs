@@ -39,7 +39,18 @@ public static class IngestEndpoints
                 format = IngestDecoder.ChooseFormat(parameters.Format, contentType, body).ToString().ToLowerInvariant();
                 List<IngestProfile> profiles = new IngestDecoder(limits).Decode(tenant, parameters, contentType, body);
                 if (profiles.Count > 0)
-                    await storage.IngestAsync(profiles, context.RequestAborted);
+                {
+                    try
+                    {
+                        await storage.IngestAsync(profiles, context.RequestAborted);
+                    }
+                    catch (Exception e) when (e is OverflowException or ArgumentException)
+                    {
+                        // Storage refuses client values it cannot hold (a bucket total past 2^64 − 1, times
+                        // outside its range) before anything is logged: the request's fault, nothing stored.
+                        throw new RequestException(StatusCodes.Status400BadRequest, $"profile refused, nothing was stored: {e.Message}");
+                    }
+                }
                 metrics.IngestProfiles.Inc(profiles.Count);
                 metrics.IngestStacks.Inc(profiles.Sum(p => (double)p.Stacks.Count));
                 context.Response.StatusCode = StatusCodes.Status200OK;

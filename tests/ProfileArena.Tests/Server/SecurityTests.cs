@@ -132,6 +132,7 @@ public class SecurityTests
             ("folded without count", () => Post(name, "main;work\n"u8.ToArray(), "text/plain"), [400], "line 1"),
             ("folded negative", () => Post(name, "a 1\nmain;work -3\n"u8.ToArray(), "text/plain"), [400], "line 2"),
             ("folded overflow", () => Post(name, "a 18446744073709551615\nb 1\n"u8.ToArray(), "text/plain"), [400], "line 2"),
+            ("bucket total past 2^64 - 1", () => Post(name, "main;work 18446744073709551600\n"u8.ToArray(), "text/plain"), [400], "nothing was stored"),
             ("UTF-16 without BOM", () => Post(name, Encoding.Unicode.GetBytes("a;b 1\n"), "text/plain"), [400], "UTF-16"),
             ("no name", () => Post("from=" + t, "a 1"u8.ToArray()), [400], "name"),
             ("huge label value", () => Post("name=victim.cpu%7Benv%3D" + new string('v', 5000) + "%7D", "a 1"u8.ToArray()), [400], "longer than"),
