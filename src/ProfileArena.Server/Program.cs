@@ -2,4 +2,5 @@
 var builder = WebApplication.CreateBuilder(args);
 var app = builder.Build();
 app.MapGet("/healthz", () => "ok");
+ProfileArena.Server.WebUi.WebUiEndpoints.MapWebUi(app); // GET / and /ui/*: the web page
 app.Run();
