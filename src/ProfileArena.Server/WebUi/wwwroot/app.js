@@ -152,8 +152,9 @@
     const el = $('status');
     el.textContent = text;
     el.className = 'status' + (kind === 'error' ? ' error' : '');
-    // Tests and scripts wait on this: loading | ready | error | empty.
+    // Tests and scripts wait on these: state = loading | ready | error | empty; loads counts finished loads.
     document.body.dataset.state = kind;
+    if (kind !== 'loading') document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
   }
 
   /** Lists may come as plain arrays (pyroscope) or wrapped; both are read. */
