@@ -16,12 +16,13 @@ public static class WebUiEndpoints
     /// <summary>Where the page's own files are served from (index.html references them under it).</summary>
     public const string AssetPrefix = "/ui/";
 
-    /// <summary>Maps <c>GET /</c> and <c>GET /ui/{path}</c>.</summary>
+    /// <summary>Maps <c>GET</c> (and <c>HEAD</c>) <c>/</c> and <c>/ui/{path}</c>.</summary>
     public static WebApplication MapWebUi(this WebApplication app)
     {
         var assets = EmbeddedAssets.Load(typeof(WebUiEndpoints).Assembly);
-        app.MapGet("/", (HttpContext context) => assets.Serve(context, "index.html"));
-        app.MapGet(AssetPrefix + "{**path}", (HttpContext context, string path) => assets.Serve(context, path));
+        string[] methods = [HttpMethods.Get, HttpMethods.Head];
+        app.MapMethods("/", methods, (HttpContext context) => assets.Serve(context, "index.html"));
+        app.MapMethods(AssetPrefix + "{**path}", methods, (HttpContext context, string path) => assets.Serve(context, path));
         return app;
     }
 }

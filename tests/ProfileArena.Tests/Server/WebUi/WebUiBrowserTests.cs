@@ -38,6 +38,36 @@ public sealed class WebUiBrowserTests(SeededServerFixture fixture) : IClassFixtu
     private Task<UiPage> OpenAsync() => fixture.Browser.OpenAsync(fixture.Server.BaseAddress);
 
     [Fact]
+    public async Task Page_and_every_file_it_references_are_served_with_their_types_and_etags()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var http = new HttpClient { BaseAddress = fixture.Server.BaseAddress };
+        using var page = await http.GetAsync("/", ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        string html = await page.Content.ReadAsStringAsync(ct);
+        var files = System.Text.RegularExpressions.Regex.Matches(html, "(?:src|href)=\"(/ui/[^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+        Assert.Contains("/ui/vendor/flamegraph.js", files);
+        Assert.Contains("/ui/vendor/react.production.min.js", files);
+        Assert.Contains("/ui/app.js", files);
+        foreach (string file in files)
+        {
+            using var response = await http.GetAsync(file, ct);
+            Assert.True(response.IsSuccessStatusCode, $"{file}: {(int)response.StatusCode}");
+            Assert.Equal(file.EndsWith(".js", StringComparison.Ordinal) ? "text/javascript" : "text/css", response.Content.Headers.ContentType?.MediaType);
+            Assert.NotEmpty(await response.Content.ReadAsByteArrayAsync(ct));
+            Assert.True(response.Headers.ETag is not null, $"{file} has no ETag");
+            // A client holding the same version gets 304 Not Modified.
+            using var again = new HttpRequestMessage(HttpMethod.Get, file);
+            again.Headers.IfNoneMatch.Add(response.Headers.ETag!);
+            using var revalidated = await http.SendAsync(again, ct);
+            Assert.Equal(System.Net.HttpStatusCode.NotModified, revalidated.StatusCode);
+        }
+        using var missing = await http.GetAsync("/ui/vendor/nope.js", ct);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, missing.StatusCode);
+    }
+
+    [Fact]
     public async Task Page_loads_with_the_seeded_apps_and_labels_and_no_console_errors_or_failed_requests()
     {
         await using var ui = await OpenAsync();
