@@ -145,6 +145,7 @@
     $('auth').hidden = true;
     $('key').value = '';
     labelValueCache.clear();
+    labelNamesOf = null;
     start();
   });
 
@@ -168,13 +169,25 @@
 
   let profileNames = [];
   let labelNames = [];
+  let labelNamesOf = null; // the profile name labelNames belong to
   const labelValueCache = new Map();
 
+  /** Label names of the chosen profile's series (so filters offer only labels it has). */
+  async function loadLabelNames(name) {
+    if (labelNamesOf === name) return;
+    const names = asList(await api('/label-names', name ? { query: name } : undefined));
+    labelNames = names.filter((n) => !n.startsWith('__')).sort();
+    labelNamesOf = name;
+  }
+
   async function labelValues(label) {
-    if (!labelValueCache.has(label)) {
-      labelValueCache.set(label, api('/label-values', { label }).then(asList).then((v) => v.slice().sort()));
+    const name = parseQuery(state.query).name;
+    const key = name + '\u0000' + label;
+    if (!labelValueCache.has(key)) {
+      const params = name ? { label, query: name } : { label };
+      labelValueCache.set(key, api('/label-values', params).then(asList).then((v) => v.slice().sort()));
     }
-    return labelValueCache.get(label);
+    return labelValueCache.get(key);
   }
 
   function option(value, text, selected) {
@@ -419,16 +432,20 @@
       setStatus(`bad time range in the URL: from=${state.from} until=${state.until}`, 'error');
       return;
     }
-    renderProfileSelect(parseQuery(state.query).name);
+    const name = parseQuery(state.query).name;
+    renderProfileSelect(name);
     renderRangeControls(from, until);
-    renderFilters();
-    if (!parseQuery(state.query).name) {
+    if (!name) {
+      renderFilters();
       setStatus('no profiles stored yet: ingest some (README "Running the server")', 'empty');
       return;
     }
     setStatus('loading…', 'loading');
     const query = effectiveQuery();
     try {
+      await loadLabelNames(name);
+      if (mine !== generation) return;
+      renderFilters();
       const render = api('/render', { query, from: state.from, until: state.until, format: 'json', maxNodes: MAX_NODES });
       if (state.view === 'diff') {
         const r = diffRanges(from, until);
@@ -461,9 +478,7 @@
   async function start() {
     try {
       setStatus('loading…', 'loading');
-      const [names, labels] = await Promise.all([api('/label-values', { label: '__name__' }), api('/label-names')]);
-      profileNames = asList(names).slice().sort();
-      labelNames = asList(labels).filter((n) => !n.startsWith('__')).sort();
+      profileNames = asList(await api('/label-values', { label: '__name__' })).slice().sort();
       if (!state.query && profileNames.length) {
         state = Object.assign({}, state, { query: profileNames[0] });
         history.replaceState(null, '', stateToSearch(state));
