@@ -17,9 +17,10 @@ internal sealed class ConvertCommand(TextWriter? stdout = null, TextWriter? stde
         usage: profilearena convert INPUT... -o OUTPUT [options]
           Inputs merge into one tree. Input format: --from, else the extension (.txt .folded .collapsed:
           folded; .pb .pb.gz .pprof: pprof), else the content (gzip or protobuf: pprof). Output format:
-          --to, else the extension (.json: flamebearer, .svg: flame graph, anything else: folded).
+          --to, else the extension (.json: flamebearer, .svg: flame graph, .pb.gz .pb .pprof: gzipped pprof,
+          anything else: folded).
           "-" reads stdin / writes stdout.
-          --from folded|pprof        --to folded|json|svg
+          --from folded|pprof        --to folded|json|svg|pprof
           --lenient                  skip bad folded lines (reported on stderr) instead of failing
           --fractional reject|round  counts like 31.23 (default reject)
           --two-counts reject|first|second|frame   differential "stack before after" lines (default reject)
@@ -40,7 +41,6 @@ internal sealed class ConvertCommand(TextWriter? stdout = null, TextWriter? stde
         }
         if (a.Output is null) throw new UsageException("-o OUTPUT is required");
         ProfileFormat to = a.To ?? FormatArgs.OutputFormatOf(a.Output);
-        if (to == ProfileFormat.Pprof) throw new UsageException("pprof output is not supported");
         return ProfileInputs.Guard(Err, () =>
         {
             using var store = new TreeStore();
@@ -64,6 +64,9 @@ internal sealed class ConvertCommand(TextWriter? stdout = null, TextWriter? stde
                 break;
             case ProfileFormat.Svg:
                 FlameGraphSvg.Write(tree, output, new FlameGraphSvgOptions { Title = a.Title ?? title });
+                break;
+            case ProfileFormat.Pprof:
+                PprofFormat.Export(tree, output);
                 break;
             default:
                 FoldedFormat.Export(tree, output);

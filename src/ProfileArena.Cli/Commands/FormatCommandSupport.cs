@@ -104,14 +104,15 @@ internal sealed class FormatArgs
         _ => throw new UsageException($"{name} takes folded|pprof|json|svg, got '{text}'"),
     };
 
-    /// <summary>Output format from the file name: .json → flamebearer, .svg → flame graph, anything else folded.</summary>
+    /// <summary>Output format from the file name: .json → flamebearer, .svg → flame graph, .pb.gz/.pb/.pprof → pprof,
+    /// anything else folded.</summary>
     public static ProfileFormat OutputFormatOf(string path)
     {
         string lower = path.ToLowerInvariant();
         if (lower.EndsWith(".json", StringComparison.Ordinal)) return ProfileFormat.Json;
         if (lower.EndsWith(".svg", StringComparison.Ordinal)) return ProfileFormat.Svg;
-        if (lower.EndsWith(".pb.gz", StringComparison.Ordinal) || lower.EndsWith(".pprof", StringComparison.Ordinal))
-            throw new UsageException("pprof output is not supported; write .txt (folded), .json (flamebearer) or .svg");
+        if (lower.EndsWith(".pb.gz", StringComparison.Ordinal) || lower.EndsWith(".pb", StringComparison.Ordinal) || lower.EndsWith(".pprof", StringComparison.Ordinal))
+            return ProfileFormat.Pprof;
         return ProfileFormat.Folded;
     }
 }

@@ -1,4 +1,4 @@
-using System.Text;
+using ProfileArena.Formats;
 
 namespace ProfileArena.Cli.Commands;
 
@@ -29,39 +29,21 @@ internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr =
         }
         return ProfileInputs.WithLoadedTree(a, Err, (store, tree) =>
         {
-            var visitor = new Aggregator(new Dictionary<string, (ulong Self, ulong Total)>(StringComparer.Ordinal), []);
-            tree.Iterate(ref visitor);
             ulong all = tree.Total;
-            Print("by self", visitor.Functions.OrderByDescending(kv => kv.Value.Self).ThenBy(kv => kv.Key, StringComparer.Ordinal), all, a.Top);
+            Print("by self", FunctionTotals.Top(tree, a.Top, TopBy.Self), all, a.Top);
             Out.WriteLine();
-            Print("by total", visitor.Functions.OrderByDescending(kv => kv.Value.Total).ThenBy(kv => kv.Key, StringComparer.Ordinal), all, a.Top);
+            Print("by total", FunctionTotals.Top(tree, a.Top, TopBy.Total), all, a.Top);
             return ExitCodes.Ok;
         });
     }
 
-    private void Print(string title, IEnumerable<KeyValuePair<string, (ulong Self, ulong Total)>> rows, ulong all, int n)
+    private void Print(string title, List<FunctionTotal> rows, ulong all, int n)
     {
         Out.WriteLine($"top {n} {title} (total {all:N0})");
         Out.WriteLine($"{"self",15} {"self%",7} {"total",15} {"total%",7}  function");
-        foreach (var (name, (self, total)) in rows.Take(n))
+        foreach (var (name, self, total) in rows)
             Out.WriteLine($"{self,15:N0} {Percent(self, all),7} {total,15:N0} {Percent(total, all),7}  {(name.Length == 0 ? "(empty name)" : name)}");
     }
 
     private static string Percent(ulong part, ulong all) => all == 0 ? "-" : $"{100.0 * part / all:0.00}%";
-
-    private readonly struct Aggregator(Dictionary<string, (ulong Self, ulong Total)> functions, List<string> path) : IStackVisitor
-    {
-        public Dictionary<string, (ulong Self, ulong Total)> Functions => functions;
-
-        public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
-        {
-            int depth = stack.Count((byte)';') + 1;
-            if (path.Count >= depth) path.RemoveRange(depth - 1, path.Count - depth + 1);
-            string name = Encoding.UTF8.GetString(stack[(stack.LastIndexOf((byte)';') + 1)..]);
-            bool recursive = path.Contains(name);
-            path.Add(name);
-            var (s, t) = functions.GetValueOrDefault(name);
-            functions[name] = (s + self, recursive ? t : t + total);
-        }
-    }
 }

@@ -1,54 +1,18 @@
-using System.Buffers;
-using System.Globalization;
 using System.IO.Compression;
-using System.Text;
-using Google.Protobuf;
 
 namespace ProfileArena.Formats;
-
-/// <summary>Options of <see cref="PprofFormat.Import(Stream, ProfileTree, PprofImportOptions?)"/>.</summary>
-public sealed class PprofImportOptions
-{
-    /// <summary>The sample type to import, by its type name (e.g. "cpu", "samples", "alloc_space");
-    /// null (default) takes the first sample type of the profile.</summary>
-    public string? SampleType { get; init; }
-
-    /// <summary>Largest decompressed profile accepted, in bytes (default 1 GiB).</summary>
-    public long MaxBytes { get; init; } = 1L << 30;
-}
-
-/// <summary>What a pprof import read.</summary>
-public sealed class PprofImportResult
-{
-    /// <summary>The sample type imported, as "type/unit".</summary>
-    public string SampleType { get; init; } = "";
-
-    /// <summary>All sample types of the profile, as "type/unit", in order.</summary>
-    public IReadOnlyList<string> SampleTypes { get; init; } = [];
-
-    /// <summary>Samples imported.</summary>
-    public long Samples { get; init; }
-
-    /// <summary>Sum of the imported values.</summary>
-    public ulong Total { get; init; }
-
-    /// <summary>Frames named by the fallback (no function, or a function without a name).</summary>
-    public long UnsymbolizedFrames { get; init; }
-
-    /// <summary>True when the input was gzip-compressed (detected by its magic bytes).</summary>
-    public bool Gzipped { get; init; }
-}
 
 /// <summary>
 /// pprof profiles (google/pprof's profile.proto), gzip-compressed or not: the compression is detected
 /// from the magic bytes 1F 8B, never from the file name.
 /// </summary>
 /// <remarks>
-/// The messages are decoded by hand with <see cref="CodedInputStream"/> from these definitions
-/// (field numbers of profile.proto; only the fields used are read, every other is skipped):
+/// The messages are decoded by hand (a bounds-checked wire reader, <c>ProtoReader</c>) from these
+/// definitions (field numbers of profile.proto; only the fields used are read, every other is skipped):
 /// <code>
 /// Profile  { repeated ValueType sample_type = 1; repeated Sample sample = 2; repeated Location location = 4;
-///            repeated Function function = 5; repeated string string_table = 6; }
+///            repeated Function function = 5; repeated string string_table = 6; int64 time_nanos = 9;
+///            int64 duration_nanos = 10; ValueType period_type = 11; int64 period = 12; int64 default_sample_type = 14; }
 /// ValueType{ int64 type = 1; int64 unit = 2; }                  // indices into string_table
 /// Sample   { repeated uint64 location_id = 1; repeated int64 value = 2; }   // packed or not
 /// Location { uint64 id = 1; uint64 mapping_id = 2; uint64 address = 3; repeated Line line = 4; }
@@ -60,14 +24,21 @@ public sealed class PprofImportResult
 /// location its lines from last to first, so inlined frames appear as frames of their own.
 /// Names: the function's name, else its system_name, else the location's address as "0x…" in hex
 /// (unsymbolized profiles), else "location#ID". A ';' inside a name becomes ':' (';' separates frames).
-/// A sample with no location counts under one frame "[no stack]". Values must be non-negative.
+/// A sample with no location counts under one frame "[no stack]". Import takes one sample type and
+/// requires its values to be non-negative; Read delivers every type's values as they are.
+/// Every malformed input ends as a <see cref="ProfileFormatException"/> whose
+/// <see cref="ProfileFormatException.ByteOffset"/> is where the decompressed profile went wrong (the offset of
+/// the message concerned for a bad reference); the limits are those of <see cref="PprofImportOptions"/>.
 /// </remarks>
 public static class PprofFormat
 {
     /// <summary>Reads a pprof profile from <paramref name="input"/> and adds the chosen sample type's values to
     /// <paramref name="target"/>: all of it, or on error nothing.</summary>
     /// <exception cref="ProfileFormatException">The input is not a valid profile, the sample type does not exist,
-    /// a sample refers to a missing location or function, or a value is negative. <see cref="ProfileFormatException.LineNumber"/> is 0.</exception>
+    /// a sample refers to a missing location or function, a value is negative or a limit of
+    /// <paramref name="options"/> is passed. <see cref="ProfileFormatException.LineNumber"/> is 0.</exception>
+    /// <exception cref="OverflowException">The target's total would pass 2^64 − 1; the target is unchanged.</exception>
+    /// <exception cref="StoreLimitExceededException">The target's store would pass a cap; the target is unchanged.</exception>
     public static PprofImportResult Import(Stream input, ProfileTree target, PprofImportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -79,6 +50,26 @@ public static class PprofFormat
         return result;
     }
 
+    /// <summary>
+    /// Reads a pprof profile and hands every sample, with one value per sample type, to <paramref name="sink"/>:
+    /// <see cref="IPprofSampleSink.Begin"/> once, then <see cref="IPprofSampleSink.Sample"/> per sample in file order.
+    /// Stacks are built exactly as <see cref="Import"/> builds them (the same decoder), within the same limits.
+    /// </summary>
+    /// <param name="input">A gzip-compressed or raw profile.proto; read to its end and not closed.</param>
+    /// <param name="sink">Receives the profile.</param>
+    /// <param name="options">Limits (<see cref="PprofImportOptions.SampleType"/> is ignored); defaults when null.</param>
+    /// <exception cref="ProfileFormatException">The input is not a valid profile or passes a limit. The sink may
+    /// have seen some samples already: the caller discards them.</exception>
+    public static PprofReadResult Read(Stream input, IPprofSampleSink sink, PprofImportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(sink);
+        options ??= new PprofImportOptions();
+        options.Validate();
+        byte[] data = ProfileInputBuffer.ReadAll(input, options.MaxBytes, out int length, out bool gzipped);
+        return new PprofDecoder(data, length, options).Run(sink, gzipped);
+    }
+
     /// <summary>True when the first bytes are gzip's magic or look like a profile.proto message
     /// (field 1 or 2, length-delimited), the test the CLI uses to tell pprof from folded text.</summary>
     public static bool LooksLikePprof(ReadOnlySpan<byte> head) =>
@@ -86,401 +77,77 @@ public static class PprofFormat
 
     internal static PprofImportResult ImportInto(Stream input, ProfileTree tree, PprofImportOptions options)
     {
-        byte[] data = ReadAll(input, options.MaxBytes, out int length, out bool gzipped);
-        try
+        var sink = new SingleTypeSink(tree, options.SampleType);
+        PprofReadResult read = Read(input, sink, options);
+        return new PprofImportResult
         {
-            var profile = new Profile(data, length);
-            profile.ReadTables();
-            return profile.InsertSamples(tree, options.SampleType, gzipped);
-        }
-        catch (InvalidProtocolBufferException e)
-        {
-            throw new ProfileFormatException(0, $"not a valid pprof profile: {e.Message}", inner: e);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(data);
-        }
+            SampleType = sink.TypeNames[sink.ValueIndex],
+            SampleTypes = sink.TypeNames,
+            Samples = read.Samples,
+            Total = sink.Total,
+            UnsymbolizedFrames = read.UnsymbolizedFrames,
+            Gzipped = read.Gzipped,
+        };
     }
 
-    private static byte[] ReadAll(Stream input, long max, out int length, out bool gzipped)
+    /// <summary>Import's sink: one sample type's values into one tree, checked non-negative.</summary>
+    private sealed class SingleTypeSink(ProfileTree tree, string? sampleType) : IPprofSampleSink
     {
-        byte[] head = new byte[2];
-        int n = input.ReadAtLeast(head, 2, throwOnEndOfStream: false);
-        gzipped = n == 2 && head[0] == 0x1F && head[1] == 0x8B;
-        Stream source = input;
-        GZipStream? gzip = null;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(64 << 10);
-        length = 0;
-        try
-        {
-            if (gzipped)
-            {
-                // The two magic bytes were consumed: hand them back in front of the rest.
-                source = gzip = new GZipStream(new PrefixedStream(head, input), CompressionMode.Decompress, leaveOpen: true);
-            }
-            else
-            {
-                head.AsSpan(0, n).CopyTo(buffer);
-                length = n;
-            }
-            while (true)
-            {
-                if (length == buffer.Length)
-                {
-                    if (buffer.Length >= max || buffer.Length >= Array.MaxLength / 2)
-                        throw new ProfileFormatException(0, $"profile larger than {max} bytes (PprofImportOptions.MaxBytes)");
-                    byte[] bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-                int read = source.Read(buffer, length, buffer.Length - length);
-                if (read == 0) break;
-                length += read;
-            }
-            if (length > max) throw new ProfileFormatException(0, $"profile larger than {max} bytes (PprofImportOptions.MaxBytes)");
-            return buffer;
-        }
-        catch (InvalidDataException e)
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw new ProfileFormatException(0, $"corrupt gzip data: {e.Message}", inner: e);
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
-        finally
-        {
-            gzip?.Dispose();
-        }
-    }
+        private long _samples;
 
-    private const int WireVarint = 0, WireLength = 2;
+        public string[] TypeNames { get; private set; } = [];
 
-    /// <summary>The decoded tables of one profile; names stay as byte ranges of the raw data.</summary>
-    private sealed class Profile(byte[] data, int length)
-    {
-        private readonly List<(int Start, int Length)> _strings = [];
-        private readonly List<(long Type, long Unit)> _sampleTypes = [];
-        private readonly Dictionary<ulong, (long Name, long SystemName)> _functions = [];
-        private readonly Dictionary<ulong, (int FirstLine, int LineCount, ulong Address)> _locations = [];
-        private readonly List<ulong> _lineFunctions = [];
-        private readonly List<(int Start, int End)> _samples = [];
+        public int ValueIndex { get; private set; }
 
-        public void ReadTables()
+        public ulong Total { get; private set; }
+
+        public void Begin(PprofProfileInfo info)
         {
-            var input = new CodedInputStream(data, 0, length);
-            uint tag;
-            while ((tag = input.ReadTag()) != 0)
-            {
-                int field = WireFormat.GetTagFieldNumber(tag);
-                if (field is >= 1 and <= 6 and not 3 && WireFormat.GetTagWireType(tag) == (WireFormat.WireType)WireLength)
-                {
-                    int start = (int)input.Position;
-                    input.SkipLastField();
-                    int end = (int)input.Position;
-                    int content = start + VarintLength(start, out int len);
-                    if (content + len != end) throw new ProfileFormatException(0, "not a valid pprof profile: bad length prefix");
-                    switch (field)
-                    {
-                        case 1: ReadValueType(content, len); break;
-                        case 2: _samples.Add((content, end)); break;
-                        case 4: ReadLocation(content, len); break;
-                        case 5: ReadFunction(content, len); break;
-                        case 6: _strings.Add((content, len)); break;
-                    }
-                }
-                else
-                {
-                    input.SkipLastField();
-                }
-            }
+            TypeNames = info.SampleTypes.Select(t => t.ToString()).ToArray();
+            if (sampleType is null) return;
+            ValueIndex = info.SampleTypes.ToList().FindIndex(t => t.Type == sampleType);
+            if (ValueIndex < 0)
+                throw new ProfileFormatException(0, $"no sample type '{sampleType}' in this profile (it has: {string.Join(", ", TypeNames)})");
         }
 
-        private int VarintLength(int at, out int value)
+        public void Sample(ReadOnlySpan<byte> stack, ReadOnlySpan<long> values)
         {
-            ulong v = 0;
-            for (int i = 0, shift = 0; i < 10 && at + i < length; i++, shift += 7)
-            {
-                byte b = data[at + i];
-                v |= (ulong)(b & 0x7F) << shift;
-                if (b < 0x80)
-                {
-                    if (v > int.MaxValue) break;
-                    value = (int)v;
-                    return i + 1;
-                }
-            }
-            throw new ProfileFormatException(0, "not a valid pprof profile: bad length prefix");
-        }
-
-        private void ReadValueType(int start, int len)
-        {
-            var input = new CodedInputStream(data, start, len);
-            long type = 0, unit = 0;
-            uint tag;
-            while ((tag = input.ReadTag()) != 0)
-            {
-                switch (tag)
-                {
-                    case (1 << 3) | WireVarint: type = input.ReadInt64(); break;
-                    case (2 << 3) | WireVarint: unit = input.ReadInt64(); break;
-                    default: input.SkipLastField(); break;
-                }
-            }
-            _sampleTypes.Add((type, unit));
-        }
-
-        private void ReadFunction(int start, int len)
-        {
-            var input = new CodedInputStream(data, start, len);
-            ulong id = 0;
-            long name = 0, systemName = 0;
-            uint tag;
-            while ((tag = input.ReadTag()) != 0)
-            {
-                switch (tag)
-                {
-                    case (1 << 3) | WireVarint: id = input.ReadUInt64(); break;
-                    case (2 << 3) | WireVarint: name = input.ReadInt64(); break;
-                    case (3 << 3) | WireVarint: systemName = input.ReadInt64(); break;
-                    default: input.SkipLastField(); break;
-                }
-            }
-            _functions[id] = (name, systemName);
-        }
-
-        private void ReadLocation(int start, int len)
-        {
-            var input = new CodedInputStream(data, start, len);
-            ulong id = 0, address = 0;
-            int first = _lineFunctions.Count;
-            uint tag;
-            while ((tag = input.ReadTag()) != 0)
-            {
-                switch (tag)
-                {
-                    case (1 << 3) | WireVarint: id = input.ReadUInt64(); break;
-                    case (3 << 3) | WireVarint: address = input.ReadUInt64(); break;
-                    case (4 << 3) | WireLength:
-                    {
-                        // A nested Line message: read its fields in place (positions are relative).
-                        int lineLength = input.ReadLength();
-                        long lineEnd = input.Position + lineLength;
-                        ulong function = 0;
-                        while (input.Position < lineEnd)
-                        {
-                            uint lineTag = input.ReadTag();
-                            if (lineTag == ((1 << 3) | WireVarint)) function = input.ReadUInt64();
-                            else input.SkipLastField();
-                        }
-                        if (input.Position != lineEnd) throw new ProfileFormatException(0, "not a valid pprof profile: a Line message overruns its length");
-                        _lineFunctions.Add(function);
-                        break;
-                    }
-                    default: input.SkipLastField(); break;
-                }
-            }
-            _locations[id] = (first, _lineFunctions.Count - first, address);
-        }
-
-        private ReadOnlySpan<byte> String(long index)
-        {
-            if ((ulong)index >= (ulong)_strings.Count)
-                throw new ProfileFormatException(0, $"string index {index} is outside the string table ({_strings.Count} strings)");
-            (int start, int len) = _strings[(int)index];
-            return data.AsSpan(start, len);
-        }
-
-        private string TypeName((long Type, long Unit) t) =>
-            Encoding.UTF8.GetString(String(t.Type)) + "/" + Encoding.UTF8.GetString(String(t.Unit));
-
-        public PprofImportResult InsertSamples(ProfileTree tree, string? sampleType, bool gzipped)
-        {
-            if (_strings.Count == 0 || String(0).Length != 0)
-                throw new ProfileFormatException(0, "not a valid pprof profile: the string table must start with the empty string");
-            if (_sampleTypes.Count == 0)
-                throw new ProfileFormatException(0, "the profile declares no sample type");
-            string[] typeNames = _sampleTypes.Select(TypeName).ToArray();
-            int valueIndex = 0;
-            if (sampleType is not null)
-            {
-                valueIndex = _sampleTypes.FindIndex(t => Encoding.UTF8.GetString(String(t.Type)) == sampleType);
-                if (valueIndex < 0)
-                    throw new ProfileFormatException(0, $"no sample type '{sampleType}' in this profile (it has: {string.Join(", ", typeNames)})");
-            }
-
-            var key = new KeyBuilder();
-            var locationIds = new List<ulong>();
-            long unsymbolized = 0, count = 0;
-            ulong total = 0;
+            _samples++;
+            long value = values[ValueIndex];
+            if (value < 0)
+                throw new ProfileFormatException(0, $"sample {_samples} has a negative {TypeNames[ValueIndex]} value {value} (a diff profile?); values must be non-negative");
             try
             {
-                foreach ((int start, int end) in _samples)
-                {
-                    locationIds.Clear();
-                    long value = 0;
-                    int valueCount = 0;
-                    var input = new CodedInputStream(data, start, end - start);
-                    uint tag;
-                    while ((tag = input.ReadTag()) != 0)
-                    {
-                        switch (tag)
-                        {
-                            case (1 << 3) | WireVarint: locationIds.Add(input.ReadUInt64()); break;
-                            case (1 << 3) | WireLength:
-                                ReadPacked(input, v => locationIds.Add(v));
-                                break;
-                            case (2 << 3) | WireVarint:
-                                if (valueCount++ == valueIndex) value = input.ReadInt64(); else input.ReadInt64();
-                                break;
-                            case (2 << 3) | WireLength:
-                            {
-                                int length = input.ReadLength();
-                                long endPos = input.Position + length;
-                                while (input.Position < endPos)
-                                {
-                                    long v = input.ReadInt64();
-                                    if (valueCount++ == valueIndex) value = v;
-                                }
-                                break;
-                            }
-                            default: input.SkipLastField(); break;
-                        }
-                    }
-                    if (valueCount != _sampleTypes.Count)
-                        throw new ProfileFormatException(0, $"sample {count + 1} has {valueCount} values for {_sampleTypes.Count} sample types");
-                    if (value < 0)
-                        throw new ProfileFormatException(0, $"sample {count + 1} has a negative {typeNames[valueIndex]} value {value} (a diff profile?); values must be non-negative");
-
-                    key.Clear();
-                    if (locationIds.Count == 0) key.AppendFrame("[no stack]"u8);
-                    for (int i = locationIds.Count - 1; i >= 0; i--)
-                    {
-                        if (!_locations.TryGetValue(locationIds[i], out var location))
-                            throw new ProfileFormatException(0, $"sample {count + 1} refers to location {locationIds[i]}, which the profile does not define");
-                        if (location.LineCount == 0)
-                        {
-                            unsymbolized++;
-                            key.AppendAddress(location.Address, locationIds[i]);
-                            continue;
-                        }
-                        for (int l = location.FirstLine + location.LineCount - 1; l >= location.FirstLine; l--)
-                        {
-                            ulong functionId = _lineFunctions[l];
-                            if (!_functions.TryGetValue(functionId, out var function))
-                            {
-                                if (functionId != 0)
-                                    throw new ProfileFormatException(0, $"location {locationIds[i]} refers to function {functionId}, which the profile does not define");
-                                unsymbolized++;
-                                key.AppendAddress(location.Address, locationIds[i]);
-                                continue;
-                            }
-                            ReadOnlySpan<byte> name = String(function.Name);
-                            if (name.IsEmpty) name = String(function.SystemName);
-                            if (name.IsEmpty)
-                            {
-                                unsymbolized++;
-                                key.AppendAddress(location.Address, locationIds[i]);
-                            }
-                            else
-                            {
-                                key.AppendFrame(name);
-                            }
-                        }
-                    }
-                    tree.Insert(key.Span, (ulong)value);
-                    total += (ulong)value;
-                    count++;
-                }
+                tree.Insert(stack, (ulong)value);
             }
             catch (OverflowException e)
             {
-                throw new ProfileFormatException(0, $"the {typeNames[valueIndex]} values add up past 2^64 − 1", inner: e);
+                throw new ProfileFormatException(0, $"the {TypeNames[ValueIndex]} values add up past 2^64 − 1", inner: e);
             }
-            finally
-            {
-                key.Dispose();
-            }
-            return new PprofImportResult
-            {
-                SampleType = typeNames[valueIndex],
-                SampleTypes = typeNames,
-                Samples = count,
-                Total = total,
-                UnsymbolizedFrames = unsymbolized,
-                Gzipped = gzipped,
-            };
-        }
-
-        private static void ReadPacked(CodedInputStream input, Action<ulong> add)
-        {
-            int length = input.ReadLength();
-            long end = input.Position + length;
-            while (input.Position < end) add(input.ReadUInt64());
+            Total += (ulong)value;
         }
     }
 
-    /// <summary>The key of one sample, built in a pooled buffer.</summary>
-    private sealed class KeyBuilder : IDisposable
+    /// <summary>
+    /// Writes <paramref name="tree"/> as a gzip-compressed profile.proto with one sample type: one sample per node
+    /// with self &gt; 0 (its stack as locations, leaf first; a self above 2^63 − 1 is split over two or three
+    /// samples of the same stack), one Function and one Location per distinct frame name, a deduplicated string
+    /// table. <see cref="Import"/> of the output gives back the same tree, except for paths that carry no value
+    /// (nodes whose total is 0) and empty frame names (pprof's readers name those by their location, so Import
+    /// reads "location#ID").
+    /// </summary>
+    /// <param name="tree">The tree to write.</param>
+    /// <param name="output">Receives the gzip stream; not closed.</param>
+    /// <param name="options">Sample type, unit, period and times; defaults when null.</param>
+    /// <returns>The number of samples written.</returns>
+    public static long Export(ProfileTree tree, Stream output, PprofExportOptions? options = null)
     {
-        private byte[] _buffer = ArrayPool<byte>.Shared.Rent(4096);
-        private int _length;
-
-        public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, _length);
-
-        public void Clear() => _length = 0;
-
-        private Span<byte> Reserve(int bytes)
-        {
-            if (_buffer.Length - _length < bytes)
-            {
-                byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Max(_buffer.Length * 2, _length + bytes));
-                _buffer.AsSpan(0, _length).CopyTo(bigger);
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = bigger;
-            }
-            return _buffer.AsSpan(_length, bytes);
-        }
-
-        public void AppendFrame(ReadOnlySpan<byte> name)
-        {
-            int sep = _length > 0 ? 1 : 0;
-            Span<byte> span = Reserve(name.Length + sep);
-            if (sep == 1) span[0] = (byte)';';
-            name.CopyTo(span[sep..]);
-            span[sep..].Replace((byte)';', (byte)':');
-            _length += span.Length;
-        }
-
-        public void AppendAddress(ulong address, ulong locationId)
-        {
-            Span<byte> text = stackalloc byte[32];
-            int n;
-            if (address != 0)
-            {
-                "0x"u8.CopyTo(text);
-                address.TryFormat(text[2..], out n, "x", CultureInfo.InvariantCulture);
-                n += 2;
-            }
-            else
-            {
-                "location#"u8.CopyTo(text);
-                locationId.TryFormat(text[9..], out n, default, CultureInfo.InvariantCulture);
-                n += 9;
-            }
-            AppendFrame(text[..n]);
-        }
-
-        public void Dispose()
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = [];
-        }
+        ArgumentNullException.ThrowIfNull(output);
+        return PprofWriter.Write(tree, output, options ?? new PprofExportOptions());
     }
+
+    internal static Stream Decompressing(byte[] magic, Stream rest) =>
+        new GZipStream(new PrefixedStream(magic, rest), CompressionMode.Decompress, leaveOpen: true);
 
     /// <summary>Bytes already read from a stream, then the rest of the stream.</summary>
     private sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream

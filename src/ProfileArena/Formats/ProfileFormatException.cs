@@ -22,8 +22,24 @@ public sealed class ProfileFormatException : FormatException
         Excerpt = excerpt;
     }
 
+    private ProfileFormatException(long byteOffset, string reason, Exception? inner)
+        : base($"byte offset {byteOffset}: {reason}", inner)
+    {
+        Reason = reason;
+        ByteOffset = byteOffset;
+    }
+
+    /// <summary>An error in a binary input, at <paramref name="byteOffset"/> (0-based, in the decompressed
+    /// data); <see cref="LineNumber"/> is 0.</summary>
+    public static ProfileFormatException AtOffset(long byteOffset, string reason, Exception? inner = null) =>
+        new(byteOffset, reason, inner);
+
     /// <summary>1-based number of the offending line; 0 when the error concerns the whole input.</summary>
     public long LineNumber { get; }
+
+    /// <summary>0-based byte offset of the problem in a binary input (after decompression), or -1 when the
+    /// error has no offset (text formats report <see cref="LineNumber"/> instead).</summary>
+    public long ByteOffset { get; } = -1;
 
     /// <summary>What is wrong, without the location.</summary>
     public string Reason { get; }

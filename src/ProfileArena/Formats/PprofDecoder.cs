@@ -1,0 +1,304 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+
+namespace ProfileArena.Formats;
+
+/// <summary>
+/// Decodes one profile.proto message held whole in a buffer: the tables first (a profile's fields may
+/// come in any order), then the samples one by one into an <see cref="IPprofSampleSink"/>. The one
+/// decoder behind both <see cref="PprofFormat.Read"/> and <see cref="PprofFormat.Import"/>.
+/// </summary>
+/// <remarks>Names stay byte ranges of the buffer; nothing is copied per frame but into the one key buffer.
+/// Memory is the buffer, tables proportional to it, and the key (at most MaxStackBytes).</remarks>
+internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions options)
+{
+    private readonly List<(int Start, int Length)> _strings = [];
+    private readonly List<(long Type, long Unit, int Offset)> _sampleTypes = [];
+    private readonly Dictionary<ulong, (long Name, long SystemName)> _functions = [];
+    private readonly Dictionary<ulong, (int FirstLine, int LineCount, ulong Address, int Offset)> _locations = [];
+    private readonly List<ulong> _lineFunctions = [];
+    private readonly List<(int Start, int End)> _samples = [];
+    private (long Type, long Unit, int Offset) _periodType;
+    private long _period, _timeNanos, _durationNanos, _defaultSampleType;
+    private int _defaultSampleTypeOffset;
+
+    /// <summary>Decodes the tables, then hands every sample to <paramref name="sink"/>.</summary>
+    public PprofReadResult Run(IPprofSampleSink sink, bool gzipped)
+    {
+        ReadTables();
+        PprofProfileInfo info = Info();
+        sink.Begin(info);
+        (long samples, long unsymbolized) = ReadSamples(sink);
+        return new PprofReadResult { Info = info, Samples = samples, UnsymbolizedFrames = unsymbolized, Gzipped = gzipped };
+    }
+
+    private void ReadTables()
+    {
+        var profile = new ProtoReader(data, 0, length);
+        while (profile.NextField(out int field, out int wire))
+        {
+            int at = profile.Position;
+            switch (field, wire)
+            {
+                case (1, ProtoReader.LengthDelimited): _sampleTypes.Add(ReadValueType(profile.ReadMessage(), at)); break;
+                case (2, ProtoReader.LengthDelimited): _samples.Add(profile.ReadLengthDelimited()); break;
+                case (4, ProtoReader.LengthDelimited): ReadLocation(profile.ReadMessage(), at); break;
+                case (5, ProtoReader.LengthDelimited): ReadFunction(profile.ReadMessage()); break;
+                case (6, ProtoReader.LengthDelimited):
+                    (int s, int e) = profile.ReadLengthDelimited();
+                    _strings.Add((s, e - s));
+                    break;
+                case (9, ProtoReader.Varint): _timeNanos = profile.ReadInt64(); break;
+                case (10, ProtoReader.Varint): _durationNanos = profile.ReadInt64(); break;
+                case (11, ProtoReader.LengthDelimited): _periodType = ReadValueType(profile.ReadMessage(), at); break;
+                case (12, ProtoReader.Varint): _period = profile.ReadInt64(); break;
+                case (14, ProtoReader.Varint):
+                    _defaultSampleTypeOffset = at;
+                    _defaultSampleType = profile.ReadInt64();
+                    break;
+                default: profile.Skip(wire); break;
+            }
+        }
+    }
+
+    private static (long Type, long Unit, int Offset) ReadValueType(ProtoReader message, int at)
+    {
+        long type = 0, unit = 0;
+        while (message.NextField(out int field, out int wire))
+        {
+            switch (field, wire)
+            {
+                case (1, ProtoReader.Varint): type = message.ReadInt64(); break;
+                case (2, ProtoReader.Varint): unit = message.ReadInt64(); break;
+                default: message.Skip(wire); break;
+            }
+        }
+        return (type, unit, at);
+    }
+
+    private void ReadFunction(ProtoReader message)
+    {
+        ulong id = 0;
+        long name = 0, systemName = 0;
+        while (message.NextField(out int field, out int wire))
+        {
+            switch (field, wire)
+            {
+                case (1, ProtoReader.Varint): id = message.ReadVarint(); break;
+                case (2, ProtoReader.Varint): name = message.ReadInt64(); break;
+                case (3, ProtoReader.Varint): systemName = message.ReadInt64(); break;
+                default: message.Skip(wire); break;
+            }
+        }
+        _functions[id] = (name, systemName);
+    }
+
+    private void ReadLocation(ProtoReader message, int at)
+    {
+        ulong id = 0, address = 0;
+        int first = _lineFunctions.Count;
+        while (message.NextField(out int field, out int wire))
+        {
+            switch (field, wire)
+            {
+                case (1, ProtoReader.Varint): id = message.ReadVarint(); break;
+                case (3, ProtoReader.Varint): address = message.ReadVarint(); break;
+                case (4, ProtoReader.LengthDelimited):
+                {
+                    ProtoReader line = message.ReadMessage();
+                    ulong function = 0;
+                    while (line.NextField(out int lineField, out int lineWire))
+                    {
+                        if ((lineField, lineWire) == (1, ProtoReader.Varint)) function = line.ReadVarint();
+                        else line.Skip(lineWire);
+                    }
+                    _lineFunctions.Add(function);
+                    break;
+                }
+                default: message.Skip(wire); break;
+            }
+        }
+        _locations[id] = (first, _lineFunctions.Count - first, address, at);
+    }
+
+    private ReadOnlySpan<byte> String(long index, int offset)
+    {
+        if ((ulong)index >= (ulong)_strings.Count)
+            throw ProfileFormatException.AtOffset(offset, $"string index {index} is outside the string table ({_strings.Count} strings)");
+        (int start, int len) = _strings[(int)index];
+        return data.AsSpan(start, len);
+    }
+
+    private string Text(long index, int offset) => Encoding.UTF8.GetString(String(index, offset));
+
+    private PprofProfileInfo Info()
+    {
+        if (_strings.Count == 0 || _strings[0].Length != 0)
+            throw ProfileFormatException.AtOffset(_strings.Count == 0 ? 0 : _strings[0].Start,
+                "not a valid pprof profile: the string table must start with the empty string");
+        if (_sampleTypes.Count == 0)
+            throw ProfileFormatException.AtOffset(0, "the profile declares no sample type");
+        return new PprofProfileInfo
+        {
+            SampleTypes = _sampleTypes.Select(t => new PprofValueType(Text(t.Type, t.Offset), Text(t.Unit, t.Offset))).ToArray(),
+            PeriodType = new PprofValueType(Text(_periodType.Type, _periodType.Offset), Text(_periodType.Unit, _periodType.Offset)),
+            Period = _period,
+            TimeNanos = _timeNanos,
+            DurationNanos = _durationNanos,
+            DefaultSampleType = Text(_defaultSampleType, _defaultSampleTypeOffset),
+        };
+    }
+
+    /// <summary>Collects a sample's location ids, refusing more than can fit in a stack.</summary>
+    private struct LocationIds(List<ulong> ids, int max, int sampleOffset) : IVarintSink
+    {
+        public void Add(ulong value)
+        {
+            if (ids.Count >= max)
+                throw ProfileFormatException.AtOffset(sampleOffset, $"a sample has more than {max} frames (PprofImportOptions.MaxStackFrames)");
+            ids.Add(value);
+        }
+    }
+
+    /// <summary>Collects a sample's values: one per sample type; more are counted, not kept.</summary>
+    private struct Values(long[] values) : IVarintSink
+    {
+        public int Count;
+
+        public void Add(ulong value)
+        {
+            if (Count < values.Length) values[Count] = (long)value;
+            Count++;
+        }
+    }
+
+    private (long Samples, long Unsymbolized) ReadSamples(IPprofSampleSink sink)
+    {
+        var ids = new List<ulong>();
+        long[] values = new long[_sampleTypes.Count];
+        long totalFramesBudget = Math.Max(options.MaxStackFrames, (long)options.MaxFramesPerInputByte * length);
+        using var key = new KeyBuilder(options.MaxStackBytes, options.MaxStackFrames, totalFramesBudget);
+        long count = 0;
+        foreach ((int start, int end) in _samples)
+        {
+            int offset = start;
+            key.SampleOffset = offset;
+            ids.Clear();
+            var idSink = new LocationIds(ids, options.MaxStackFrames, offset);
+            var valueSink = new Values(values);
+            var sample = new ProtoReader(data, start, end);
+            while (sample.NextField(out int field, out int wire))
+            {
+                switch (field)
+                {
+                    case 1: sample.ReadRepeatedVarint(wire, ref idSink); break;
+                    case 2: sample.ReadRepeatedVarint(wire, ref valueSink); break;
+                    default: sample.Skip(wire); break;
+                }
+            }
+            if (valueSink.Count != values.Length)
+                throw ProfileFormatException.AtOffset(offset, $"sample {count + 1} has {valueSink.Count} values for {values.Length} sample types");
+
+            key.Clear();
+            if (ids.Count == 0) key.AppendFrame("[no stack]"u8);
+            for (int i = ids.Count - 1; i >= 0; i--)
+            {
+                if (!_locations.TryGetValue(ids[i], out var location))
+                    throw ProfileFormatException.AtOffset(offset, $"sample {count + 1} refers to location {ids[i]}, which the profile does not define");
+                if (location.LineCount == 0)
+                {
+                    key.AppendAddress(location.Address, ids[i]);
+                    continue;
+                }
+                for (int l = location.FirstLine + location.LineCount - 1; l >= location.FirstLine; l--)
+                {
+                    ulong functionId = _lineFunctions[l];
+                    if (!_functions.TryGetValue(functionId, out var function))
+                    {
+                        if (functionId != 0)
+                            throw ProfileFormatException.AtOffset(location.Offset, $"location {ids[i]} refers to function {functionId}, which the profile does not define");
+                        key.AppendAddress(location.Address, ids[i]);
+                        continue;
+                    }
+                    ReadOnlySpan<byte> name = String(function.Name, location.Offset);
+                    if (name.IsEmpty) name = String(function.SystemName, location.Offset);
+                    if (name.IsEmpty) key.AppendAddress(location.Address, ids[i]);
+                    else key.AppendFrame(name);
+                }
+            }
+            sink.Sample(key.Span, values);
+            count++;
+        }
+        return (count, key.Unsymbolized);
+    }
+
+    /// <summary>The key of one sample, built in a pooled buffer that never grows past the stack limits:
+    /// each frame is checked against them before a byte is copied.</summary>
+    private sealed class KeyBuilder(int maxBytes, int maxFrames, long totalFramesBudget) : IDisposable
+    {
+        private byte[] _buffer = ArrayPool<byte>.Shared.Rent(Math.Min(4096, maxBytes));
+        private int _length, _frames;
+        private long _totalFrames;
+
+        public int SampleOffset { get; set; }
+
+        public long Unsymbolized { get; private set; }
+
+        public ReadOnlySpan<byte> Span => _buffer.AsSpan(0, _length);
+
+        public void Clear() => _length = _frames = 0;
+
+        public void AppendFrame(ReadOnlySpan<byte> name)
+        {
+            int separator = _length > 0 ? 1 : 0;
+            if (_frames >= maxFrames)
+                throw ProfileFormatException.AtOffset(SampleOffset, $"a sample has more than {maxFrames} frames (PprofImportOptions.MaxStackFrames)");
+            if (name.Length > maxBytes - _length - separator) // no overflow: _length ≤ maxBytes ≤ 2^30
+                throw ProfileFormatException.AtOffset(SampleOffset, $"a sample's stack is longer than {maxBytes} bytes (PprofImportOptions.MaxStackBytes)");
+            if (++_totalFrames > totalFramesBudget)
+                throw ProfileFormatException.AtOffset(SampleOffset,
+                    $"the samples expand to more than {totalFramesBudget} frames in all (PprofImportOptions.MaxFramesPerInputByte per byte of profile)");
+            int needed = _length + separator + name.Length;
+            if (needed > _buffer.Length)
+            {
+                byte[] bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max((long)_buffer.Length * 2, needed), maxBytes));
+                _buffer.AsSpan(0, _length).CopyTo(bigger);
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = bigger;
+            }
+            Span<byte> span = _buffer.AsSpan(_length, separator + name.Length);
+            if (separator == 1) span[0] = (byte)';';
+            name.CopyTo(span[separator..]);
+            span[separator..].Replace((byte)';', (byte)':');
+            _length = needed;
+            _frames++;
+        }
+
+        public void AppendAddress(ulong address, ulong locationId)
+        {
+            Unsymbolized++;
+            Span<byte> text = stackalloc byte[32];
+            int n;
+            if (address != 0)
+            {
+                "0x"u8.CopyTo(text);
+                address.TryFormat(text[2..], out n, "x", CultureInfo.InvariantCulture);
+                n += 2;
+            }
+            else
+            {
+                "location#"u8.CopyTo(text);
+                locationId.TryFormat(text[9..], out n, default, CultureInfo.InvariantCulture);
+                n += 9;
+            }
+            AppendFrame(text[..n]);
+        }
+
+        public void Dispose()
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
+    }
+}

@@ -1,0 +1,62 @@
+namespace ProfileArena.Formats;
+
+/// <summary>
+/// Reads a whole binary input (gzip-compressed or not, detected by its magic bytes) into one array, within a
+/// size limit checked before any buffer grows: the input is read in chunks whose sum never passes the limit,
+/// then copied once into an array of the exact size. A gzip bomb therefore costs at most the limit (plus one
+/// chunk), and a valid input twice its size at the one copy.
+/// </summary>
+internal static class ProfileInputBuffer
+{
+    private const int FirstChunk = 64 << 10, LargestChunk = 16 << 20;
+
+    /// <summary>Reads <paramref name="input"/> to its end (decompressing gzip); the data is [0, length) of the result.</summary>
+    /// <exception cref="ProfileFormatException">More than <paramref name="max"/> bytes, or corrupt gzip data.</exception>
+    public static byte[] ReadAll(Stream input, long max, out int length, out bool gzipped)
+    {
+        byte[] magic = new byte[2];
+        int n = input.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
+        gzipped = n == 2 && magic[0] == 0x1F && magic[1] == 0x8B;
+        var chunks = new List<(byte[] Bytes, int Filled)>();
+        long total = 0;
+        Stream? gzip = null;
+        try
+        {
+            Stream source = input;
+            if (gzipped) source = gzip = PprofFormat.Decompressing(magic, input); // the magic bytes go back in front
+            else chunks.Add((magic, n));
+            total = gzipped ? 0 : n;
+            int chunkSize = FirstChunk;
+            while (true)
+            {
+                // Never hold more than max + 1 bytes: the one byte past the limit proves the input too large.
+                int size = (int)Math.Min(chunkSize, max + 1 - total);
+                byte[] chunk = new byte[size];
+                int filled = source.ReadAtLeast(chunk, size, throwOnEndOfStream: false);
+                total += filled;
+                if (total > max)
+                    throw ProfileFormatException.AtOffset(max, $"the profile is larger than {max} bytes{(gzipped ? " decompressed" : "")} (PprofImportOptions.MaxBytes)");
+                chunks.Add((chunk, filled));
+                if (filled < size) break;
+                chunkSize = Math.Min(chunkSize * 2, LargestChunk);
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw ProfileFormatException.AtOffset(total, $"corrupt gzip data: {e.Message}", e);
+        }
+        finally
+        {
+            gzip?.Dispose();
+        }
+        byte[] data = GC.AllocateUninitializedArray<byte>((int)total);
+        int at = 0;
+        foreach ((byte[] bytes, int filled) in chunks)
+        {
+            bytes.AsSpan(0, filled).CopyTo(data.AsSpan(at));
+            at += filled;
+        }
+        length = (int)total;
+        return data;
+    }
+}
