@@ -78,17 +78,29 @@ public sealed class WebUiBrowserTests(SeededServerFixture fixture) : IClassFixtu
         Assert.Equal(Seeded.All.Select(p => p.App).Distinct().Order(StringComparer.Ordinal), apps);
         Assert.Equal(apps[0], (await ui.UrlParamsAsync())["query"]);
 
-        // "+ label" adds a filter whose name list holds the seeded label names, and whose value list the values.
+        // "+ label" adds a filter whose name list holds the label names of the chosen app's series,
+        // and whose value list that label's values among them.
+        string app = apps[0];
+        string[] Values(string label) => ["", .. Seeded.All.Where(p => p.App == app).Select(p => p.Label(label)!).Distinct().Order(StringComparer.Ordinal)];
+        string[] labelNames = [.. Seeded.All.Where(p => p.App == app).SelectMany(p => p.Labels.Select(l => l.Name)).Distinct().Order(StringComparer.Ordinal)];
         await ui.Page.ClickAsync("#add-filter");
         var filter = ui.Page.Locator("#filters .filter").First;
-        await filter.Locator("select[aria-label='label value'] option[value='prod']").WaitForAsync(new() { State = Microsoft.Playwright.WaitForSelectorState.Attached });
-        Assert.Equal(["env", "region"], await ui.OptionsAsync("#filters .filter select[aria-label='label name']"));
-        string[] envValues = await ui.OptionsAsync("#filters .filter select[aria-label='label value']");
-        Assert.Equal(["", "dev", "prod"], envValues);
+        await filter.Locator($"select[aria-label='label value'] option[value='{Values(labelNames[0])[1]}']").WaitForAsync(new() { State = Microsoft.Playwright.WaitForSelectorState.Attached });
+        Assert.Equal(labelNames, await ui.OptionsAsync("#filters .filter select[aria-label='label name']"));
+        Assert.Equal(Values(labelNames[0]), await ui.OptionsAsync("#filters .filter select[aria-label='label value']"));
 
-        await ui.Page.SelectOptionAsync("#filters .filter select[aria-label='label name']", "region");
-        await filter.Locator("select[aria-label='label value'] option[value='eu']").WaitForAsync(new() { State = Microsoft.Playwright.WaitForSelectorState.Attached });
-        Assert.Equal(["", "eu", "us"], await ui.OptionsAsync("#filters .filter select[aria-label='label value']"));
+        await ui.Page.SelectOptionAsync("#filters .filter select[aria-label='label name']", labelNames[1]);
+        await filter.Locator($"select[aria-label='label value'] option[value='{Values(labelNames[1])[1]}']").WaitForAsync(new() { State = Microsoft.Playwright.WaitForSelectorState.Attached });
+        Assert.Equal(Values(labelNames[1]), await ui.OptionsAsync("#filters .filter select[aria-label='label value']"));
+
+        // Another app: its own labels' values (shop.cpu has env dev and prod).
+        await ui.ThenLoadedAsync(() => ui.Page.SelectOptionAsync("#profile", "shop.cpu"));
+        app = "shop.cpu";
+        await ui.Page.Locator("#filters select[aria-label='label value'] option[value='us']").WaitForAsync(new() { State = Microsoft.Playwright.WaitForSelectorState.Attached });
+        await ui.Page.SelectOptionAsync("#filters .filter select[aria-label='label name']", "env");
+        await ui.Page.Locator("#filters select[aria-label='label value'] option[value='dev']").WaitForAsync(new() { State = Microsoft.Playwright.WaitForSelectorState.Attached });
+        Assert.Equal(Values("env"), await ui.OptionsAsync("#filters .filter select[aria-label='label value']"));
+        Assert.Equal(["", "dev", "prod"], Values("env"));
 
         ui.AssertNoProblems();
     }
@@ -166,18 +178,22 @@ public sealed class WebUiBrowserTests(SeededServerFixture fixture) : IClassFixtu
     public async Task Search_highlights_matches_click_zooms_into_a_frame_and_reset_returns()
     {
         await using var ui = await OpenAsync();
-        // Window 1 of prod: main;work;{compute 300, io 100}, main;idle 50 → "work" spans 400/450 of row 2.
+        // Window 1 of prod: main;work;{compute 300, io 100}, main;idle 50. Siblings are ordered by name
+        // (as in pyroscope's trees), so row 2 is idle [0, 50/450) then work [50/450, 1), and under work
+        // row 3 is compute [50/450, 350/450) then io [350/450, 1).
         await ui.GotoAsync(Url("shop.cpu{env=\"prod\"}", Seeded.Window1, Seeded.Window1 + 10));
         const int levels = 4;
 
         // Tooltips name the frame under the mouse with its share and samples.
-        string idle = await ui.TooltipAtAsync(0.97, 2, levels);
+        string idle = await ui.TooltipAtAsync(0.05, 2, levels);
         Assert.Contains("idle", idle);
         Assert.Contains("11.11%", idle); // 50 / 450
-        Assert.Contains("50", idle);
-        string work = await ui.TooltipAtAsync(0.30, 2, levels);
+        Assert.Contains("Samples: 50", idle);
+        string work = await ui.TooltipAtAsync(0.5, 2, levels);
         Assert.Contains("work", work);
         Assert.Contains("88.89%", work); // 400 / 450
+        Assert.Contains("Samples: 400", work);
+        Assert.Contains("io", await ui.TooltipAtAsync(0.9, 3, levels));
 
         // Search: the canvas is redrawn with the query highlighted and the table keeps only matches.
         await ui.Page.FillAsync("[data-testid=flamegraph-search]", "comp");
@@ -187,19 +203,19 @@ public sealed class WebUiBrowserTests(SeededServerFixture fixture) : IClassFixtu
         await ui.Page.FillAsync("[data-testid=flamegraph-search]", "");
         await ui.Page.Locator("[data-testid=flamegraph-canvas][data-highlightquery='']").WaitForAsync();
 
-        // Click on "work": it fills the width, so the right end of row 2 is now work, not idle,
-        // and row 3 there is io (the last 100 of work's 400).
+        // Click on "work": it fills the width, so the left end of row 2 is now work, not idle, and
+        // row 3 splits 300:100 between compute and io.
         var reset = ui.Page.Locator("button[aria-label='Reset View']");
         Assert.True(await reset.IsDisabledAsync());
-        await ui.ClickFlameAsync(0.30, 2, levels);
+        await ui.ClickFlameAsync(0.5, 2, levels);
         Assert.True(await reset.IsEnabledAsync());
-        Assert.Contains("work", await ui.TooltipAtAsync(0.97, 2, levels));
-        Assert.Contains("io", await ui.TooltipAtAsync(0.97, 3, levels));
-        Assert.Contains("compute", await ui.TooltipAtAsync(0.5, 3, levels));
+        Assert.Contains("work", await ui.TooltipAtAsync(0.05, 2, levels));
+        Assert.Contains("compute", await ui.TooltipAtAsync(0.70, 3, levels));
+        Assert.Contains("io", await ui.TooltipAtAsync(0.80, 3, levels));
 
         await reset.ClickAsync();
         Assert.True(await reset.IsDisabledAsync());
-        Assert.Contains("idle", await ui.TooltipAtAsync(0.97, 2, levels));
+        Assert.Contains("idle", await ui.TooltipAtAsync(0.05, 2, levels));
         ui.AssertNoProblems();
     }
 
