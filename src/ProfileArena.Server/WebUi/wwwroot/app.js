@@ -9,7 +9,6 @@
   const KEY_STORAGE = 'profilearena.apiKey';
   const OPS = ['=', '!=', '=~', '!~'];
   const PRESETS = ['now-5m', 'now-1h', 'now-24h'];
-  const MAX_NODES = 2048;
 
   // ---------- state: everything the view shows, mirrored in the URL ----------
 
@@ -341,6 +340,7 @@
       width: Math.max(300, el.clientWidth - 24),
       height: 140,
       legend: { show: false },
+      axes: [{}, { size: 56, values: (u, ticks) => ticks.map(compact) }],
       scales: { x: { time: true, range: [from, until] }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
       series: [{}, { label: 'samples', stroke: '#2563eb', fill: 'rgba(37, 99, 235, 0.25)', paths: uPlot.paths.bars({ size: [0.9, Infinity], align: 1 }), points: { show: false } }],
       cursor: { drag: { x: true, y: false, setScale: false }, points: { show: false } },
@@ -359,6 +359,9 @@
     if (plot) plot.destroy();
     plot = new uPlot(opts, [xs, ys], el);
   }
+
+  const compactFormat = new Intl.NumberFormat(undefined, { notation: 'compact', maximumFractionDigits: 1 });
+  const compact = (v) => (v == null ? '' : compactFormat.format(v));
 
   function drawBands(u) {
     if (!plotRanges) return;
@@ -446,13 +449,13 @@
       await loadLabelNames(name);
       if (mine !== generation) return;
       renderFilters();
-      const render = api('/render', { query, from: state.from, until: state.until, format: 'json', maxNodes: MAX_NODES });
+      const render = api('/render', { query, from: state.from, until: state.until, format: 'json' });
       if (state.view === 'diff') {
         const r = diffRanges(from, until);
         const diff = api('/render-diff', {
           leftQuery: query, leftFrom: r.left[0], leftUntil: r.left[1],
           rightQuery: query, rightFrom: r.right[0], rightUntil: r.right[1],
-          format: 'json', maxNodes: MAX_NODES,
+          format: 'json',
         });
         const [single, double] = await Promise.all([render, diff]);
         if (mine !== generation) return;

@@ -66,8 +66,9 @@ public sealed class SeededProfiles
 
     /// <summary>
     /// The flame graph table as pyroscope's component computes it from a merged tree: per function name,
-    /// self = values of stacks ending in it, total = values of stacks containing it (once per stack);
-    /// plus the root row "total" (self 0, total = everything).
+    /// self = values of stacks ending in it, total = values of stacks containing it; plus the root row
+    /// "total" (self 0, total = everything). No seeded stack names a function twice (the component adds
+    /// a recursive function's total at every depth, which this model would not).
     /// </summary>
     public static Dictionary<string, (long Self, long Total)> Table(IEnumerable<(string Stack, long Value)> stacks)
     {
@@ -77,7 +78,8 @@ public sealed class SeededProfiles
         {
             all += value;
             string[] frames = stack.Split(';');
-            foreach (string f in frames.Distinct())
+            Assert.Equal(frames.Length, frames.Distinct().Count()); // not recursive: see above
+            foreach (string f in frames)
             {
                 var (self, total) = table.GetValueOrDefault(f);
                 table[f] = (self, total + value);
