@@ -30,7 +30,7 @@ public sealed class BrowserSession : IAsyncDisposable
 
     public async Task<UiPage> OpenAsync(Uri server, bool failedRequestsExpected = false)
     {
-        var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1400, Height = 1000 }, BaseURL = server.ToString() });
+        var context = await Browser.NewContextAsync(new() { ViewportSize = new() { Width = 1400, Height = 1000 }, BaseURL = server.ToString(), TimezoneId = "UTC", Locale = "en-US" });
         context.SetDefaultTimeout(15_000);
         var page = await context.NewPageAsync();
         return new UiPage(context, page, failedRequestsExpected);

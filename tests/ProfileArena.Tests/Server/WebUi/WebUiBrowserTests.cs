@@ -175,6 +175,47 @@ public sealed class WebUiBrowserTests(SeededServerFixture fixture) : IClassFixtu
     }
 
     [Fact]
+    public async Task Presets_and_a_custom_range_set_the_time_range()
+    {
+        await using var ui = await OpenAsync();
+        await ui.GotoAsync(Url("shop.cpu{env=\"prod\"}", Seeded.RangeFrom, Seeded.RangeUntil));
+
+        // "Last 5 min": relative times in the URL; nothing was seeded in the last 5 minutes.
+        await ui.ThenLoadedAsync(() => ui.Page.ClickAsync("[data-preset='now-5m']"));
+        var url = await ui.UrlParamsAsync();
+        Assert.Equal(("now-5m", "now"), (url["from"], url["until"]));
+        Assert.Equal("true", await ui.Page.GetAttributeAsync("[data-preset='now-5m']", "aria-pressed"));
+        Assert.StartsWith("0 samples", await ui.Page.Locator("#status").InnerTextAsync());
+
+        // "Last 1 h" holds both windows.
+        await ui.ThenLoadedAsync(() => ui.Page.ClickAsync("[data-preset='now-1h']"));
+        Assert.Equal(SeededProfiles.Table(Seeded.Stacks("shop.cpu", Seeded.RangeFrom, Seeded.RangeUntil, Prod)), await ui.TableAsync());
+
+        // A custom range around window 1 (the page's clock is UTC here).
+        string Local(long seconds) => DateTimeOffset.FromUnixTimeSeconds(seconds).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+        await ui.Page.FillAsync("#from", Local(Seeded.Window1 - 60));
+        await ui.Page.FillAsync("#until", Local(Seeded.Window1 + 60));
+        await ui.ThenLoadedAsync(() => ui.Page.ClickAsync("#apply-range"));
+        url = await ui.UrlParamsAsync();
+        Assert.Equal(((Seeded.Window1 - 60).ToString(System.Globalization.CultureInfo.InvariantCulture), (Seeded.Window1 + 60).ToString(System.Globalization.CultureInfo.InvariantCulture)), (url["from"], url["until"]));
+        Assert.Equal(SeededProfiles.Table(Seeded.Stacks("shop.cpu", Seeded.Window1, Seeded.Window1 + 10, Prod)), await ui.TableAsync());
+        ui.AssertNoProblems();
+    }
+
+    [Fact]
+    public async Task A_bad_query_in_the_url_shows_the_servers_reason()
+    {
+        await using var ui = await fixture.Browser.OpenAsync(fixture.Server.BaseAddress, failedRequestsExpected: true);
+        await ui.Page.GotoAsync(Url("shop.cpu{env=~\"(\"}", Seeded.RangeFrom, Seeded.RangeUntil));
+        await ui.Page.Locator("body[data-state='error']").WaitForAsync(new() { State = Microsoft.Playwright.WaitForSelectorState.Attached });
+        string status = await ui.Page.Locator("#status").InnerTextAsync();
+        Assert.Contains("400", status);
+        Assert.Contains("query", status);
+        // Only the refused request itself is reported: no script error.
+        Assert.All(ui.Problems, p => Assert.Contains("400", p));
+    }
+
+    [Fact]
     public async Task Search_highlights_matches_click_zooms_into_a_frame_and_reset_returns()
     {
         await using var ui = await OpenAsync();
