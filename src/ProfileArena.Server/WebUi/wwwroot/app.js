@@ -413,13 +413,15 @@
     return profile;
   }
 
+  // Rendered synchronously (flushSync) so that, once the status says "ready", the graph and its table
+  // in the DOM are the new profile's.
   function drawFlamegraph(profile) {
-    flameRoot.render(React.createElement(pyroscope.FlamegraphRenderer, {
+    ReactDOM.flushSync(() => flameRoot.render(React.createElement(pyroscope.FlamegraphRenderer, {
       profile,
       showToolbar: true,
       showCredit: false,
       colorMode: 'light',
-    }));
+    })));
   }
 
   // ---------- loading ----------

@@ -144,9 +144,13 @@ public sealed class UiPage : IAsyncDisposable
     public async Task<string> TooltipAtAsync(double fraction, int level, int levels)
     {
         var (x, y) = await FlamePointAsync(fraction, level, levels);
+        // Leave the graph first so the tooltip hides: the text read below is then the new frame's,
+        // not the previous one's still on screen.
+        var tip = Page.Locator("[data-testid=tooltip][style*='visibility: visible']");
+        await Page.Mouse.MoveAsync(2, 2);
+        await tip.WaitForAsync(new() { State = WaitForSelectorState.Detached });
         await Page.Mouse.MoveAsync(x - 3, y);
         await Page.Mouse.MoveAsync(x, y, new() { Steps = 3 });
-        var tip = Page.Locator("[data-testid=tooltip][style*='visibility: visible']");
         await tip.WaitForAsync();
         return System.Text.RegularExpressions.Regex.Replace(await tip.InnerTextAsync(), @"\s+", " ").Trim();
     }
