@@ -8,7 +8,6 @@
   const $ = (id) => document.getElementById(id);
   const KEY_STORAGE = 'profilearena.apiKey';
   const OPS = ['=', '!=', '=~', '!~'];
-  const PRESETS = ['now-5m', 'now-1h', 'now-24h'];
 
   // ---------- state: everything the view shows, mirrored in the URL ----------
 
@@ -454,6 +453,13 @@
       const render = api('/render', { query, from: state.from, until: state.until, format: 'json' });
       if (state.view === 'diff') {
         const r = diffRanges(from, until);
+        if (!state.leftFrom || !state.leftUntil || !state.rightFrom || !state.rightUntil) {
+          // Default ranges go into the URL as absolute times, so a link shows these same two ranges later.
+          state = Object.assign({}, state, {
+            leftFrom: String(r.left[0]), leftUntil: String(r.left[1]), rightFrom: String(r.right[0]), rightUntil: String(r.right[1]),
+          });
+          history.replaceState(null, '', stateToSearch(state));
+        }
         const diff = api('/render-diff', {
           leftQuery: query, leftFrom: r.left[0], leftUntil: r.left[1],
           rightQuery: query, rightFrom: r.right[0], rightUntil: r.right[1],
