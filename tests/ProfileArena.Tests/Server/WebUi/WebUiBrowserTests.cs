@@ -192,7 +192,9 @@ public sealed class WebUiBrowserTests(SeededServerFixture fixture) : IClassFixtu
         Assert.Equal(SeededProfiles.Table(Seeded.Stacks("shop.cpu", Seeded.RangeFrom, Seeded.RangeUntil, Prod)), await ui.TableAsync());
 
         // A custom range around window 1 (the page's clock is UTC here).
-        string Local(long seconds) => DateTimeOffset.FromUnixTimeSeconds(seconds).UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
+        // A datetime-local input holds "HH:mm" when the seconds are 0 (chromium drops ":00"), else "HH:mm:ss".
+        string Local(long seconds) => DateTimeOffset.FromUnixTimeSeconds(seconds).UtcDateTime
+            .ToString(seconds % 60 == 0 ? "yyyy-MM-ddTHH:mm" : "yyyy-MM-ddTHH:mm:ss", System.Globalization.CultureInfo.InvariantCulture);
         await ui.Page.FillAsync("#from", Local(Seeded.Window1 - 60));
         await ui.Page.FillAsync("#until", Local(Seeded.Window1 + 60));
         await ui.ThenLoadedAsync(() => ui.Page.ClickAsync("#apply-range"));
