@@ -18,9 +18,7 @@ public static class StorageServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddProfileStorage(this IServiceCollection services, IConfiguration configuration)
     {
-        var options = new StorageOptions();
-        configuration.GetSection(StorageOptions.Section).Bind(options);
-        options.Validate();
+        StorageOptions options = StorageOptions.From(configuration.GetSection(StorageOptions.Section));
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
         services.AddSingleton(sp => new ProfileStorage(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
