@@ -15,5 +15,6 @@ catch (Exception e) when (e is InvalidOperationException or ArgumentException)
     Console.Error.WriteLine($"error: {e.Message}");
     return 2;
 }
+ProfileArena.Server.WebUi.WebUiEndpoints.MapWebUi(app); // GET / and /ui/*: the web page
 await app.RunAsync();
 return 0;
