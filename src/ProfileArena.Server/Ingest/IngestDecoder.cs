@@ -137,37 +137,53 @@ public sealed class IngestDecoder(ServerOptions options)
         return result;
     }
 
-    /// <summary>Each sample type of the profile with its stacks (built by <see cref="PprofFormat"/>, one pass per type).</summary>
-    private static List<(string Type, string Unit, StackBatch Stacks)> PprofSeries(TreeStore staging, byte[] raw)
+    /// <summary>Each sample type of the profile with its stacks: one <see cref="PprofFormat.Read"/> pass
+    /// feeds a staging tree per sample type (which also sums repeated stacks).</summary>
+    private List<(string Type, string Unit, StackBatch Stacks)> PprofSeries(TreeStore staging, byte[] raw)
     {
+        var sink = new PerTypeTrees(staging);
         try
         {
-            ProfileTree first = staging.CreateTree();
-            PprofImportResult head = PprofFormat.Import(new MemoryStream(raw, writable: false), first);
-            var series = new List<(string, string, StackBatch)>();
-            for (int i = 0; i < head.SampleTypes.Count; i++)
-            {
-                string typeAndUnit = head.SampleTypes[i];
-                int slash = typeAndUnit.LastIndexOf('/');
-                string type = slash < 0 ? typeAndUnit : typeAndUnit[..slash], unit = slash < 0 ? "" : typeAndUnit[(slash + 1)..];
-                ProfileTree tree = first;
-                if (i > 0)
-                {
-                    tree = staging.CreateTree();
-                    PprofFormat.Import(new MemoryStream(raw, writable: false), tree, new PprofImportOptions { SampleType = type });
-                }
-                series.Add((type, unit, ToBatch(tree)));
-                staging.Remove(tree);
-            }
-            return series;
+            PprofFormat.Read(new MemoryStream(raw, writable: false), sink, new PprofImportOptions { MaxBytes = Math.Max(16, Math.Min(int.MaxValue, options.MaxDecompressedBytes)) });
         }
         catch (ProfileFormatException e)
         {
             throw RequestException.BadRequest($"profile (pprof): {e.Reason}");
         }
-        catch (OverflowException e)
+        return [.. sink.Types.Select((t, i) => (t.Type, t.Unit, ToBatch(sink.Trees[i])))];
+    }
+
+    /// <summary>Routes each sample's values to the tree of its sample type; a negative value (a diff
+    /// profile) is refused, a value past 2^64 − 1 in total too.</summary>
+    private sealed class PerTypeTrees(TreeStore staging) : IPprofSampleSink
+    {
+        public IReadOnlyList<PprofValueType> Types { get; private set; } = [];
+        public List<ProfileTree> Trees { get; } = [];
+        private long _sample;
+
+        public void Begin(PprofProfileInfo info)
         {
-            throw RequestException.BadRequest($"profile (pprof): {e.Message}");
+            Types = info.SampleTypes;
+            foreach (var _ in info.SampleTypes) Trees.Add(staging.CreateTree());
+        }
+
+        public void Sample(ReadOnlySpan<byte> stack, ReadOnlySpan<long> values)
+        {
+            _sample++;
+            for (int i = 0; i < values.Length && i < Trees.Count; i++)
+            {
+                long v = values[i];
+                if (v < 0) throw RequestException.BadRequest($"profile (pprof): sample {_sample} has a negative {Types[i]} value ({v}); diff profiles are not accepted");
+                if (v == 0) continue;
+                try
+                {
+                    Trees[i].Insert(stack, (ulong)v);
+                }
+                catch (OverflowException)
+                {
+                    throw RequestException.BadRequest($"profile (pprof): the {Types[i]} values add up past 2^64 − 1 at sample {_sample}");
+                }
+            }
         }
     }
 

@@ -32,6 +32,7 @@ public static class QueryEndpoints
             app.MapGet(prefix + "/label-values", LabelValues);
         }
         app.MapGet("/api/top", Top);
+        app.MapGet("/api/pprof", Pprof);
     }
 
     /// <summary>The parts of a query that every endpoint reads the same way.</summary>
@@ -218,6 +219,28 @@ public static class QueryEndpoints
         List<FunctionTotal> top = FunctionTotals.Top(tree, n, order);
         await context.Response.WriteAsJsonAsync(new TopReply(selector.Name!, by, result.Metadata.Units, tree.Total, result.Series,
             [.. top.Select(f => new TopFunction(f.Name, f.Self, f.Total))]), context.RequestAborted);
+    }));
+
+    /// <summary><c>GET /api/pprof?query=…&amp;from=…&amp;until=…</c>: the merged query as a gzipped
+    /// profile.proto with one sample type (the series type and its unit), for <c>go tool pprof URL</c>.</summary>
+    private static Task Pprof(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "pprof", async () =>
+    {
+        var (selector, from, until) = s.Range(context.Request.Query, "query", "name", "from", "until");
+        using TreeStore store = s.NewQueryStore();
+        ProfileTree tree = store.CreateTree();
+        QueryResult result = s.Merge(tenant, selector, from, until, tree);
+        string name = selector.Name!;
+        string type = name[(name.LastIndexOf('.') + 1)..];
+        string unit = result.Metadata.Units == "samples" ? "count" : result.Metadata.Units;
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_'))}.pb.gz\"";
+        await Send(context, "application/octet-stream", o => PprofFormat.Export(tree, o, new PprofExportOptions
+        {
+            SampleType = type,
+            SampleUnit = unit,
+            // Nanoseconds fit a long until 2262; later times are left out.
+            TimeNanos = from < long.MaxValue / 1_000_000_000 ? from * 1_000_000_000 : 0,
+            DurationNanos = until - from < long.MaxValue / 1_000_000_000 ? Math.Max(0, until - from) * 1_000_000_000 : 0,
+        }));
     }));
 
     /// <summary>The reply of <c>/api/top</c>.</summary>
