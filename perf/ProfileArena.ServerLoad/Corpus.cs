@@ -1,0 +1,121 @@
+using System.Text;
+using ProfileArena.Formats;
+
+namespace ProfileArena.ServerLoad;
+
+/// <summary>
+/// The push bodies, built before any server starts (so building them costs nothing in the measured window):
+/// real profiles from ../shared/testdata (pprof read with <see cref="PprofFormat"/>, collapsed with
+/// <see cref="FoldedFormat"/>), one source per service, and per service <see cref="LoadOptions.Variants"/>
+/// gzipped pprof bodies written with <see cref="PprofFormat.Export"/>: each a random subset of the source's
+/// stacks, values scaled ×1…×4, and a share of leaf frames renamed to a variant-specific name so that new
+/// nodes keep appearing in the coarse levels at a controlled rate.
+/// </summary>
+public sealed class Corpus
+{
+    /// <summary>Real profiles, the bigger ones first (services take them round-robin).</summary>
+    private static readonly string[] Sources =
+    [
+        "pprof/google-pprof/large.cpu",
+        "collapsed/FlameGraph/perf-vertx-stacks-01-collapsed-all.txt",
+        "collapsed/FlameGraph/perf-rust-Yamakaky-dcpu-collapsed-all.txt",
+        "collapsed/FlameGraph/perf-java-stacks-01-collapsed-all.txt",
+        "collapsed/FlameGraph/perf-iperf-stacks-pidtid-01-collapsed-all.txt",
+        "pprof/go-torch/pprof.1.pb.gz",
+        "pprof/google-pprof/sample.cpu",
+    ];
+
+    private Corpus(List<byte[]>[] bodies, List<string> sourceNames, long bodyBytes, long stacksPerBody)
+    {
+        Bodies = bodies;
+        SourceNames = sourceNames;
+        BodyBytes = bodyBytes;
+        MeanStacksPerBody = stacksPerBody;
+    }
+
+    /// <summary>Bodies[service][variant]: gzipped pprof.</summary>
+    public List<byte[]>[] Bodies { get; }
+
+    /// <summary>The source file of each service.</summary>
+    public List<string> SourceNames { get; }
+
+    /// <summary>Bytes of all bodies.</summary>
+    public long BodyBytes { get; }
+
+    /// <summary>Mean stacks (samples) per body.</summary>
+    public long MeanStacksPerBody { get; }
+
+    /// <summary>Finds ../shared/testdata above the program's directory (the worktree's sibling).</summary>
+    public static string FindTestData()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "shared", "testdata");
+            if (Directory.Exists(candidate)) return candidate;
+        }
+        throw new DirectoryNotFoundException($"shared/testdata not found above {AppContext.BaseDirectory} (expected ../shared/testdata beside the worktree)");
+    }
+
+    public static Corpus Build(LoadOptions options, string testData)
+    {
+        var bodies = new List<byte[]>[options.Services];
+        var names = new List<string>();
+        long bytes = 0, stacks = 0;
+        for (int s = 0; s < options.Services; s++)
+        {
+            string source = Sources[s % Sources.Length];
+            names.Add(source);
+            List<(string Stack, ulong Value)> all = ReadStacks(Path.Combine(testData, source));
+            bodies[s] = [];
+            var random = new Random(HashCode.Combine(options.Seed, s));
+            for (int v = 0; v < options.Variants; v++)
+            {
+                using var store = new TreeStore();
+                ProfileTree tree = store.CreateTree();
+                foreach (var (stack, value) in all)
+                {
+                    if (random.NextDouble() >= options.Subset) continue;
+                    string pushed = stack;
+                    if (random.NextDouble() < options.Rename)
+                    {
+                        // A new leaf name per variant: the node is new in every coarse bucket this variant reaches.
+                        int leaf = stack.LastIndexOf(';');
+                        pushed = stack[..(leaf + 1)] + $"{stack[(leaf + 1)..]}@v{v}";
+                    }
+                    tree.Insert(Encoding.UTF8.GetBytes(pushed), value * (ulong)random.Next(1, 5));
+                    stacks++;
+                }
+                using var body = new MemoryStream();
+                PprofFormat.Export(tree, body, new PprofExportOptions
+                {
+                    SampleType = "cpu",
+                    SampleUnit = "nanoseconds",
+                    PeriodType = new PprofValueType("cpu", "nanoseconds"),
+                    Period = 10_000_000,
+                });
+                bodies[s].Add(body.ToArray());
+                bytes += body.Length;
+            }
+        }
+        return new Corpus(bodies, names, bytes, stacks / Math.Max(1, options.Services * options.Variants));
+    }
+
+    /// <summary>(stack, self) of every node with self &gt; 0 of a real file, read through the library's readers.</summary>
+    private static List<(string, ulong)> ReadStacks(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"shared test data missing: {path}");
+        using var store = new TreeStore();
+        ProfileTree tree = store.CreateTree();
+        using (FileStream input = File.OpenRead(path))
+        {
+            if (path.Contains("/pprof/", StringComparison.Ordinal)) PprofFormat.Import(input, tree);
+            else FoldedFormat.Import(input, tree);
+        }
+        var list = new List<(string, ulong)>();
+        tree.Iterate((stack, self, _) =>
+        {
+            if (self > 0) list.Add((Encoding.UTF8.GetString(stack), self));
+        });
+        return list;
+    }
+}
