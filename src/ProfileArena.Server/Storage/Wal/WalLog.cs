@@ -18,6 +18,10 @@ internal sealed class WalLog : IDisposable
 
     private WalLog(string directory) => _directory = directory;
 
+    /// <summary>Fault injection for tests (ENOSPC without filling a disk): given the segment path, the number of
+    /// bytes to write before the write fails with an <see cref="IOException"/>, or null to write normally.</summary>
+    internal static Func<string, int?>? FailWritesForTests { get; set; }
+
     /// <summary>Bytes in all segments of the log.</summary>
     public long Bytes { get; private set; }
 
@@ -64,6 +68,11 @@ internal sealed class WalLog : IDisposable
         long before = file.Length;
         try
         {
+            if (FailWritesForTests?.Invoke(file.Name) is int partial)
+            {
+                file.Write(records[..Math.Min(partial, records.Length)]);
+                throw new IOException("No space left on device (injected)");
+            }
             file.Write(records);
             file.Flush(flushToDisk: true);
             Bytes += records.Length;
