@@ -6,17 +6,19 @@ namespace ProfileArena.ServerLoad;
 /// <summary>
 /// The push bodies, built before any server starts (so building them costs nothing in the measured window):
 /// real profiles from ../shared/testdata (pprof read with <see cref="PprofFormat"/>, collapsed with
-/// <see cref="FoldedFormat"/>), one source per service, and per service <see cref="LoadOptions.Variants"/>
-/// gzipped pprof bodies written with <see cref="PprofFormat.Export"/>: each a random subset of the source's
-/// stacks, values scaled ×1…×4, and a share of leaf frames renamed to a variant-specific name so that new
+/// <see cref="FoldedFormat"/>): per service a "program" (a share of large.cpu's stacks plus one smaller real
+/// profile), and per service <see cref="LoadOptions.Variants"/> gzipped pprof bodies written with
+/// <see cref="PprofFormat.Export"/>: each about <see cref="LoadOptions.StacksPerPush"/> stacks of the program, values scaled ×1…×4, and a share of leaf frames renamed to a variant-specific name so that new
 /// nodes keep appearing in the coarse levels at a controlled rate.
 /// </summary>
 public sealed class Corpus
 {
-    /// <summary>Real profiles, the bigger ones first (services take them round-robin).</summary>
-    private static readonly string[] Sources =
+    /// <summary>The big real profile every service's program is drawn from (20,362 stacks, 425,052 nodes, depth 62).</summary>
+    private const string Program = "pprof/google-pprof/large.cpu";
+
+    /// <summary>Smaller real profiles mixed into the services round-robin (other runtimes' shapes).</summary>
+    private static readonly string[] Extras =
     [
-        "pprof/google-pprof/large.cpu",
         "collapsed/FlameGraph/perf-vertx-stacks-01-collapsed-all.txt",
         "collapsed/FlameGraph/perf-rust-Yamakaky-dcpu-collapsed-all.txt",
         "collapsed/FlameGraph/perf-java-stacks-01-collapsed-all.txt",
@@ -61,20 +63,24 @@ public sealed class Corpus
         var bodies = new List<byte[]>[options.Services];
         var names = new List<string>();
         long bytes = 0, stacks = 0;
+        List<(string Stack, ulong Value)> program = ReadStacks(Path.Combine(testData, Program));
         for (int s = 0; s < options.Services; s++)
         {
-            string source = Sources[s % Sources.Length];
-            names.Add(source);
-            List<(string Stack, ulong Value)> all = ReadStacks(Path.Combine(testData, source));
-            bodies[s] = [];
+            // A service's program: a random share (--subset) of the big profile's stacks plus one smaller real profile.
+            string extra = Extras[s % Extras.Length];
+            names.Add($"{Program} ({options.Subset:0.##} of its stacks) + {extra}");
             var random = new Random(HashCode.Combine(options.Seed, s));
+            List<(string Stack, ulong Value)> all = [.. program.Where(_ => random.NextDouble() < options.Subset), .. ReadStacks(Path.Combine(testData, extra))];
+            bodies[s] = [];
             for (int v = 0; v < options.Variants; v++)
             {
                 using var store = new TreeStore();
                 ProfileTree tree = store.CreateTree();
+                // One push: --stacks-per-push stacks of the program (a 10 s profile samples part of it).
+                double share = Math.Min(1.0, options.StacksPerPush / (double)all.Count);
                 foreach (var (stack, value) in all)
                 {
-                    if (random.NextDouble() >= options.Subset) continue;
+                    if (random.NextDouble() >= share) continue;
                     string pushed = stack;
                     if (random.NextDouble() < options.Rename)
                     {

@@ -65,6 +65,6 @@ public sealed class GcObserver : IDisposable
         try { _session.Stop(); } catch (Exception) { /* the process may be gone */ }
         if (!_reader.Join(TimeSpan.FromSeconds(20))) _source?.StopProcessing();
         _session.Dispose();
-        if (_error != null && _error is not (EndOfStreamException or ObjectDisposedException)) Console.Error.WriteLine($"gc session: {_error.Message}");
+        if (_error != null && _error is not (EndOfStreamException or ObjectDisposedException) && !_error.Message.Contains("end of stream", StringComparison.OrdinalIgnoreCase)) Console.Error.WriteLine($"gc session: {_error.Message}");
     }
 }

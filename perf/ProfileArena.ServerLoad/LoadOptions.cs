@@ -12,17 +12,19 @@ public sealed class LoadOptions
     /// <summary>Simulated time span covered by the pushes, seconds (ends at the real now; 10 s per tick).</summary>
     public long SimulatedSeconds { get; set; } = 24 * 3600;
     /// <summary>Services (apps); each pushes its own real profile family.</summary>
-    public int Services { get; set; } = 4;
+    public int Services { get; set; } = 5;
     /// <summary>Label sets per service (series per service per type).</summary>
-    public int LabelSets { get; set; } = 5;
+    public int LabelSets { get; set; } = 8;
     /// <summary>Concurrent ingest connections.</summary>
     public int Connections { get; set; } = 4;
     /// <summary>Concurrent /render query connections.</summary>
     public int QueryConnections { get; set; } = 2;
     /// <summary>Bodies pre-built per service (each a different subset, scaling and renaming).</summary>
     public int Variants { get; set; } = 48;
-    /// <summary>Share of a source profile's stacks in one push.</summary>
-    public double Subset { get; set; } = 0.6;
+    /// <summary>Share of large.cpu's stacks in one service's program.</summary>
+    public double Subset { get; set; } = 0.5;
+    /// <summary>Stacks in one push (drawn from the service's program).</summary>
+    public int StacksPerPush { get; set; } = 1000;
     /// <summary>Share of stacks whose leaf frame gets a variant-specific name (new nodes grow at this rate).</summary>
     public double Rename { get; set; } = 0.03;
     /// <summary>Hard limit of one engine's run, seconds (ingest stops at it whatever the target).</summary>
@@ -39,6 +41,8 @@ public sealed class LoadOptions
     public string Output { get; set; } = "serverload-out";
     /// <summary>Extra arguments for the server (e.g. --Storage:MaxNativeBytes=…).</summary>
     public List<string> ServerArgs { get; set; } = [];
+    /// <summary>Extra environment variables of the server process (e.g. DOTNET_GCLOHThreshold=…), K=V.</summary>
+    public Dictionary<string, string> ServerEnvironment { get; set; } = [];
     /// <summary>Soak: keep ingesting for MaxWallSeconds after the target is reached (retention holds size flat).</summary>
     public bool Soak { get; set; }
 
@@ -61,6 +65,7 @@ public sealed class LoadOptions
                 case "--query-connections": o.QueryConnections = (int)Long(); break;
                 case "--variants": o.Variants = (int)Long(); break;
                 case "--subset": o.Subset = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--stacks-per-push": o.StacksPerPush = (int)Long(); break;
                 case "--rename": o.Rename = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--max-seconds": o.MaxWallSeconds = (int)Long(); break;
                 case "--push-rate": o.PushRate = double.Parse(Next(), CultureInfo.InvariantCulture); break;
@@ -70,12 +75,20 @@ public sealed class LoadOptions
                 case "--soak": o.Soak = true; break;
                 case "--out": o.Output = Next(); break;
                 case "--server-arg": o.ServerArgs.Add(Next()); break;
+                case "--server-env":
+                {
+                    string kv = Next();
+                    int eq = kv.IndexOf('=');
+                    if (eq <= 0) throw new ArgumentException("--server-env K=V");
+                    o.ServerEnvironment[kv[..eq]] = kv[(eq + 1)..];
+                    break;
+                }
                 case "-h" or "--help": throw new ArgumentException(Usage);
                 default: throw new ArgumentException($"unknown option {a}\n{Usage}");
             }
         }
         if (o.Engines.Any(e => e is not ("arena" or "baseline"))) throw new ArgumentException("--engines: arena and/or baseline");
-        if (o.Services < 1 || o.LabelSets < 1 || o.Connections < 1 || o.QueryConnections < 0 || o.Variants < 1) throw new ArgumentException("sizes must be positive");
+        if (o.StacksPerPush < 1 || o.Services < 1 || o.LabelSets < 1 || o.Connections < 1 || o.QueryConnections < 0 || o.Variants < 1) throw new ArgumentException("sizes must be positive");
         if (o.Subset is <= 0 or > 1 || o.Rename is < 0 or > 1) throw new ArgumentException("--subset in (0,1], --rename in [0,1]");
         if (o.MaxWallSeconds < 5 || o.SampleSeconds < 1) throw new ArgumentException("--max-seconds ≥ 5, --sample-seconds ≥ 1");
         if (o.SimulatedSeconds < 3600) throw new ArgumentException("--simulated-hours ≥ 1");
@@ -84,9 +97,9 @@ public sealed class LoadOptions
 
     public const string Usage = """
         ProfileArena.ServerLoad: drives the server (a child process per engine) with pprof pushes and /render queries.
-          --engines arena,baseline   --target-nodes N   --simulated-hours H (24)   --services K (4)   --label-sets L (5)
-          --connections N (4)   --query-connections Q (2)   --variants V (48)   --subset S (0.6)   --rename R (0.03)
+          --engines arena,baseline   --target-nodes N   --simulated-hours H (24)   --services K (5)   --label-sets L (8)
+          --connections N (4)   --query-connections Q (2)   --variants V (48)   --subset S (0.5)   --stacks-per-push (1000)   --rename R (0.03)
           --max-seconds T (600, per engine)   --push-rate P (0 = unbounded)   --sample-seconds (5)   --seed (1)
-          --no-heap-snapshot   --soak   --out DIR   --server-arg ARG (repeatable, passed to the server)
+          --no-heap-snapshot   --soak   --out DIR   --server-arg ARG (repeatable, passed to the server)   --server-env K=V (repeatable)
         """;
 }

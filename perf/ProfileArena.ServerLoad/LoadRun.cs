@@ -128,6 +128,8 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             GcMaxPauseMs = gc.Collector.Snapshot().Where(g => !g.Snapshot).Select(g => g.PauseMs).DefaultIfEmpty(0).Max(),
             GcPercentOfTime = 100 * (gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs) / Math.Max(1e-9, ingestEnd * 1000),
             GcEventsLost = gc.EventsLost,
+            GcReasons = gc.Collector.Snapshot().Where(g => !g.Snapshot).GroupBy(g => $"gen{g.Generation} {g.Reason} {g.Type}")
+                .OrderByDescending(g => g.Count()).ToDictionary(g => g.Key, g => g.Count()),
             LiveObjects = heap?.LiveObjects,
             LiveBytes = heap?.LiveBytes,
             TopTypes = heap?.TopByCount(8).Select(t => $"{t.Value.Count:N0} {t.Key}").ToList(),
@@ -361,6 +363,8 @@ public sealed class EngineRun
     public double GcMaxPauseMs { get; init; }
     public double GcPercentOfTime { get; init; }
     public long GcEventsLost { get; init; }
+    /// <summary>GCs by generation, reason and type (why the runtime collected).</summary>
+    public Dictionary<string, int> GcReasons { get; init; } = [];
     public long? LiveObjects { get; init; }
     public long? LiveBytes { get; init; }
     public List<string>? TopTypes { get; init; }

@@ -46,7 +46,7 @@ foreach (string engine in options.Engines)
     log.WriteLine($"[{engine}] starting the server (data {dataDir}), load average {LoadRun.LoadAverage()}");
     try
     {
-        using ServerProcess server = await ServerProcess.StartAsync(engine, dataDir, serverArgs, TimeSpan.FromSeconds(60));
+        using ServerProcess server = await ServerProcess.StartAsync(engine, dataDir, serverArgs, TimeSpan.FromSeconds(60), options.ServerEnvironment);
         using var gc = new GcObserver(server.Pid);
         await Task.Delay(500);
         var run = new LoadRun(options, corpus, server, gc, log);

@@ -38,6 +38,7 @@ public static class Report
         Line("render 1 h p50 / p99 (n)", e => $"{Ms(e.Render1h.P50)} / {Ms(e.Render1h.P99)} ({e.Render1h.Count})");
         Line("render 24 h p50 / p99 (n)", e => $"{Ms(e.Render24h.P50)} / {Ms(e.Render24h.P99)} ({e.Render24h.Count})");
         Line("GCs gen0 / gen1 / gen2", e => string.Join(" / ", e.GcCountByGeneration));
+        Line("GC reasons (count)", e => string.Join(", ", e.GcReasons.Take(4).Select(r => $"{r.Key} ×{r.Value}")));
         Line("GC pause total / max", e => $"{e.GcTotalPauseMs:0.0} ms / {e.GcMaxPauseMs:0.00} ms");
         Line("time in GC (pauses / ingest window)", e => $"{e.GcPercentOfTime:0.00} %");
         Line("managed heap last / peak", e => $"{Mb(e.ManagedHeapBytes)} / {Mb(e.ManagedHeapPeakBytes)}");
