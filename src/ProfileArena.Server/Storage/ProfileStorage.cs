@@ -42,6 +42,22 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     /// <summary>Trees merged by all queries so far: a query merges O(log range) trees (a test checks it).</summary>
     public long TreesMergedByQueries => _tenants.Values.SelectMany(t => t.All).Sum(s => s.TreesMergedByQueries);
 
+    /// <summary>WAL records written and group fsyncs since start, over all shards: concurrent calls share fsyncs.</summary>
+    public (long Records, long Syncs) WalWrites
+    {
+        get
+        {
+            long records = 0, syncs = 0;
+            foreach (Shard s in _tenants.Values.SelectMany(t => t.All))
+            {
+                var (r, y) = s.WalWrites;
+                records += r;
+                syncs += y;
+            }
+            return (records, syncs);
+        }
+    }
+
     /// <summary>Loads every tenant's shards from <see cref="StorageOptions.DataDir"/> (newest snapshot + WAL after
     /// it, torn tails cut), then marks the storage ready.</summary>
     /// <exception cref="InvalidDataException">A snapshot, index or WAL is corrupt; the message names file and byte offset.</exception>
@@ -89,6 +105,8 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         foreach (IngestProfile p in profiles)
         {
             if (p.UntilSeconds < p.FromSeconds) throw new ArgumentException($"profile of {p.Series}: until ({p.UntilSeconds}) is before from ({p.FromSeconds})");
+            if (p.FromSeconds is < 0 or > BucketMath.MaxTime)
+                throw new ArgumentException($"profile of {p.Series}: from ({p.FromSeconds}) must be unix seconds between 0 and {BucketMath.MaxTime}");
         }
         var parts = new Dictionary<Shard, List<IngestProfile>>();
         foreach (IngestProfile p in profiles)

@@ -20,6 +20,9 @@ public static class StorageServiceCollectionExtensions
     {
         var options = new StorageOptions();
         configuration.GetSection(StorageOptions.Section).Bind(options);
+        // Binding appends configured array items to the default array; configured retention replaces the default.
+        IConfigurationSection retention = configuration.GetSection(StorageOptions.Section).GetSection(nameof(StorageOptions.LevelRetentionSeconds));
+        if (retention.GetChildren().Any()) options.LevelRetentionSeconds = retention.Get<long[]>() ?? [];
         options.Validate();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);

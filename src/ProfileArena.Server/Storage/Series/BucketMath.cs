@@ -34,10 +34,16 @@ public static class BucketMath
         return q * size;
     }
 
+    /// <summary>Latest time storage accepts or queries, unix seconds (year 2286): it keeps the number of
+    /// coarse buckets a query can span bounded, and catches milliseconds sent as seconds.</summary>
+    public const long MaxTime = 10_000_000_000;
+
     /// <summary>pyroscope's normalisation of a query range: from floored to 10 s, until rounded up to
-    /// 10 s; an empty range becomes the one 10 s bucket at from.</summary>
+    /// 10 s; an empty range becomes the one 10 s bucket at from. Both are first clamped to [0, <see cref="MaxTime"/>].</summary>
     public static (long From, long Until) Normalize(long from, long until)
     {
+        from = Math.Clamp(from, 0, MaxTime);
+        until = Math.Clamp(until, 0, MaxTime);
         long f = Floor(from, 0);
         long u = Floor(until, 0);
         if (u < until) u += Resolution;

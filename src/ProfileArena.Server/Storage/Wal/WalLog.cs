@@ -22,6 +22,9 @@ internal sealed class WalLog : IDisposable
     /// bytes to write before the write fails with an <see cref="IOException"/>, or null to write normally.</summary>
     internal static Func<string, int?>? FailWritesForTests { get; set; }
 
+    /// <summary>Successful group writes (each one fsync) since the log was opened.</summary>
+    public long Syncs { get; private set; }
+
     /// <summary>Bytes in all segments of the log.</summary>
     public long Bytes { get; private set; }
 
@@ -76,6 +79,7 @@ internal sealed class WalLog : IDisposable
             file.Write(records);
             file.Flush(flushToDisk: true);
             Bytes += records.Length;
+            Syncs++;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

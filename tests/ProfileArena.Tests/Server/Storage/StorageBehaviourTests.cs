@@ -247,6 +247,20 @@ public class StorageBehaviourTests
     }
 
     [Fact]
+    public async Task MillisecondsAreRefusedAndHugeQueryRangesAreClamped()
+    {
+        using var dir = new TempDataDir();
+        using var storage = await OpenAsync(Options(dir.Path));
+        var e = await Assert.ThrowsAsync<ArgumentException>(() => storage.IngestAsync([Profile(Key("a", "x.cpu"), T0 * 1000, ("m", 1))], TestContext.Current.CancellationToken).AsTask());
+        Assert.Contains("unix seconds", e.Message);
+        await storage.IngestAsync([Profile(Key("a", "x.cpu"), T0, ("m", 1))], TestContext.Current.CancellationToken);
+        var stacks = QueryStacks(storage, "a", Selector("x.cpu"), long.MinValue, long.MaxValue, out QueryResult result);
+        Assert.Equal(new Dictionary<string, ulong> { ["m"] = 1 }, stacks);
+        Assert.Equal(1, result.Timeline.Samples.Sum());
+        Assert.Single(storage.Series("a", null, long.MinValue, long.MaxValue));
+    }
+
+    [Fact]
     public async Task MetadataIsTheLastDeclaredAndSurvivesRestart()
     {
         using var dir = new TempDataDir();

@@ -10,6 +10,22 @@ public class StorageConcurrencyTests
     private const long T0 = 1_700_000_000;
 
     [Fact]
+    public async Task ConcurrentCallsShareFsyncs()
+    {
+        using var dir = new TempDataDir();
+        using var storage = await OpenAsync(Options(dir.Path, shards: 1));
+        var model = new ReferenceModel();
+        var random = new Random(5);
+        var calls = Enumerable.Range(0, 64).Select(i => RandomProfile(random, Key("acme", "app.cpu", ("pod", $"p{i % 4}")), T0 + i)).ToList();
+        await Task.WhenAll(calls.Select(p => storage.IngestAsync([p], TestContext.Current.CancellationToken).AsTask()));
+        foreach (IngestProfile p in calls) model.Add(p);
+        var (records, syncs) = storage.WalWrites;
+        Assert.Equal(64, records);
+        Assert.True(syncs < records, $"{syncs} fsyncs for {records} records");
+        AssertSame(model.Query("acme", Selector("app.cpu"), T0, T0 + 100), QueryStacks(storage, "acme", Selector("app.cpu"), T0, T0 + 100, out _), "grouped");
+    }
+
+    [Fact]
     public async Task IngestQueriesAndSnapshotsRunInParallel()
     {
         using var dir = new TempDataDir();
