@@ -26,14 +26,18 @@ internal sealed class ConvertCommand(TextWriter? stdout = null, TextWriter? stde
           --two-counts reject|first|second|frame   differential "stack before after" lines (default reject)
           --allow-empty              accept inputs with no stack
           --sample-type NAME         pprof sample type (default: the first)
+          --max-decompressed-bytes N largest pprof accepted after gunzip (default 1073741824); a gzip
+                                     bomb is refused once N bytes are out, costing at most N bytes of memory
           --max-nodes N              flamebearer node cap (default 8192)
           --title TEXT               flame graph title
-        exit codes: 0 ok, 1 bad input (file:line on stderr), 2 usage
+          -o PATH writes a regular file through a temporary and a rename (a symlink is followed, the file it
+          points to replaced); a device or FIFO is written straight, never replaced.
+        exit codes: 0 ok, 1 bad input (file:line on stderr) or a failed write (no temporary left), 2 usage
         """;
 
     public int Run(string[] args)
     {
-        FormatArgs a = FormatArgs.Parse(args, "o output from to lenient fractional two-counts allow-empty sample-type max-nodes title");
+        FormatArgs a = FormatArgs.Parse(args, "o output from to lenient fractional two-counts allow-empty sample-type max-nodes title max-decompressed-bytes");
         if (a.Help)
         {
             Out.WriteLine(Usage);
@@ -46,10 +50,8 @@ internal sealed class ConvertCommand(TextWriter? stdout = null, TextWriter? stde
             using var store = new TreeStore();
             ProfileTree tree = store.CreateTree();
             ProfileInputs.Load(a.Inputs, tree, a, Err);
-            string tmp = a.Output == "-" ? "" : a.Output + ".tmp";
-            using (Stream output = a.Output == "-" ? Console.OpenStandardOutput() : File.Create(tmp))
-                Write(tree, output, to, a, a.Inputs.Count == 1 ? Path.GetFileName(a.Inputs[0]) : $"{a.Inputs.Count} profiles");
-            if (tmp.Length > 0) File.Move(tmp, a.Output, overwrite: true);
+            string title = a.Inputs.Count == 1 ? Path.GetFileName(a.Inputs[0]) : $"{a.Inputs.Count} profiles";
+            OutputFile.Write(a.Output, output => Write(tree, output, to, a, title));
             Err.WriteLine($"wrote {a.Output}: {to.ToString().ToLowerInvariant()}, {tree.NodeCount - 1:N0} nodes, total {tree.Total:N0}");
             return ExitCodes.Ok;
         });

@@ -18,6 +18,7 @@ internal sealed class FormatArgs
     public string? SampleType { get; private set; }
     public string? Title { get; private set; }
     public bool Help { get; private set; }
+    public long MaxDecompressedBytes { get; private set; } = new PprofImportOptions().MaxBytes;
     public FoldedImportOptions Folded { get; private set; } = FoldedImportOptions.Strict;
 
     public static FormatArgs Parse(string[] args, string allowed)
@@ -57,6 +58,11 @@ internal sealed class FormatArgs
                 case "max-nodes": result.MaxNodes = PositiveInt(name, Value()); break;
                 case "sample-type": result.SampleType = Value(); break;
                 case "title": result.Title = Value(); break;
+                case "max-decompressed-bytes":
+                    string text = Value();
+                    result.MaxDecompressedBytes = long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long max) && max is >= 16 and <= int.MaxValue
+                        ? max : throw new UsageException($"{name} takes a byte count from 16 to {int.MaxValue}, got '{text}'");
+                    break;
                 case "lenient": result.Folded = With(result.Folded, badLines: BadLinePolicy.Skip); break;
                 case "allow-empty": result.Folded = With(result.Folded, allowEmpty: true); break;
                 case "fractional":
@@ -156,7 +162,7 @@ internal static class ProfileInputs
                 ProfileFormat format = InputFormatOf(path, file, args.From);
                 if (format == ProfileFormat.Pprof)
                 {
-                    PprofImportResult r = PprofFormat.Import(input, tree, new PprofImportOptions { SampleType = args.SampleType });
+                    PprofImportResult r = PprofFormat.Import(input, tree, new PprofImportOptions { SampleType = args.SampleType, MaxBytes = args.MaxDecompressedBytes });
                     err.WriteLine($"{path}: pprof, {r.Samples:N0} samples of {r.SampleType} (types: {string.Join(", ", r.SampleTypes)})");
                 }
                 else
@@ -169,9 +175,10 @@ internal static class ProfileInputs
             }
             catch (ProfileFormatException e)
             {
-                string where = e.LineNumber > 0 ? $"{path}:{e.LineNumber}" : path;
+                string where = e.LineNumber > 0 ? $"{path}:{e.LineNumber}" : e.ByteOffset >= 0 ? $"{path}: byte offset {e.ByteOffset}" : path;
                 string excerpt = e.Excerpt is null ? "" : $": \"{e.Excerpt}\"";
-                throw new InputException($"{where}: {e.Reason}{excerpt}", e);
+                string reason = e.Reason.Replace("PprofImportOptions.MaxBytes", "--max-decompressed-bytes", StringComparison.Ordinal);
+                throw new InputException($"{where}: {reason}{excerpt}", e);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException or OverflowException or StoreLimitExceededException)
             {
@@ -207,6 +214,11 @@ internal static class ProfileInputs
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             err.WriteLine($"error: {e.Message}");
+            return ExitCodes.Failed;
+        }
+        catch (ProfileExportException e)
+        {
+            err.WriteLine($"error: cannot write this output format: {e.Message}");
             return ExitCodes.Failed;
         }
     }

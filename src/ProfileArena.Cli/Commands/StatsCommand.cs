@@ -1,3 +1,5 @@
+using ProfileArena.Formats;
+
 namespace ProfileArena.Cli.Commands;
 
 /// <summary><c>stats INPUT...</c>: size and shape of the tree.</summary>
@@ -17,7 +19,7 @@ internal sealed class StatsCommand(TextWriter? stdout = null, TextWriter? stderr
 
     public int Run(string[] args)
     {
-        FormatArgs a = FormatArgs.Parse(args, "from lenient fractional two-counts allow-empty sample-type");
+        FormatArgs a = FormatArgs.Parse(args, "from lenient fractional two-counts allow-empty sample-type max-decompressed-bytes");
         if (a.Help)
         {
             Out.WriteLine(Usage);
@@ -25,7 +27,7 @@ internal sealed class StatsCommand(TextWriter? stdout = null, TextWriter? stderr
         }
         return ProfileInputs.WithLoadedTree(a, Err, (store, tree) =>
         {
-            var shape = new Shape();
+            var shape = new Shape(new StackDepthTracker());
             tree.Iterate(ref shape);
             Out.WriteLine($"nodes         {tree.NodeCount:N0} (root included)");
             Out.WriteLine($"leaves        {shape.LeavesAtEnd:N0}");
@@ -38,7 +40,7 @@ internal sealed class StatsCommand(TextWriter? stdout = null, TextWriter? stderr
         });
     }
 
-    private struct Shape : IStackVisitor
+    private struct Shape(StackDepthTracker tracker) : IStackVisitor
     {
         public int MaxDepth;
         public long WithSelf, Leaves;
@@ -46,7 +48,7 @@ internal sealed class StatsCommand(TextWriter? stdout = null, TextWriter? stderr
 
         public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
         {
-            int depth = stack.Count((byte)';') + 1;
+            int depth = tracker.Next(stack); // amortised O(1): counting ';' would be quadratic on deep stacks
             if (depth <= _previousDepth) Leaves++; // the previous node had no child
             _previousDepth = depth;
             if (depth > MaxDepth) MaxDepth = depth;

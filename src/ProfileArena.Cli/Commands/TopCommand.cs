@@ -21,7 +21,7 @@ internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr =
 
     public int Run(string[] args)
     {
-        FormatArgs a = FormatArgs.Parse(args, "n from lenient fractional two-counts allow-empty sample-type");
+        FormatArgs a = FormatArgs.Parse(args, "n from lenient fractional two-counts allow-empty sample-type max-decompressed-bytes");
         if (a.Help)
         {
             Out.WriteLine(Usage);

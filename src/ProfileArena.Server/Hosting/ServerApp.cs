@@ -56,8 +56,7 @@ public static class ServerApp
             limits.MinRequestBodyDataRate = new MinDataRate(serverOptions.MinRequestBodyBytesPerSecond, TimeSpan.FromSeconds(5));
             limits.MaxConcurrentConnections = 1024;
         });
-        if (builder.Configuration["Logging:Console:FormatterName"] is null && builder.Configuration.GetValue<bool>("Logging:Json"))
-            builder.Logging.AddJsonConsole();
+        // Structured logs: ASP.NET Core's console logger; --Logging:Console:FormatterName=json writes JSON lines.
 
         builder.Services.Configure<ServerOptions>(builder.Configuration.GetSection(ServerOptions.Section));
         builder.Services.Configure<AuthOptions>(builder.Configuration.GetSection(AuthOptions.Section));

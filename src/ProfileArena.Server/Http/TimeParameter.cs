@@ -11,8 +11,9 @@ namespace ProfileArena.Server.Http;
 /// </summary>
 public static class TimeParameter
 {
-    /// <summary>Latest accepted time: year 9999.</summary>
-    public const long MaxSeconds = 253_402_300_799;
+    /// <summary>Latest accepted time: storage's limit (<see cref="Storage.BucketMath.MaxTime"/>, year 2286),
+    /// which also catches milliseconds sent as seconds.</summary>
+    public const long MaxSeconds = Storage.BucketMath.MaxTime;
 
     /// <summary>Parses <paramref name="text"/> to unix seconds (sub-second parts are dropped).</summary>
     /// <exception cref="RequestException">400 naming <paramref name="parameter"/> and the byte offset.</exception>
@@ -34,7 +35,7 @@ public static class TimeParameter
                 19 => v / 1_000_000_000,
                 _ => v,
             };
-            if (seconds > MaxSeconds) throw Bad(parameter, text, 0, "after year 9999");
+            if (seconds > MaxSeconds) throw Bad(parameter, text, 0, $"after {MaxSeconds} (year 2286, the latest time stored)");
             return seconds;
         }
         if (s[0] == '-' && s.Length > 1 && s.Skip(1).All(char.IsAsciiDigit))
@@ -62,7 +63,7 @@ public static class TimeParameter
             if (unit == 0) throw Bad(parameter, text, unitStart, $"unknown unit '{s[unitStart..i]}' (s, m, h, d, w, M, y)");
             result += sign * n * unit;
         }
-        if (result < 0 || result > MaxSeconds) throw Bad(parameter, text, 0, "out of range (before 1970 or after 9999)");
+        if (result < 0 || result > MaxSeconds) throw Bad(parameter, text, 0, $"out of range (before 1970 or after {MaxSeconds}, year 2286)");
         return result;
     }
 

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Configuration;
+
 namespace ProfileArena.Server.Storage;
 
 /// <summary>
@@ -45,6 +47,30 @@ public sealed class StorageOptions
 
     /// <summary>Seconds between retention passes.</summary>
     public int RetentionIntervalSeconds { get; set; } = 60;
+
+    /// <summary>Options bound from <paramref name="section"/> (the <c>Storage</c> section) and validated. A configured
+    /// <c>LevelRetentionSeconds</c> replaces the default list (the binder alone would append to it).</summary>
+    public static StorageOptions From(IConfiguration section)
+    {
+        var options = new StorageOptions();
+        section.Bind(options);
+        IConfigurationSection retention = section.GetSection(nameof(LevelRetentionSeconds));
+        if (retention.Exists())
+        {
+            var levels = new List<long>();
+            foreach (IConfigurationSection level in retention.GetChildren())
+            {
+                if (!int.TryParse(level.Key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index) || index >= BucketMath.MaxLevels
+                    || !long.TryParse(level.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long seconds))
+                    throw new ArgumentException($"Storage:LevelRetentionSeconds:{level.Key} = '{level.Value}': the key must be a level (0…{BucketMath.MaxLevels - 1}) and the value whole seconds");
+                while (levels.Count <= index) levels.Add(0);
+                levels[index] = seconds;
+            }
+            options.LevelRetentionSeconds = [.. levels];
+        }
+        options.Validate();
+        return options;
+    }
 
     /// <summary>Throws when a setting is out of range.</summary>
     public void Validate()

@@ -18,12 +18,7 @@ public static class StorageServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddProfileStorage(this IServiceCollection services, IConfiguration configuration)
     {
-        var options = new StorageOptions();
-        configuration.GetSection(StorageOptions.Section).Bind(options);
-        // Binding appends configured array items to the default array; configured retention replaces the default.
-        IConfigurationSection retention = configuration.GetSection(StorageOptions.Section).GetSection(nameof(StorageOptions.LevelRetentionSeconds));
-        if (retention.GetChildren().Any()) options.LevelRetentionSeconds = retention.Get<long[]>() ?? [];
-        options.Validate();
+        StorageOptions options = StorageOptions.From(configuration.GetSection(StorageOptions.Section));
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
         services.AddSingleton(sp => new ProfileStorage(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));

@@ -69,12 +69,14 @@ public static class FlameGraphSvg
 
     private struct DepthVisitor(ulong minTotal) : IStackVisitor
     {
+        private readonly StackDepthTracker _tracker = new();
+
         public int Max { get; private set; }
 
         public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
         {
+            int depth = _tracker.Next(stack);
             if (total < minTotal) return;
-            int depth = stack.Count((byte)';') + 1;
             if (depth > Max) Max = depth;
         }
     }
@@ -83,16 +85,17 @@ public static class FlameGraphSvg
     {
         private readonly List<ulong> _cursor = [0];
         private readonly StringBuilder _sb = new(512);
+        private readonly StackDepthTracker _tracker = new();
 
         public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
         {
-            int depth = stack.Count((byte)';') + 1;
+            int depth = _tracker.Next(stack);
             while (_cursor.Count <= depth) _cursor.Add(0);
             ulong x = _cursor[depth - 1];
             _cursor[depth - 1] = x + total;
             _cursor[depth] = x;
             if (total < minTotal) return; // too narrow to see, and so is everything under it
-            string name = Encoding.UTF8.GetString(stack[(stack.LastIndexOf((byte)';') + 1)..]);
+            string name = Encoding.UTF8.GetString(stack[_tracker.NameStart..]);
             Frame(depth, x, name, self, total);
         }
 

@@ -242,6 +242,7 @@ public static class FlamebearerFormat
         private readonly List<ulong[]> _cursor = [], _other = [], _levelEnd = [];
         private readonly List<bool> _kept = [];
         private readonly ulong[] _x;
+        private readonly StackDepthTracker _tracker = new();
         private char[] _chars = new char[256];
         private int _depth;
 
@@ -267,7 +268,7 @@ public static class FlamebearerFormat
         /// <summary>One node; <paramref name="weight"/> is what the fold threshold is compared with.</summary>
         public void Visit(ReadOnlySpan<byte> stack, ReadOnlySpan<ulong> self, ReadOnlySpan<ulong> total, ulong weight)
         {
-            int depth = stack.Count((byte)';') + 1;
+            int depth = _tracker.Next(stack);
             Close(depth);
             int parent = depth - 1;
             Grow(depth);
@@ -278,7 +279,7 @@ public static class FlamebearerFormat
                 _kept[depth] = false;
                 return;
             }
-            ReadOnlySpan<byte> name = stack[(stack.LastIndexOf((byte)';') + 1)..];
+            ReadOnlySpan<byte> name = stack[_tracker.NameStart..];
             if (weight >= _minTotal && !name.SequenceEqual(Other))
             {
                 for (int s = 0; s < _sides; s++)

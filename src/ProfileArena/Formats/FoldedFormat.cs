@@ -296,11 +296,13 @@ public static class FoldedFormat
     /// that carry no value at all (nodes whose total is 0), which the format cannot express.
     /// </summary>
     /// <returns>The number of lines written.</returns>
-    /// <exception cref="InvalidOperationException">A frame name contains '\n', which the format cannot express
-    /// (the lines before it have been written).</exception>
+    /// <exception cref="ProfileExportException">A frame name that would be written contains '\n', which the
+    /// format cannot express; checked in a first pass, so nothing has been written.</exception>
     public static long Export(ProfileTree tree, Stream output)
     {
         ArgumentNullException.ThrowIfNull(output);
+        var check = new NewlineCheck(new StackDepthTracker());
+        tree.Iterate(ref check);
         using var writer = new PooledWriter(output);
         var visitor = new ExportVisitor(writer);
         tree.Iterate(ref visitor);
@@ -308,13 +310,23 @@ public static class FoldedFormat
         return writer.Lines;
     }
 
+    /// <summary>Refuses a newline in any name that will be written (a node with total &gt; 0 is on some written
+    /// line). Looks at each node's own name only, so the pass is linear in the tree, not in the output.</summary>
+    private readonly struct NewlineCheck(StackDepthTracker tracker) : IStackVisitor
+    {
+        public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
+        {
+            tracker.Next(stack);
+            if (total > 0 && stack[tracker.NameStart..].Contains((byte)'\n'))
+                throw new ProfileExportException($"The frame name '{ProfileFormatException.MakeExcerpt(stack[tracker.NameStart..])}' (depth {tracker.Depth}) contains a newline, which folded text cannot express.");
+        }
+    }
+
     private readonly struct ExportVisitor(PooledWriter writer) : IStackVisitor
     {
         public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
         {
             if (self == 0) return;
-            if (stack.Contains((byte)'\n'))
-                throw new InvalidOperationException($"A frame name in '{ProfileFormatException.MakeExcerpt(stack)}' contains a newline, which folded text cannot express.");
             writer.Write(stack);
             Span<byte> tail = writer.GetSpan(22);
             tail[0] = (byte)' ';

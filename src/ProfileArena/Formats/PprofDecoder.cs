@@ -227,7 +227,14 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
                     else key.AppendFrame(name);
                 }
             }
-            sink.Sample(key.Span, values);
+            try
+            {
+                sink.Sample(key.Span, values);
+            }
+            catch (ProfileFormatException e) when (e.ByteOffset < 0 && e.LineNumber == 0)
+            {
+                throw ProfileFormatException.AtOffset(offset, e.Reason, e); // the sink's reason, at this sample
+            }
             count++;
         }
         return (count, key.Unsymbolized);

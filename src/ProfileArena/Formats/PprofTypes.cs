@@ -107,7 +107,8 @@ public interface IPprofSampleSink
     /// <summary>Called once, before the first sample.</summary>
     void Begin(PprofProfileInfo info);
 
-    /// <summary>Called once per sample.</summary>
+    /// <summary>Called once per sample. A <see cref="ProfileFormatException"/> it throws without a byte offset
+    /// (e.g. "negative value") reaches Read's caller with the offset of this sample's message.</summary>
     /// <param name="stack">Root-first frames joined by ';' (names never contain ';'; see
     /// <see cref="PprofFormat"/> for the naming rules); valid only during the call.</param>
     /// <param name="values">One value per sample type, in <see cref="PprofProfileInfo.SampleTypes"/> order,

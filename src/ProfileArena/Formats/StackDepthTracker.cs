@@ -22,6 +22,10 @@ public sealed class StackDepthTracker
     /// <summary>Where the last node's own name starts in its path (0 at depth 1).</summary>
     public int NameStart { get; private set; }
 
+    /// <summary>Loop steps taken so far (one per push, one per pop): at most twice the nodes seen. Tests read it
+    /// to show the work is linear without timing anything.</summary>
+    internal long Steps { get; private set; }
+
     /// <summary>Takes the next visited node's path and returns its depth (1 for a child of the root).</summary>
     public int Next(ReadOnlySpan<byte> stack)
     {
@@ -30,7 +34,9 @@ public sealed class StackDepthTracker
             int end = _ends[^1];
             if (end < stack.Length && stack[end] == (byte)';') break;
             _ends.RemoveAt(_ends.Count - 1);
+            Steps++;
         }
+        Steps++;
         NameStart = _ends.Count == 0 ? 0 : _ends[^1] + 1;
         _ends.Add(stack.Length);
         return _ends.Count;

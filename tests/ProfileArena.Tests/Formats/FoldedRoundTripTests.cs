@@ -55,8 +55,17 @@ public class FoldedRoundTripTests
     {
         using var store = new TreeStore();
         ProfileTree tree = store.CreateTree();
-        tree.Insert("a\nb", 1);
-        Assert.Throws<InvalidOperationException>(() => FoldedFormat.Export(tree, new MemoryStream()));
+        tree.Insert("ok", 1);
+        tree.Insert("x;a\nb;c", 1);
+        var output = new MemoryStream();
+        var e = Assert.Throws<ProfileExportException>(() => FoldedFormat.Export(tree, output));
+        Assert.Contains("depth 2", e.Message);
+        Assert.Equal(0, output.Length); // checked before the first line
+        tree.Clear();
+        tree.Insert("y;a\nb", 0); // a path with no value is not written: no error
+        tree.Insert("y", 1);
+        FoldedFormat.Export(tree, output);
+        Assert.Equal("y 1\n", Encoding.UTF8.GetString(output.ToArray()));
     }
 
     [Fact]

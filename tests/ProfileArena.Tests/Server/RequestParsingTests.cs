@@ -53,7 +53,8 @@ public class RequestParsingTests
     [InlineData("now-h", "expected a number")]
     [InlineData("-5", "negative unix time")]
     [InlineData("123456789012345678901", "too large")]
-    [InlineData("999999999999", "after year 9999")]
+    [InlineData("999999999999", "after 10000000000 (year 2286")]
+    [InlineData("10000000001", "after 10000000000")]
     [InlineData("now-100000y", "out of range")]
     [InlineData("12.5", "byte 0")]
     public void BadTimesAre400WithWhere(string text, string expected)

@@ -141,6 +141,7 @@ public class SecurityTests
             ("control character in value", () => Post("name=victim.cpu%7Benv%3Da%01b%7D", "a 1"u8.ToArray()), [400], "control character"),
             ("negative from", () => Post("name=victim.cpu&from=-100", "a 1"u8.ToArray()), [400], "from"),
             ("huge from", () => Post("name=victim.cpu&from=99999999999999999999999", "a 1"u8.ToArray()), [400], "from"),
+            ("from past storage's range (milliseconds as seconds?)", () => Post("name=victim.cpu&from=20000000000", "a 1"u8.ToArray()), [400], "year 2286"),
             ("until before from", () => Post("name=victim.cpu&from=2000&until=1000", "a 1"u8.ToArray()), [400], "before"),
             ("bad sampleRate", () => Post(name + "&sampleRate=1e9", "a 1"u8.ToArray()), [400], "sampleRate"),
             ("name twice", () => Post(name + "&name=x", "a 1"u8.ToArray()), [400], "given 2 times"),

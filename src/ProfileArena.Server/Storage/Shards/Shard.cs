@@ -38,6 +38,7 @@ internal sealed class Shard : IDisposable
     private long _nextSeq = 1;
     private long _snapshotSeq;
     private string? _broken;
+    private long _sizeSnapshotAt;
 
     private Shard(string tenant, int number, string directory, StorageOptions options, Func<long> now, Func<long> storageNativeBytes, ILogger log)
     {
@@ -50,6 +51,7 @@ internal sealed class Shard : IDisposable
         _storageNativeBytes = storageNativeBytes;
         _log = log;
         _trees = TreeBackends.CreateEmpty(options);
+        _sizeSnapshotAt = options.WalSnapshotBytes;
     }
 
     public string Tenant { get; }
@@ -101,7 +103,18 @@ internal sealed class Shard : IDisposable
     /// <summary>Stops the loop after the work queued so far (snapshotting first when <paramref name="snapshot"/>).</summary>
     public async Task StopAsync(bool snapshot)
     {
-        if (snapshot) await Enqueue(WorkKind.Snapshot, null, 0).ConfigureAwait(false);
+        if (snapshot)
+        {
+            try
+            {
+                await Enqueue(WorkKind.Snapshot, null, 0).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageUnavailableException)
+            {
+                // The WAL still holds every acknowledged record: the next start replays it.
+                _log.LogError(e, "Shard {Shard}: snapshot at stop failed; the next start replays the WAL", this);
+            }
+        }
         Task stop = Enqueue(WorkKind.Stop, null, 0);
         _work.Writer.TryComplete();
         await stop.ConfigureAwait(false);
@@ -158,7 +171,11 @@ internal sealed class Shard : IDisposable
                     return;
                 }
                 if (group.Count == 0 && control == null) break;
-                if (_wal != null && _wal.Bytes >= _options.WalSnapshotBytes && _broken == null) TrySnapshot();
+                if (_wal != null && _wal.Bytes >= _sizeSnapshotAt && _broken == null)
+                {
+                    TrySnapshot();
+                    _sizeSnapshotAt = _wal.Bytes + _options.WalSnapshotBytes; // after a failure, retry only after as much again
+                }
             }
         }
     }

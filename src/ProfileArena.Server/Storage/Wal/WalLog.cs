@@ -18,9 +18,9 @@ internal sealed class WalLog : IDisposable
 
     private WalLog(string directory) => _directory = directory;
 
-    /// <summary>Fault injection for tests (ENOSPC without filling a disk): given the segment path, the number of
-    /// bytes to write before the write fails with an <see cref="IOException"/>, or null to write normally.</summary>
-    internal static Func<string, int?>? FailWritesForTests { get; set; }
+    /// <summary>Fault injection for tests (ENOSPC without filling a disk): directory prefix → bytes a write to a
+    /// segment under it puts down before it fails with an <see cref="IOException"/>. Empty in production.</summary>
+    internal static System.Collections.Concurrent.ConcurrentDictionary<string, int> FailWritesForTests { get; } = new();
 
     /// <summary>Successful group writes (each one fsync) since the log was opened.</summary>
     public long Syncs { get; private set; }
@@ -71,7 +71,7 @@ internal sealed class WalLog : IDisposable
         long before = file.Length;
         try
         {
-            if (FailWritesForTests?.Invoke(file.Name) is int partial)
+            if (!FailWritesForTests.IsEmpty && FailWritesForTests.FirstOrDefault(f => file.Name.StartsWith(f.Key, StringComparison.Ordinal)) is { Key: not null, Value: int partial })
             {
                 file.Write(records[..Math.Min(partial, records.Length)]);
                 throw new IOException("No space left on device (injected)");

@@ -206,14 +206,14 @@ public class StorageBehaviourTests
 
         // A WAL failure in shard B only: A's prepared part is aborted.
         string shardB = Path.Combine(dir.Path, "t-acme", $"shard-{ProfileStorage.ShardNumber(b, 8)}");
-        WalLog.FailWritesForTests = path => path.StartsWith(shardB, StringComparison.Ordinal) ? 0 : null;
+        WalLog.FailWritesForTests[shardB + Path.DirectorySeparatorChar] = 0;
         try
         {
             await Assert.ThrowsAsync<StorageUnavailableException>(() => storage.IngestAsync([Profile(a, T0, ("main;a2", 5)), Profile(b, T0 + 20, ("main;b2", 1))], TestContext.Current.CancellationToken).AsTask());
         }
         finally
         {
-            WalLog.FailWritesForTests = null;
+            WalLog.FailWritesForTests.TryRemove(shardB + Path.DirectorySeparatorChar, out _);
         }
         Assert.Empty(QueryStacks(storage, "acme", Selector("one.cpu"), T0, T0 + 10, out _));
 

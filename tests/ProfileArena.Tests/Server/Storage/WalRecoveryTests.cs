@@ -188,14 +188,14 @@ public class WalRecoveryTests
             IngestProfile ok = Profile(Series, T0, ("main;ok", 1));
             await storage.IngestAsync([ok], TestContext.Current.CancellationToken);
             model.Add(ok);
-            WalLog.FailWritesForTests = path => path.StartsWith(dir.Path, StringComparison.Ordinal) ? 13 : null;
+            WalLog.FailWritesForTests[dir.Path] = 13;
             try
             {
                 await Assert.ThrowsAsync<StorageUnavailableException>(() => storage.IngestAsync([Profile(Series, T0, ("main;lost", 2))], TestContext.Current.CancellationToken).AsTask());
             }
             finally
             {
-                WalLog.FailWritesForTests = null;
+                WalLog.FailWritesForTests.TryRemove(dir.Path, out _);
             }
             AssertSame(model.Query("acme", All, T0 - 100, T0 + 1000), QueryStacks(storage, "acme", All, T0 - 100, T0 + 1000, out _), "after the failed write");
             IngestProfile later = Profile(Series, T0 + 10, ("main;later", 3));
