@@ -64,4 +64,14 @@ public interface IProfileStorage
 }
 
 /// <summary>Storage-wide counts at one instant.</summary>
-public sealed record StorageStats(long Series, long Trees, long Nodes, long NativeBytes, long WalBytes, long Shards);
+public sealed record StorageStats(long Series, long Trees, long Nodes, long NativeBytes, long WalBytes, long Shards)
+{
+    /// <summary>WAL records written since start (one per ingest call and shard, plus commits).</summary>
+    public long WalRecords { get; init; }
+
+    /// <summary>Group fsyncs since start: fewer than <see cref="WalRecords"/> when concurrent calls share them.</summary>
+    public long WalSyncs { get; init; }
+
+    /// <summary>Stored trees merged by queries since start (O(log range) per series and query).</summary>
+    public long QueryTreesMerged { get; init; }
+}

@@ -210,7 +210,8 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
             wal += st.WalBytes;
             shards++;
         }
-        return new StorageStats(series, trees, nodes, bytes, wal, shards);
+        var (records, syncs) = WalWrites;
+        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = TreesMergedByQueries };
     }
 
     /// <summary>Native bytes held by all shards (what the budget compares).</summary>

@@ -22,6 +22,7 @@ public class StorageConcurrencyTests
         var (records, syncs) = storage.WalWrites;
         Assert.Equal(64, records);
         Assert.True(syncs < records, $"{syncs} fsyncs for {records} records");
+        Assert.Equal((records, syncs), (storage.Stats().WalRecords, storage.Stats().WalSyncs));
         AssertSame(model.Query("acme", Selector("app.cpu"), T0, T0 + 100), QueryStacks(storage, "acme", Selector("app.cpu"), T0, T0 + 100, out _), "grouped");
     }
 
