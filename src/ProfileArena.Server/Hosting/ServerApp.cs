@@ -34,7 +34,7 @@ public static class ServerApp
         {
             InitialData = new Dictionary<string, string?> { ["urls"] = DefaultUrl, ["Storage:DataDir"] = "data" },
         });
-        builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--data-dir"] = "Storage:DataDir" });
+        builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--data-dir"] = "Storage:DataDir", ["--storage"] = "Storage:Engine" });
         // A relative data directory is relative to where the server is started, not to the binary.
         if (builder.Configuration["Storage:DataDir"] is { } dir && !Path.IsPathRooted(dir))
             builder.Configuration["Storage:DataDir"] = Path.GetFullPath(dir);

@@ -15,6 +15,11 @@ public sealed class StorageOptions
     /// <summary>Root of all data: <c>DataDir/&lt;tenant dir&gt;/shard-N/</c> (the HTTP side maps <c>--data-dir</c> here).</summary>
     public string DataDir { get; set; } = "./data";
 
+    /// <summary>Where trees live (<c>--storage arena|baseline</c>): <c>arena</c> = native <see cref="TreeStore"/>s;
+    /// <c>baseline</c> = object-per-node <c>BaselineTree</c>s on the managed heap (issue 12's comparison). Series,
+    /// buckets, levels, WAL, snapshot files and API are the same for both.</summary>
+    public string Engine { get; set; } = Trees.TreeBackends.Arena;
+
     /// <summary>Shards per tenant: series are spread over them by hash, each with its own trees, WAL and snapshots.</summary>
     public int ShardCount { get; set; } = 4;
 
@@ -71,6 +76,8 @@ public sealed class StorageOptions
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(DataDir)) throw new ArgumentException("Storage:DataDir must name a directory");
+        if (!string.Equals(Engine, Trees.TreeBackends.Arena, StringComparison.OrdinalIgnoreCase) && !string.Equals(Engine, Trees.TreeBackends.Baseline, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"Storage:Engine (--storage) must be arena or baseline, not '{Engine}'");
         if (ShardCount is < 1 or > 1024) throw new ArgumentException($"Storage:ShardCount must be 1…1024, not {ShardCount}");
         if (Levels is < 1 or > BucketMath.MaxLevels) throw new ArgumentException($"Storage:Levels must be 1…{BucketMath.MaxLevels}, not {Levels}");
         if (LevelRetentionSeconds.Any(r => r < 0)) throw new ArgumentException("Storage:LevelRetentionSeconds must not be negative");

@@ -26,7 +26,7 @@ internal sealed class Shard : IDisposable
     private readonly Func<long> _storageNativeBytes;
     private readonly ILogger _log;
     private readonly int _levels;
-    private ArenaTreeBackend _trees;
+    private ITreeBackend _trees;
     private readonly object _indexLock = new();
     private readonly Dictionary<SeriesKey, SeriesState> _series = [];
     private readonly ReaderWriterLockSlim _removal = new(LockRecursionPolicy.NoRecursion);
@@ -50,7 +50,7 @@ internal sealed class Shard : IDisposable
         _now = now;
         _storageNativeBytes = storageNativeBytes;
         _log = log;
-        _trees = ArenaTreeBackend.CreateEmpty();
+        _trees = TreeBackends.CreateEmpty(options);
         _sizeSnapshotAt = options.WalSnapshotBytes;
     }
 
@@ -617,7 +617,7 @@ internal sealed class Shard : IDisposable
             if (new FileInfo(treesPath).Length != treesLength)
                 throw new InvalidDataException($"snapshot {treesPath} is corrupt at byte offset {Math.Min(treesLength, new FileInfo(treesPath).Length)}: it has {new FileInfo(treesPath).Length} bytes, its index says {treesLength}");
             _trees.Dispose();
-            _trees = ArenaTreeBackend.LoadFile(treesPath);
+            _trees = TreeBackends.LoadFile(_options, treesPath);
             var used = new HashSet<int>();
             foreach (SeriesState s in series)
             {

@@ -2,13 +2,16 @@ namespace ProfileArena.Server.Storage.Trees;
 
 /// <summary>
 /// The few tree operations a shard uses, over one set of trees addressed by int ids. This is the seam for
-/// issue 12's <c>--storage arena|baseline</c>: <see cref="ArenaTreeBackend"/> keeps the trees in a
-/// <see cref="TreeStore"/>; a Baseline backend (object-per-node trees) would implement the same members.
+/// issue 12's <c>--storage arena|baseline</c> (<see cref="TreeBackends"/>): <see cref="ArenaTreeBackend"/> keeps
+/// the trees in a <see cref="TreeStore"/>; <see cref="BaselineTreeBackend"/> in object-per-node Baseline trees.
 /// Thread safety is the arena's: readers and writers of different trees run in parallel, one tree admits
 /// many readers or one writer.
 /// </summary>
 internal interface ITreeBackend : IDisposable
 {
+    /// <summary>True when <paramref name="tree"/> is a live tree (index files are checked against it).</summary>
+    bool Exists(int tree);
+
     /// <summary>A new empty tree.</summary>
     int Create();
 

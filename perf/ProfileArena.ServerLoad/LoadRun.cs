@@ -1,0 +1,390 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using ProfileArena.Verification;
+
+namespace ProfileArena.ServerLoad;
+
+/// <summary>One engine's run: ingest workers, query workers and a sampler against one server process.</summary>
+public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess server, GcObserver gc, TextWriter log)
+{
+    private readonly ConcurrentQueue<(double At, double Ms, bool Ok)> _ingests = new();
+    private readonly ConcurrentQueue<(double At, double Ms, int RangeHours, bool Ok)> _renders = new();
+    private readonly ConcurrentDictionary<int, int> _failures = new();
+    private readonly Stopwatch _clock = new();
+    private long _nextJob = -1;
+    private long _simulatedNow;
+    private long _bytesSent;
+    private string? _stopReason;
+
+    /// <summary>Pushes issued so far (the job counter), for the fault tests' bookkeeping.</summary>
+    public long Issued => Interlocked.Read(ref _nextJob) + 1;
+
+    public async Task<EngineRun> RunAsync(string engine)
+    {
+        int seriesPerTick = options.Services * options.LabelSets;
+        long ticks = options.SimulatedSeconds / 10;
+        long totalJobs = options.Soak ? long.MaxValue : ticks * seriesPerTick;
+        long start = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 10 * 10 - options.SimulatedSeconds;
+        Interlocked.Exchange(ref _simulatedNow, start);
+        string load0 = LoadAverage();
+        var rows = new List<IntervalRow>();
+        using var stopIngest = new CancellationTokenSource(TimeSpan.FromSeconds(options.MaxWallSeconds));
+        using var stopQueries = new CancellationTokenSource();
+        _clock.Start();
+        GcTotals gcAtStart = gc.Totals();
+
+        Task[] ingest = [.. Enumerable.Range(0, options.Connections).Select(_ => Task.Run(() => IngestWorker(start, seriesPerTick, totalJobs, stopIngest.Token)))];
+        Task[] queries = [.. Enumerable.Range(0, options.QueryConnections).Select(i => Task.Run(() => QueryWorker(i, stopQueries.Token)))];
+        Task allIngest = Task.WhenAll(ingest);
+
+        // Sampler: every second, stop when the target is reached; a row every SampleSeconds.
+        using var http = new HttpClient { BaseAddress = new Uri(server.Url), Timeout = TimeSpan.FromSeconds(30) };
+        double lastRow = 0;
+        long targetReachedAtMs = -1;
+        Metrics last = new();
+        while (!allIngest.IsCompleted)
+        {
+            await Task.WhenAny(allIngest, Task.Delay(1000));
+            if (server.HasExited)
+            {
+                _stopReason = $"the server exited (code {server.ExitCode}) — see {server.LogPath}";
+                stopIngest.Cancel();
+                break;
+            }
+            last = await Metrics.Read(http) ?? last;
+            if (last.Nodes >= options.TargetNodes && targetReachedAtMs < 0)
+            {
+                targetReachedAtMs = (long)_clock.Elapsed.TotalMilliseconds;
+                if (!options.Soak)
+                {
+                    _stopReason ??= $"target of {options.TargetNodes:N0} nodes reached";
+                    stopIngest.Cancel();
+                }
+            }
+            double now = _clock.Elapsed.TotalSeconds;
+            if (now - lastRow >= options.SampleSeconds)
+            {
+                rows.Add(Row(lastRow, now, last));
+                lastRow = now;
+            }
+        }
+        try { await allIngest; } catch (OperationCanceledException) { }
+        _stopReason ??= stopIngest.IsCancellationRequested ? $"--max-seconds {options.MaxWallSeconds} reached" : "all simulated ticks pushed";
+        double ingestEnd = _clock.Elapsed.TotalSeconds;
+        stopQueries.Cancel();
+        try { await Task.WhenAll(queries); } catch (OperationCanceledException) { }
+        if (!server.HasExited) last = await Metrics.Read(http) ?? last;
+        rows.Add(Row(lastRow, _clock.Elapsed.TotalSeconds, last));
+        await Task.Delay(1500); // GC events of the last second reach the session
+        GcTotals gcTotals = gc.Totals();
+        long rssPeak = rows.Count == 0 ? 0 : rows.Max(r => r.RssBytes);
+
+        HeapSnapshot? heap = null;
+        if (options.HeapSnapshot && !server.HasExited)
+        {
+            log.WriteLine($"[{engine}] heap snapshot ({last.Nodes:N0} nodes stored)...");
+            try
+            {
+                heap = gc.TakeHeapSnapshot(TimeSpan.FromMinutes(3), log);
+                log.WriteLine($"[{engine}]   {heap.LiveObjects:N0} live objects, {heap.LiveBytes:N0} bytes, {heap.Seconds:0.0} s");
+            }
+            catch (Exception e) when (e is TimeoutException or InvalidOperationException or IOException)
+            {
+                log.WriteLine($"[{engine}]   heap snapshot failed: {e.Message}");
+            }
+        }
+
+        var ingests = _ingests.ToArray();
+        var renders = _renders.ToArray();
+        double[] okIngest = [.. ingests.Where(i => i.Ok).Select(i => i.Ms)];
+        return new EngineRun
+        {
+            Engine = engine,
+            StopReason = _stopReason,
+            LoadAverageStart = load0,
+            LoadAverageEnd = LoadAverage(),
+            IngestSeconds = ingestEnd,
+            Pushes = ingests.Length,
+            PushesAcknowledged = okIngest.Length,
+            Failures = _failures.ToDictionary(kv => kv.Key.ToString(CultureInfo.InvariantCulture), kv => kv.Value),
+            PushesPerSecond = okIngest.Length / Math.Max(1e-9, ingestEnd),
+            MegabytesPerSecond = Interlocked.Read(ref _bytesSent) / 1e6 / Math.Max(1e-9, ingestEnd),
+            Ingest = Percentiles.Of(okIngest),
+            Render1h = Percentiles.Of([.. renders.Where(r => r.Ok && r.RangeHours == 1).Select(r => r.Ms)]),
+            Render24h = Percentiles.Of([.. renders.Where(r => r.Ok && r.RangeHours == 24).Select(r => r.Ms)]),
+            RenderFailures = renders.Count(r => !r.Ok),
+            NodesStored = last.Nodes,
+            Trees = last.Trees,
+            Series = last.Series,
+            NativeBytes = last.NativeBytes,
+            RssBytes = rows.Count == 0 ? 0 : rows[^1].RssBytes,
+            RssPeakBytes = rssPeak,
+            ManagedHeapBytes = gc.LastHeapBytes(),
+            ManagedHeapPeakBytes = gc.Collector.Snapshot().Where(g => !g.Snapshot).Select(g => g.HeapBytesAfter).DefaultIfEmpty(0).Max(),
+            GcCountByGeneration = [.. Enumerable.Range(0, 3).Select(g => gcTotals.CountByGeneration[g] - gcAtStart.CountByGeneration[g])],
+            GcTotalPauseMs = gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs,
+            GcMaxPauseMs = gc.Collector.Snapshot().Where(g => !g.Snapshot).Select(g => g.PauseMs).DefaultIfEmpty(0).Max(),
+            GcPercentOfTime = 100 * (gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs) / Math.Max(1e-9, ingestEnd * 1000),
+            GcEventsLost = gc.EventsLost,
+            GcReasons = gc.Collector.Snapshot().Where(g => !g.Snapshot).GroupBy(g => $"gen{g.Generation} {g.Reason} {g.Type}")
+                .OrderByDescending(g => g.Count()).ToDictionary(g => g.Key, g => g.Count()),
+            LiveObjects = heap?.LiveObjects,
+            LiveBytes = heap?.LiveBytes,
+            TopTypes = heap?.TopByCount(8).Select(t => $"{t.Value.Count:N0} {t.Key}").ToList(),
+            Rows = rows,
+        };
+    }
+
+    private IntervalRow Row(double from, double until, Metrics m)
+    {
+        var ingests = _ingests.Where(i => i.At >= from && i.At < until).ToArray();
+        var renders = _renders.Where(r => r.At >= from && r.At < until).ToArray();
+        GcTotals totals = gc.Totals();
+        return new IntervalRow
+        {
+            Seconds = until,
+            NodesStored = m.Nodes,
+            NativeBytes = m.NativeBytes,
+            RssBytes = server.RssBytes(),
+            ManagedHeapBytes = gc.LastHeapBytes(),
+            PushesPerSecond = ingests.Count(i => i.Ok) / Math.Max(1e-9, until - from),
+            IngestP50 = Percentiles.At([.. ingests.Where(i => i.Ok).Select(i => i.Ms)], 0.50),
+            IngestP99 = Percentiles.At([.. ingests.Where(i => i.Ok).Select(i => i.Ms)], 0.99),
+            Render1hP99 = Percentiles.At([.. renders.Where(r => r.Ok && r.RangeHours == 1).Select(r => r.Ms)], 0.99),
+            Render24hP99 = Percentiles.At([.. renders.Where(r => r.Ok && r.RangeHours == 24).Select(r => r.Ms)], 0.99),
+            GcCountByGeneration = totals.CountByGeneration,
+            GcTotalPauseMs = totals.TotalPauseMs,
+            GcMaxPauseMsSoFar = totals.MaxPauseMsByGeneration.Max(),
+        };
+    }
+
+    private async Task IngestWorker(long start, int seriesPerTick, long totalJobs, CancellationToken stop)
+    {
+        using var http = Client(TimeSpan.FromSeconds(120));
+        var watch = new Stopwatch();
+        while (!stop.IsCancellationRequested)
+        {
+            long job = Interlocked.Increment(ref _nextJob);
+            if (job >= totalJobs) return;
+            long tick = job / seriesPerTick;
+            int s = (int)(job % seriesPerTick / options.LabelSets), l = (int)(job % options.LabelSets);
+            if (options.PushRate > 0)
+            {
+                double due = job / options.PushRate * 1000 - _clock.Elapsed.TotalMilliseconds;
+                if (due > 0) await Task.Delay(TimeSpan.FromMilliseconds(due), stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                if (stop.IsCancellationRequested) return;
+            }
+            long from;
+            if (options.Soak)
+            {
+                // Real time: a tick is due at the next 10 s boundary; retention then works against the real clock.
+                long dueAt = tick * 10_000;
+                double wait = dueAt - _clock.Elapsed.TotalMilliseconds;
+                if (wait > 0) await Task.Delay(TimeSpan.FromMilliseconds(wait), stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                if (stop.IsCancellationRequested) return;
+                from = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            }
+            else
+            {
+                from = start + tick * 10;
+            }
+            InterlockedMax(ref _simulatedNow, from + 10);
+            List<byte[]> variants = corpus.Bodies[s];
+            byte[] body = variants[(int)((uint)HashCode.Combine(options.Seed, job) % (uint)variants.Count)];
+            string name = Uri.EscapeDataString($"svc{s}{{region=r{l % 3},pod=pod-{l}}}");
+            string url = $"/ingest?name={name}&from={from}&until={from + 10}&format=pprof&spyName=serverload&sampleRate=100";
+            watch.Restart();
+            bool ok = false;
+            try
+            {
+                using var content = new ByteArrayContent(body);
+                content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+                using HttpResponseMessage r = await http.PostAsync(url, content, CancellationToken.None);
+                ok = r.IsSuccessStatusCode;
+                if (!ok) _failures.AddOrUpdate((int)r.StatusCode, 1, (_, c) => c + 1);
+                else Interlocked.Add(ref _bytesSent, body.Length);
+            }
+            catch (HttpRequestException)
+            {
+                _failures.AddOrUpdate(-1, 1, (_, c) => c + 1);
+            }
+            catch (TaskCanceledException)
+            {
+                _failures.AddOrUpdate(-2, 1, (_, c) => c + 1);
+            }
+            _ingests.Enqueue((_clock.Elapsed.TotalSeconds, watch.Elapsed.TotalMilliseconds, ok));
+            if (_failures.Values.Sum() > 1000)
+            {
+                _stopReason ??= "more than 1000 failed pushes";
+                return;
+            }
+        }
+    }
+
+    private async Task QueryWorker(int index, CancellationToken stop)
+    {
+        using var http = Client(TimeSpan.FromSeconds(120));
+        var random = new Random(HashCode.Combine(options.Seed, index, 77));
+        var watch = new Stopwatch();
+        for (int n = 0; n < 10_000_000 && !stop.IsCancellationRequested; n++)
+        {
+            int hours = n % 2 == 0 ? 1 : 24;
+            long until = Interlocked.Read(ref _simulatedNow);
+            string query = Uri.EscapeDataString($"svc{random.Next(options.Services)}.cpu{{}}");
+            watch.Restart();
+            bool ok = false;
+            try
+            {
+                using HttpResponseMessage r = await http.GetAsync($"/render?query={query}&from={until - hours * 3600}&until={until}&format=json&maxNodes=1024", stop);
+                await r.Content.ReadAsByteArrayAsync(stop);
+                ok = r.IsSuccessStatusCode;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+            {
+            }
+            _renders.Enqueue((_clock.Elapsed.TotalSeconds, watch.Elapsed.TotalMilliseconds, hours, ok));
+        }
+    }
+
+    private HttpClient Client(TimeSpan timeout) =>
+        new(new SocketsHttpHandler { MaxConnectionsPerServer = 1, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
+        {
+            BaseAddress = new Uri(server.Url),
+            Timeout = timeout,
+        };
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        long current;
+        while ((current = Interlocked.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, current) != current) { }
+    }
+
+    /// <summary>The first line of /proc/loadavg (1, 5, 15 min).</summary>
+    public static string LoadAverage()
+    {
+        try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
+        catch (IOException) { return "?"; }
+    }
+}
+
+/// <summary>The storage gauges of the server's /metrics.</summary>
+public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, long NativeBytes = 0)
+{
+    public static async Task<Metrics?> Read(HttpClient http)
+    {
+        try
+        {
+            string text = await http.GetStringAsync("/metrics");
+            double Value(string name)
+            {
+                foreach (string line in text.Split('\n'))
+                {
+                    if (line.StartsWith(name + " ", StringComparison.Ordinal))
+                        return double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
+                }
+                return 0;
+            }
+            return new Metrics((long)Value("profilearena_storage_nodes"), (long)Value("profilearena_storage_trees"),
+                (long)Value("profilearena_storage_series"), (long)Value("profilearena_storage_native_bytes"));
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>Latency percentiles in milliseconds.</summary>
+public sealed record Percentiles(int Count, double P50, double P99, double P999, double Max)
+{
+    public static Percentiles Of(double[] ms) => new(ms.Length, At(ms, 0.5), At(ms, 0.99), At(ms, 0.999), ms.Length == 0 ? double.NaN : ms.Max());
+
+    /// <summary>Nearest-rank percentile; NaN for no samples.</summary>
+    public static double At(double[] ms, double q)
+    {
+        if (ms.Length == 0) return double.NaN;
+        double[] sorted = [.. ms.Order()];
+        int rank = (int)Math.Ceiling(q * sorted.Length) - 1;
+        return sorted[Math.Clamp(rank, 0, sorted.Length - 1)];
+    }
+}
+
+/// <summary>One row of the report over time.</summary>
+public sealed class IntervalRow
+{
+    public double Seconds { get; init; }
+    public long NodesStored { get; init; }
+    public long NativeBytes { get; init; }
+    public long RssBytes { get; init; }
+    public long ManagedHeapBytes { get; init; }
+    public double PushesPerSecond { get; init; }
+    public double IngestP50 { get; init; }
+    public double IngestP99 { get; init; }
+    public double Render1hP99 { get; init; }
+    public double Render24hP99 { get; init; }
+    public int[] GcCountByGeneration { get; init; } = [];
+    public double GcTotalPauseMs { get; init; }
+    public double GcMaxPauseMsSoFar { get; init; }
+}
+
+/// <summary>One engine's figures.</summary>
+public sealed class EngineRun
+{
+    public string Engine { get; init; } = "";
+    public string? StopReason { get; init; }
+    public string LoadAverageStart { get; init; } = "";
+    public string LoadAverageEnd { get; init; } = "";
+    public double IngestSeconds { get; init; }
+    public long Pushes { get; init; }
+    public long PushesAcknowledged { get; init; }
+    public Dictionary<string, int> Failures { get; init; } = [];
+    public double PushesPerSecond { get; init; }
+    public double MegabytesPerSecond { get; init; }
+    public Percentiles Ingest { get; init; } = Percentiles.Of([]);
+    public Percentiles Render1h { get; init; } = Percentiles.Of([]);
+    public Percentiles Render24h { get; init; } = Percentiles.Of([]);
+    public long RenderFailures { get; init; }
+    public long NodesStored { get; init; }
+    public long Trees { get; init; }
+    public long Series { get; init; }
+    public long NativeBytes { get; init; }
+    public long RssBytes { get; init; }
+    public long RssPeakBytes { get; init; }
+    public long ManagedHeapBytes { get; init; }
+    public long ManagedHeapPeakBytes { get; init; }
+    public int[] GcCountByGeneration { get; init; } = [];
+    public double GcTotalPauseMs { get; init; }
+    public double GcMaxPauseMs { get; init; }
+    public double GcPercentOfTime { get; init; }
+    public long GcEventsLost { get; init; }
+    /// <summary>GCs by generation, reason and type (why the runtime collected).</summary>
+    public Dictionary<string, int> GcReasons { get; init; } = [];
+    public long? LiveObjects { get; init; }
+    public long? LiveBytes { get; init; }
+    public List<string>? TopTypes { get; init; }
+    public List<IntervalRow> Rows { get; init; } = [];
+}
+
+/// <summary>The whole run: options, corpus, one entry per engine.</summary>
+public sealed class LoadReport
+{
+    public string Date { get; init; } = "";
+    public string Command { get; init; } = "";
+    public LoadOptions Options { get; init; } = new();
+    public List<string> Sources { get; init; } = [];
+    public long CorpusBytes { get; init; }
+    public long MeanStacksPerBody { get; init; }
+    public List<EngineRun> Engines { get; init; } = [];
+
+    public string ToJson() => JsonSerializer.Serialize(this, new JsonSerializerOptions
+    {
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    });
+}

@@ -1,0 +1,72 @@
+// ProfileArena.ServerLoad: the server under sustained pprof ingest and /render queries, arena then Baseline,
+// each in its own child process on 127.0.0.1 with a fresh data directory. See perf/README.md "Server load".
+//   dotnet run -c Release --project perf/ProfileArena.ServerLoad -- --target-nodes 10000000 --out /tmp/serverload
+using System.Globalization;
+using ProfileArena.ServerLoad;
+
+LoadOptions options;
+try
+{
+    options = LoadOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+Directory.CreateDirectory(options.Output);
+TextWriter log = Console.Error;
+string testData = Corpus.FindTestData();
+log.WriteLine($"building {options.Services} × {options.Variants} push bodies from {testData} ...");
+Corpus corpus = Corpus.Build(options, testData);
+log.WriteLine($"  {corpus.BodyBytes / 1e6:0.0} MB of gzipped pprof, mean {corpus.MeanStacksPerBody:N0} stacks per push");
+
+var report = new LoadReport
+{
+    Date = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
+    Command = "ProfileArena.ServerLoad " + string.Join(' ', args),
+    Options = options,
+    Sources = corpus.SourceNames,
+    CorpusBytes = corpus.BodyBytes,
+    MeanStacksPerBody = corpus.MeanStacksPerBody,
+};
+var serverArgs = new List<string> { "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:ProfileArena=Information" };
+if (options.Soak && !options.ServerArgs.Any(a => a.Contains("LevelRetentionSeconds", StringComparison.Ordinal)))
+{
+    // Soak: short retention so that the size goes flat within minutes (10 s buckets 5 min, 100 s 10 min, 1000 s 1 h, coarser 1 day).
+    serverArgs.AddRange(["--Storage:LevelRetentionSeconds:0=300", "--Storage:LevelRetentionSeconds:1=600", "--Storage:LevelRetentionSeconds:2=3600",
+        "--Storage:LevelRetentionSeconds:3=86400", "--Storage:LevelRetentionSeconds:4=86400", "--Storage:LevelRetentionSeconds:5=86400", "--Storage:RetentionIntervalSeconds=10"]);
+}
+serverArgs.AddRange(options.ServerArgs);
+
+foreach (string engine in options.Engines)
+{
+    string dataDir = Path.Combine(Path.GetTempPath(), $"pa-serverload-{Environment.ProcessId}-{engine}");
+    if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+    log.WriteLine($"[{engine}] starting the server (data {dataDir}), load average {LoadRun.LoadAverage()}");
+    try
+    {
+        using ServerProcess server = await ServerProcess.StartAsync(engine, dataDir, serverArgs, TimeSpan.FromSeconds(60), options.ServerEnvironment);
+        using var gc = new GcObserver(server.Pid);
+        await Task.Delay(500);
+        var run = new LoadRun(options, corpus, server, gc, log);
+        EngineRun result = await run.RunAsync(engine);
+        report.Engines.Add(result);
+        log.WriteLine($"[{engine}] {result.StopReason}: {result.NodesStored:N0} nodes, {result.PushesAcknowledged:N0} pushes in {result.IngestSeconds:0.0} s, " +
+            $"ingest p99 {result.Ingest.P99:0.0} ms, GC {result.GcPercentOfTime:0.00} % (max pause {result.GcMaxPauseMs:0.0} ms)");
+        server.Kill();
+        File.Copy(server.LogPath, Path.Combine(options.Output, $"server-{engine}.log"), overwrite: true);
+    }
+    finally
+    {
+        try { Directory.Delete(dataDir, recursive: true); } catch (IOException) { }
+    }
+}
+
+string markdown = Report.Markdown(report);
+Console.WriteLine(markdown);
+File.WriteAllText(Path.Combine(options.Output, "serverload.md"), markdown);
+File.WriteAllText(Path.Combine(options.Output, "serverload.json"), report.ToJson());
+Report.Plots(report, options.Output);
+log.WriteLine($"wrote {options.Output}/serverload.md, serverload.json, serverload-gc.png, serverload-latency.png, serverload-memory.png");
+return 0;

@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Net;
+using ProfileArena.Tests.Server.Storage;
+
+namespace ProfileArena.Tests.Server.Faults;
+
+/// <summary>
+/// The native-memory budget reached during concurrent load (issue 12): ingest is refused with 429 and a message
+/// naming the budget, the stores stay within it (/metrics), queries answer with exactly what was acknowledged,
+/// and that survives a restart. Arena only: the Baseline engine keeps its trees on the managed heap and has no
+/// native budget (Storage:MaxNativeBytes does not bound it).
+/// </summary>
+public sealed class MemoryBudgetTests
+{
+    [Fact]
+    public async Task Budget_reached_under_load_refuses_ingest_cleanly_keeps_queries_and_stays_within_budget()
+    {
+        const long budget = 24L << 20;
+        using var dir = new TempDataDir();
+        var ledger = new PushLedger();
+        long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        using (ChildServer server = await ChildServer.Start(dir.Path, $"--Storage:MaxNativeBytes={budget}", "--Storage:ShardCount=2"))
+        {
+            int refused = 0;
+            string? message = null;
+            Task[] pushers = [.. Enumerable.Range(0, 4).Select(p => Task.Run(async () =>
+            {
+                var random = new Random(p);
+                using var client = new HttpClient { BaseAddress = new Uri(server.Url), Timeout = TimeSpan.FromSeconds(30) };
+                for (int n = 0; n < 4000 && Volatile.Read(ref refused) < 40; n++)
+                {
+                    var (id, body) = ledger.Next(random, 200, renameLeaves: true);
+                    using HttpResponseMessage r = await Api.IngestFolded(client, PushLedger.Series + "{test=faults}", body, now - random.Next(24 * 3600), now);
+                    if (r.IsSuccessStatusCode)
+                    {
+                        ledger.Acknowledge(id);
+                        continue;
+                    }
+                    Assert.True(r.StatusCode == HttpStatusCode.TooManyRequests, $"over budget answered {(int)r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
+                    message ??= await r.Content.ReadAsStringAsync();
+                    Interlocked.Increment(ref refused);
+                    // Queries still answer while ingest is refused.
+                    var (status, text) = await Api.Get(client, $"/render?query={Uri.EscapeDataString(PushLedger.Series + "{}")}&from=now-1h&until=now&format=json");
+                    Assert.True(status == HttpStatusCode.OK, $"render at the budget: {(int)status} {text}");
+                }
+            }))];
+            await Task.WhenAll(pushers);
+            Assert.True(refused > 0, "the budget was never reached");
+            Assert.Contains("Storage:MaxNativeBytes", message, StringComparison.Ordinal);
+            long native = (long)Gauge(await Api.Get(server.Client, "/metrics"), "profilearena_storage_native_bytes");
+            Assert.True(native > 0 && native <= budget, $"native bytes {native:N0} past the budget {budget:N0}");
+            await ledger.Verify(server.Client, "at the budget");
+            server.Kill();
+        }
+        using (ChildServer restarted = await ChildServer.Start(dir.Path, $"--Storage:MaxNativeBytes={budget}", "--Storage:ShardCount=2"))
+            await ledger.Verify(restarted.Client, "after restart at the budget");
+    }
+
+    private static double Gauge((HttpStatusCode Status, string Body) metrics, string name)
+    {
+        Assert.Equal(HttpStatusCode.OK, metrics.Status);
+        string line = metrics.Body.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        return double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
+    }
+}
