@@ -8,6 +8,15 @@ using ProfileArena.Workloads;
 // Run (from the repository root):
 //   dotnet run -c Release --project perf/ProfileArena.EmbedPerf -- [--trees 20] [--width 100] [--depth 200] [--runs 3] [--dir /tmp]
 
+//   dotnet run -c Release --project perf/ProfileArena.EmbedPerf -- --shapes 100000   (hostile shapes, issue 14)
+
+int shapesN = Array.IndexOf(args, "--shapes") is int si and >= 0 && si + 1 < args.Length ? int.Parse(args[si + 1]) : 0;
+if (shapesN > 0)
+{
+    DeepShapes.Run(shapesN);
+    return;
+}
+
 int trees = 20, width = 100, depth = 200, runs = 3;
 string dir = Path.GetTempPath();
 for (int i = 0; i + 1 < args.Length; i += 2)

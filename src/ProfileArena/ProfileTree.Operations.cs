@@ -67,7 +67,7 @@ public readonly unsafe partial struct ProfileTree
         StoreRoot* root = pin.Root;
         TreeRecord* tree = store.Tree(root, _id, _generation);
         bool nested = TreeWalker.IsIteratingOnThisThread(tree);
-        if (!nested) tree->Lock.EnterRead();
+        if (!nested) tree->Lock.EnterRead(nested: TreeWalker.HoldsReadLock);
         try
         {
             tree->ThrowIfStale(_generation);

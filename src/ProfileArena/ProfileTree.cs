@@ -27,9 +27,38 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     public TreeStore Store => _store ?? throw new InvalidOperationException("This ProfileTree is a default handle: it refers to no tree. Create trees with TreeStore.CreateTree().");
 
     /// <summary>The tree's id within its store.</summary>
-    public int Id => (int)_id;
+    /// <exception cref="InvalidOperationException">This is a default handle.</exception>
+    public int Id
+    {
+        get
+        {
+            _ = Store; // a default handle has no id: throws like every other member
+            return (int)_id;
+        }
+    }
 
     internal uint RawId => _id;
+
+    /// <summary>Tests only: the tree lock's state (−1 = write-held, else readers) and waiting writers.</summary>
+    internal (int State, int WaitingWriters) LockStateForTests
+    {
+        get
+        {
+            TreeStore store = Store;
+            using StorePin pin = store.Pin();
+            StoreRoot* root = pin.Root;
+            return store.Tree(root, _id, _generation)->Lock.StateForTests;
+        }
+    }
+
+    /// <summary>Tests only: sets the tree's write version as if that many writes had happened (wrap-around tests).</summary>
+    internal void SetWriteVersionForTests(ulong version)
+    {
+        TreeStore store = Store;
+        using StorePin pin = store.Pin();
+        StoreRoot* root = pin.Root;
+        store.Tree(root, _id, _generation)->Lock.SetVersionForTests(version);
+    }
 
     internal uint Generation => _generation;
 
@@ -133,7 +162,10 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     }
 
     /// <summary>Calls <paramref name="visitor"/> for every node but the root, depth-first pre-order,
-    /// siblings in ordinal byte order. The visitor must not insert into this tree.</summary>
+    /// siblings in ordinal byte order. The visitor may read any tree (Iterate, Top, Total, Save) but
+    /// must not write one: Insert, MergeFrom, Clone, Clear, Truncate and Remove called from a visitor
+    /// throw <see cref="InvalidOperationException"/> (a write waiting for readers while this thread
+    /// holds a read lock could deadlock).</summary>
     public void Iterate(StackVisitor visitor)
     {
         ArgumentNullException.ThrowIfNull(visitor);

@@ -15,6 +15,10 @@ public enum StoreLimit
     SymbolIdSpace,
     /// <summary>32-bit tree ids: a store holds at most 2^31 − 1 trees.</summary>
     TreeIdSpace,
+    /// <summary><see cref="TreeStoreOptions.MaxStackBytes"/>: bytes in one stack (root-to-node path).</summary>
+    StackBytes,
+    /// <summary><see cref="TreeStoreOptions.MaxStackFrames"/>: frames in one stack (root-to-node path).</summary>
+    StackFrames,
 }
 
 /// <summary>

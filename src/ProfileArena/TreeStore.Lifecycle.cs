@@ -21,8 +21,7 @@ public sealed unsafe partial class TreeStore
         using StorePin pin = Pin();
         StoreRoot* root = pin.Root;
         TreeRecord* record = Tree(root, tree.RawId, tree.Generation, write: true);
-        if (TreeWalker.IsIteratingOnThisThread(record))
-            throw new InvalidOperationException("A visitor cannot remove the tree it is iterating.");
+        TreeWalker.ThrowIfInsideAVisitor(record, "remove");
         uint count;
         bool retire;
         record->Lock.EnterWrite();

@@ -24,13 +24,15 @@ public sealed unsafe partial class TreeStore
     /// <summary>
     /// Saves to <paramref name="path"/> safely: writes a temporary file beside it, flushes it to disk,
     /// then renames it over <paramref name="path"/>, so a crash leaves either the old file or the new one,
-    /// never a half-written file under the real name.
+    /// never a half-written file under the real name. Temporary files of earlier saves of the same
+    /// path whose process died before the rename are removed first (see native-notes.md).
     /// </summary>
     public void SaveToFile(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        SnapshotTempFiles.RemoveStale(full);
+        string temp = SnapshotTempFiles.PathFor(full);
         try
         {
             using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
@@ -66,6 +68,8 @@ public sealed unsafe partial class TreeStore
     /// <summary>Loads the snapshot file at <paramref name="path"/> (see <see cref="Load(Stream, TreeStoreOptions?)"/>).</summary>
     public static TreeStore LoadFile(string path, TreeStoreOptions? options = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        SnapshotTempFiles.RemoveStale(Path.GetFullPath(path));
         using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         return Load(file, options);
     }
@@ -84,6 +88,7 @@ public sealed unsafe partial class TreeStore
         ArgumentException.ThrowIfNullOrEmpty(path);
         options ??= new TreeStoreOptions();
         options.Validate();
+        SnapshotTempFiles.RemoveStale(Path.GetFullPath(path));
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
         long length = stream.Length;
         if (length < 3 * SnapshotFormat.BlockSize)
@@ -96,6 +101,7 @@ public sealed unsafe partial class TreeStore
         bool acquired = false;
         try
         {
+            var guard = new MappedFileGuard(stream.SafeFileHandle, Path.GetFullPath(path));
             file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             view = file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
             byte* p = null;
@@ -103,7 +109,7 @@ public sealed unsafe partial class TreeStore
             acquired = true;
             p += view.PointerOffset;
             StoreRoot* root = SnapshotMapper.Open(p, length, options);
-            var store = new TreeStore(new StoreHandle(root, file, view));
+            var store = new TreeStore(new StoreHandle(root, file, view, guard));
             if (verifyAll) store.VerifySnapshot();
             return store;
         }
@@ -124,6 +130,7 @@ public sealed unsafe partial class TreeStore
         using StorePin pin = Pin();
         StoreRoot* root = pin.Root;
         if (root->MapBase == null) return;
+        CheckMappedFile(root);
         EnsureSymbolsVerified(root);
         for (uint id = 0; id < root->TreeCount; id++)
         {
@@ -135,13 +142,21 @@ public sealed unsafe partial class TreeStore
     /// <summary>A mapped store's names, checked once before anything reads them (no-op for other stores).</summary>
     internal void EnsureSymbolsVerified(StoreRoot* root)
     {
-        if (root->MapBase == null || Volatile.Read(ref root->SymbolsVerified) != 0) return;
+        if (root->MapBase == null) return;
+        CheckMappedFile(root);
+        if (Volatile.Read(ref root->SymbolsVerified) != 0) return;
         lock (_symbolLock)
         {
             if (root->SymbolsVerified != 0) return;
             SnapshotMapper.VerifySymbols(root);
             Volatile.Write(ref root->SymbolsVerified, 1);
         }
+    }
+
+    /// <summary>A mapped store: throws if the file changed under the mapping (see <see cref="MappedFileGuard"/>).</summary>
+    internal void CheckMappedFile(StoreRoot* root)
+    {
+        if (root->MapBase != null) _handle.Guard!.Check(root, _symbolLock);
     }
 
     private bool IsMapped

@@ -31,7 +31,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        _handle = new StoreHandle(StoreRoot.Create(options.MaxNodes, options.MaxSymbolBytes, options.MaxNativeBytes));
+        _handle = new StoreHandle(StoreRoot.Create(options));
     }
 
     private TreeStore(StoreHandle handle) => _handle = handle;
@@ -229,7 +229,11 @@ public sealed unsafe partial class TreeStore : IDisposable
         TreeRecord* tree = root->Tree(id);
         if (Volatile.Read(ref tree->Live) == 0 || tree->Generation != generation)
             tree->ThrowIfStale(generation);
-        if (root->MapBase != null && Volatile.Read(ref tree->Verified) == 0) VerifyMappedTree(root, tree);
+        if (root->MapBase != null)
+        {
+            CheckMappedFile(root); // a file changed under the mapping would fault or lie: refuse first
+            if (Volatile.Read(ref tree->Verified) == 0) VerifyMappedTree(root, tree);
+        }
         return tree;
     }
 

@@ -18,7 +18,11 @@ public sealed record Timeline(long StartTime, long DurationDelta, long[] Samples
 /// <param name="Series">Matching series that had data in the range.</param>
 /// <param name="Metadata">The metadata of the matching series (the first one's; default when none).</param>
 /// <param name="Timeline">Samples over time across all matching series.</param>
-public sealed record QueryResult(int Series, SeriesMetadata Metadata, Timeline Timeline);
+public sealed record QueryResult(int Series, SeriesMetadata Metadata, Timeline Timeline)
+{
+    /// <summary>Stored trees merged into the destination (one per series and bucket piece): O(log range).</summary>
+    public int TreesMerged { get; init; }
+}
 
 /// <summary>Storage refused a write for lack of room (native-memory budget): the client may retry later (HTTP 429).</summary>
 public sealed class StorageFullException(string message) : Exception(message);
@@ -39,7 +43,10 @@ public interface IProfileStorage
     /// <summary>Stores <paramref name="profiles"/>, all or nothing; the task completes only after the
     /// write is durable (fsynced WAL). Profiles may name different tenants and series.</summary>
     /// <exception cref="StorageFullException">The native-memory budget is reached; nothing was stored.</exception>
-    /// <exception cref="StorageUnavailableException">The WAL could not be written; nothing was stored.</exception>
+    /// <exception cref="StorageUnavailableException">The WAL could not be written, or storage is replaying or
+    /// stopped; nothing was stored.</exception>
+    /// <exception cref="OverflowException">A bucket's total would pass 2^64 − 1 (client values too large); nothing was stored.</exception>
+    /// <exception cref="ArgumentException">A profile's until is before its from; nothing was stored.</exception>
     ValueTask IngestAsync(IReadOnlyList<IngestProfile> profiles, CancellationToken cancellationToken);
 
     /// <summary>Merges into <paramref name="destination"/> every profile of <paramref name="tenant"/>'s

@@ -28,15 +28,15 @@ internal static unsafe class TreeMerger
             DoubleInPlace(target);
             return;
         }
-        if (TreeWalker.IsIteratingOnThisThread(target))
-            throw new InvalidOperationException("A visitor cannot merge into the tree it is iterating.");
+        TreeWalker.ThrowIfInsideAVisitor(target, "merge into");
 
         // Two trees, one written and one read: take the locks in address order so that two merges
-        // in opposite directions cannot deadlock. A source this thread already iterates is read-locked.
-        bool lockSource = !TreeWalker.IsIteratingOnThisThread(source);
+        // in opposite directions cannot deadlock. With the target's write lock held, the source's
+        // read lock is a nested read: it must not queue behind a waiting writer of the source (whose
+        // readers may be waiting for the target).
         bool targetFirst = target < source;
         if (targetFirst) target->Lock.EnterWrite();
-        if (lockSource) source->Lock.EnterRead();
+        source->Lock.EnterRead(nested: targetFirst);
         if (!targetFirst) target->Lock.EnterWrite();
         try
         {
@@ -47,7 +47,36 @@ internal static unsafe class TreeMerger
         finally
         {
             target->Lock.ExitWrite();
-            if (lockSource) source->Lock.ExitRead();
+            source->Lock.ExitRead();
+        }
+    }
+
+    /// <summary>
+    /// Throws unless every path of the source fits the target store's MaxStackBytes and MaxStackFrames.
+    /// One pass in ascending index (parents first) with each node's path length and depth in scratch.
+    /// </summary>
+    private static void CheckStackBounds(StoreRoot* sourceRoot, ref NodeSlabs from, StoreRoot* targetRoot)
+    {
+        uint count = from.Count;
+        nuint bytes = (nuint)count * sizeof(ulong);
+        var paths = (ulong*)NativeAllocator.AllocScratch(bytes); // (depth << 32) | path bytes
+        try
+        {
+            paths[0] = 0;
+            for (uint i = 1; i < count; i++)
+            {
+                Node* node = from[i];
+                ulong parent = paths[node->Parent.Value];
+                long length = (node->Parent.IsNone ? 0 : (long)(uint)parent + 1) + sourceRoot->Symbols.Name(node->Symbol).Length;
+                long depth = (long)(parent >> 32) + 1;
+                if (length > targetRoot->MaxStackBytes) throw TreeWriter.StackTooLong(targetRoot, length);
+                if (depth > targetRoot->MaxStackFrames) throw TreeWriter.TooManyFrames(targetRoot, depth);
+                paths[i] = ((ulong)depth << 32) | (ulong)length;
+            }
+        }
+        finally
+        {
+            NativeAllocator.FreeScratch(paths, bytes);
         }
     }
 
@@ -94,6 +123,10 @@ internal static unsafe class TreeMerger
                 }
             }
 
+            // A source from a store with looser stack bounds may hold paths this store refuses.
+            if (sourceRoot->MaxStackBytes > targetRoot->MaxStackBytes || sourceRoot->MaxStackFrames > targetRoot->MaxStackFrames)
+                CheckStackBounds(sourceRoot, ref from, targetRoot);
+
             // Pass 1: map what exists, count what must be created.
             long created = 0;
             map[0] = 0;
@@ -114,7 +147,7 @@ internal static unsafe class TreeMerger
             }
 
             // Pass 2: claim room and names, all or nothing.
-            if (created > 0) target->ReserveNodes(targetRoot, created);
+            TreeRecord.Room room = created > 0 ? target->ReserveNodes(targetRoot, created) : default;
             if (anyUnknownName)
             {
                 try
@@ -127,6 +160,7 @@ internal static unsafe class TreeMerger
                             for (uint s = 0; s < symbolCount; s++)
                                 if (symbolMap[s] == SymbolId.Missing.Value)
                                     symbolMap[s] = targetRoot->Symbols.FindOrAdd(&targetRoot->Memory, sourceRoot->Symbols.Name(new SymbolId(s)), targetRoot->MaxSymbolBytes).Value;
+                            targetRoot->Symbols.Commit(&targetRoot->Memory);
                         }
                         catch
                         {
@@ -137,7 +171,7 @@ internal static unsafe class TreeMerger
                 }
                 catch
                 {
-                    TreeRecord.CancelReservation(targetRoot, created);
+                    if (created > 0) target->CancelReservation(targetRoot, created, room);
                     throw;
                 }
             }

@@ -57,7 +57,9 @@ internal static unsafe class TreeTruncator
     {
         ref NodeSlabs nodes = ref tree->Nodes;
         if (nodes.Count - 1 <= (ulong)maxNodes) return 0;
-        int k = (int)maxNodes; // < Count − 1 < 2^32; the heap holds k entries
+        if (maxNodes > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(maxNodes), maxNodes, $"a cut below {nodes.Count - 1} nodes must keep at most {int.MaxValue}");
+        int k = (int)maxNodes; // the heap holds k entries
         ulong* totals = TreeWalker.SubtreeTotals(ref nodes, out nuint totalsBytes);
         var heap = (ulong*)NativeAllocator.AllocScratch((nuint)k * sizeof(ulong));
         var stack = (uint*)NativeAllocator.AllocScratch((nuint)nodes.Count * sizeof(uint));
@@ -125,11 +127,15 @@ internal static unsafe class TreeTruncator
 
         ulong* totals = TreeWalker.SubtreeTotals(ref nodes, out nuint totalsBytes);
         var map = (uint*)NativeAllocator.AllocScratch((nuint)count * sizeof(uint));
+        // Path bytes of kept nodes: an `other` child may be longer than the dropped child it replaces
+        // (a name shorter than "other"), and every path must stay within MaxStackBytes.
+        var pathBytes = (uint*)NativeAllocator.AllocScratch((nuint)count * sizeof(uint));
         try
         {
             // Pass 1: map[i] = new index of kept node i, 0 = dropped. Ascending index order visits a
             // parent before its children, and the new indices keep that order (parent < child).
             map[0] = 0;
+            pathBytes[0] = 0;
             uint kept = 1;
             for (uint i = 1; i < count; i++)
             {
@@ -137,6 +143,8 @@ internal static unsafe class TreeTruncator
                 uint parent = node->Parent.Value;
                 bool parentKept = parent == 0 || map[parent] != 0;
                 map[i] = parentKept && (totals[i] >= minTotal || node->Symbol == other) ? kept++ : 0;
+                // ≤ MaxStackBytes (≤ 2^30) for every node: the store's invariant.
+                if (map[i] != 0) pathBytes[i] = (parent == 0 ? 0 : pathBytes[parent] + 1) + (uint)root->Symbols.Name(node->Symbol).Length;
             }
             if (kept == count) return 0; // every node stays
 
@@ -153,7 +161,13 @@ internal static unsafe class TreeTruncator
                     if (map[c.Value] == 0) dropped |= totals[c.Value] > 0;
                     else hasOther |= nodes[c]->Symbol == other;
                 }
-                if (dropped && !hasOther) { folds++; needOther |= other.IsMissing; }
+                if (dropped && !hasOther)
+                {
+                    long otherPath = (i == 0 ? 0 : pathBytes[i] + 1L) + OtherName.Length;
+                    if (otherPath > root->MaxStackBytes) throw TreeWriter.StackTooLong(root, otherPath);
+                    folds++;
+                    needOther |= other.IsMissing;
+                }
             }
             uint result = kept + folds;
             Debug.Assert(result <= count);
@@ -171,7 +185,16 @@ internal static unsafe class TreeTruncator
                     lock (symbolLock)
                     {
                         checkpoint = root->Symbols.Save();
-                        other = root->Symbols.FindOrAdd(memory, OtherName, root->MaxSymbolBytes);
+                        try
+                        {
+                            other = root->Symbols.FindOrAdd(memory, OtherName, root->MaxSymbolBytes);
+                            root->Symbols.Commit(memory);
+                        }
+                        catch
+                        {
+                            root->Symbols.Rollback(memory, checkpoint);
+                            throw;
+                        }
                         interned = true;
                     }
                 }
@@ -241,6 +264,7 @@ internal static unsafe class TreeTruncator
         {
             NativeAllocator.FreeScratch(totals, totalsBytes);
             NativeAllocator.FreeScratch(map, (nuint)count * sizeof(uint));
+            NativeAllocator.FreeScratch(pathBytes, (nuint)count * sizeof(uint));
         }
     }
 }

@@ -29,6 +29,25 @@ internal static unsafe class TreeWalker
 
     [ThreadStatic] private static Frame* t_innermost;
 
+    /// <summary>True while this thread is inside a visitor: it holds a tree's read lock.</summary>
+    public static bool HoldsReadLock => t_innermost != null;
+
+    /// <summary>
+    /// The rule that keeps nested calls free of deadlocks: inside a visitor, trees may be read (Iterate,
+    /// Top, Total, Save) but not written. A write waits for the tree's readers; if one of them waits in
+    /// turn for a lock this thread holds (B's visitor writing A while A's visitor writes B), neither
+    /// can go on. Refused at once, whatever tree or store the write is for.
+    /// </summary>
+    public static void ThrowIfInsideAVisitor(TreeRecord* tree, string what)
+    {
+        if (t_innermost == null) return;
+        throw new InvalidOperationException(IsIteratingOnThisThread(tree)
+            ? $"A visitor cannot {what} the tree it is iterating."
+            : $"A visitor cannot {what} a tree: while Iterate runs on this thread, trees may be read (Iterate, Top, Total, Save) but not written "
+              + "(Insert, MergeFrom into, Clone, Clear, Truncate, Remove), because a write that waits for a tree's readers while this thread holds a "
+              + "read lock can deadlock. Collect what to write and write it after Iterate returns.");
+    }
+
     public static bool IsIteratingOnThisThread(TreeRecord* tree)
     {
         for (Frame* f = t_innermost; f != null; f = f->Outer)
@@ -42,7 +61,7 @@ internal static unsafe class TreeWalker
         // A visitor may iterate the same tree again; it already holds the read lock, and taking it
         // twice would deadlock behind a waiting writer.
         bool nested = IsIteratingOnThisThread(tree);
-        if (!nested) tree->Lock.EnterRead();
+        if (!nested) tree->Lock.EnterRead(nested: HoldsReadLock);
         if (tree->Live == 0 || tree->Generation != generation)
         {
             if (!nested) tree->Lock.ExitRead();
@@ -75,7 +94,7 @@ internal static unsafe class TreeWalker
     private static IterationPlan* CurrentPlan(StoreRoot* root, TreeRecord* tree, out bool isPrivate)
     {
         isPrivate = false;
-        uint version = tree->Lock.Version;
+        ulong version = tree->Lock.Version;
         var cached = (IterationPlan*)Volatile.Read(ref tree->Plan);
         if (cached != null && cached->Version == version) return cached;
 
@@ -183,7 +202,9 @@ internal static unsafe class TreeWalker
                 e++;
                 // Path lengths per depth, only to size the replay's buffers once.
                 s.EnsureDepth(depth + 1);
-                int pathLength = (depth == 1 ? 0 : s.PathEnds[depth - 1] + 1) + name.Length;
+                // ≤ MaxStackBytes (≤ 2^30) by the store's invariant; checked anyway, since a wrong
+                // length here would size the replay's buffer short.
+                int pathLength = checked((depth == 1 ? 0 : s.PathEnds[depth - 1] + 1) + name.Length);
                 s.PathEnds[depth] = pathLength;
                 maxDepth = Math.Max(maxDepth, depth);
                 maxPath = Math.Max(maxPath, pathLength);

@@ -4,7 +4,8 @@ namespace ProfileArena.Engine;
 
 /// <summary>
 /// Holds a tree's write lock for one change, after the checks every writer makes: the calling thread
-/// must not be iterating the tree (its read lock would deadlock the write lock), and the handle's
+/// must not be inside a visitor (a write waiting for readers while it holds a read lock can deadlock;
+/// see <see cref="TreeWalker.ThrowIfInsideAVisitor"/>), and the handle's
 /// generation must still be the tree's (checked under the lock, so a concurrent Remove is seen).
 /// Insert, Clear, Truncate and a merge of a tree into itself use it.
 /// </summary>
@@ -17,8 +18,7 @@ internal readonly unsafe ref struct TreeWriteScope
     // `what` is the verb for the error message: "insert into", "clear", …
     public static TreeWriteScope Enter(TreeRecord* tree, uint generation, string what)
     {
-        if (TreeWalker.IsIteratingOnThisThread(tree))
-            throw new InvalidOperationException($"A visitor cannot {what} the tree it is iterating.");
+        TreeWalker.ThrowIfInsideAVisitor(tree, what);
         tree->Lock.EnterWrite();
         try
         {

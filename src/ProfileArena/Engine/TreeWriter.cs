@@ -24,12 +24,17 @@ internal static unsafe class TreeWriter
         ref PathCache cache = ref tree->Cache;
         NativeAllocator* memory = &root->Memory;
 
+        // Stack bounds first, before the key is read or anything allocated: every later length
+        // (segment count + 1, cache capacities, Iterate's path buffer) is bounded by them.
+        if (key.Length > root->MaxStackBytes) throw StackTooLong(root, key.Length);
+
         // The tree's total is the largest total of any node, so this one check covers every node.
         if (tree->Total > ulong.MaxValue - value)
             throw new OverflowException($"Inserting {value} would overflow the tree's total of {tree->Total} (maximum {ulong.MaxValue}); the tree is unchanged.");
 
         int common = 0, reused = 0;
         if (cache.Valid) reused = ReusableSegments(ref cache, key, out common);
+        int keyCapacity = cache.KeyCapacity, depthCapacity = cache.DepthCapacity; // restored if refused
 
         try
         {
@@ -44,7 +49,8 @@ internal static unsafe class TreeWriter
             else
             {
                 start = reused == 0 ? 0 : cache.SegmentEnds[reused - 1] + 1;
-                depth = reused + key.Slice(start).Count(Separator) + 1;
+                depth = reused + key.Slice(start).Count(Separator) + 1; // ≤ MaxStackBytes + 1: no overflow
+                if (depth > root->MaxStackFrames) throw TooManyFrames(root, depth);
             }
             cache.EnsureDepthCapacity(memory, depth);
             cache.EnsureKeyCapacity(memory, key.Length);
@@ -84,9 +90,9 @@ internal static unsafe class TreeWriter
                         // Names must be interned, so claim the nodes first (the node claim is the
                         // step that can be refused without having changed the symbol table).
                         created = depth - resolved;
-                        tree->ReserveNodes(root, created);
+                        TreeRecord.Room room = tree->ReserveNodes(root, created);
                         reserved = true;
-                        InternUnknown(root, key, ref cache, firstUnknown, unknownHash, depth, created);
+                        InternUnknown(root, tree, key, ref cache, firstUnknown, unknownHash, depth, created, room);
                     }
                 }
                 if (!reserved)
@@ -114,9 +120,19 @@ internal static unsafe class TreeWriter
         catch
         {
             cache.Valid = false;
+            // A refused insert gives back the cache room it grew: the store's bytes are as before.
+            cache.RestoreCapacity(memory, keyCapacity, depthCapacity);
             throw;
         }
     }
+
+    public static StoreLimitExceededException StackTooLong(StoreRoot* root, long bytes) =>
+        new(StoreLimit.StackBytes, root->MaxStackBytes,
+            $"a stack of {bytes} bytes is longer than TreeStoreOptions.MaxStackBytes = {root->MaxStackBytes}");
+
+    public static StoreLimitExceededException TooManyFrames(StoreRoot* root, long frames) =>
+        new(StoreLimit.StackFrames, root->MaxStackFrames,
+            $"a stack of {frames} frames is deeper than TreeStoreOptions.MaxStackFrames = {root->MaxStackFrames}");
 
     /// <summary>
     /// How many leading segments of <paramref name="key"/> are identical to the cached key's, so
@@ -162,8 +178,8 @@ internal static unsafe class TreeWriter
     /// Interns the names of segments [firstUnknown, depth), all or nothing (the caller holds the symbol
     /// lock and has claimed <paramref name="created"/> nodes, which are returned on failure).
     /// </summary>
-    private static void InternUnknown(StoreRoot* root, ReadOnlySpan<byte> key, ref PathCache cache,
-        int firstUnknown, ulong firstHash, int depth, int created)
+    private static void InternUnknown(StoreRoot* root, TreeRecord* tree, ReadOnlySpan<byte> key, ref PathCache cache,
+        int firstUnknown, ulong firstHash, int depth, int created, TreeRecord.Room room)
     {
         NativeAllocator* memory = &root->Memory;
         SymbolTable.Checkpoint checkpoint = root->Symbols.Save();
@@ -172,11 +188,12 @@ internal static unsafe class TreeWriter
             cache.Symbols[firstUnknown] = root->Symbols.Add(memory, Segment(ref cache, key, firstUnknown), firstHash, root->MaxSymbolBytes);
             for (int i = firstUnknown + 1; i < depth; i++)
                 cache.Symbols[i] = root->Symbols.FindOrAdd(memory, Segment(ref cache, key, i), root->MaxSymbolBytes);
+            root->Symbols.Commit(memory);
         }
         catch
         {
             root->Symbols.Rollback(memory, checkpoint);
-            TreeRecord.CancelReservation(root, created);
+            tree->CancelReservation(root, created, room);
             throw;
         }
     }

@@ -3,7 +3,8 @@ using System.Text.Json;
 
 namespace ProfileArena.Formats;
 
-/// <summary>Options of <see cref="FlamebearerFormat.Export(ProfileTree, Stream, FlamebearerOptions?)"/>.</summary>
+/// <summary>Options of <see cref="FlamebearerFormat.Export(ProfileTree, Stream, FlamebearerOptions?)"/>
+/// and <see cref="FlamebearerFormat.ExportDiff(ProfileTree, ProfileTree, Stream, FlamebearerOptions?)"/>.</summary>
 public sealed class FlamebearerOptions
 {
     /// <summary>Most nodes kept before small ones are folded into "other" (default 8192, pyroscope's
@@ -18,7 +19,22 @@ public sealed class FlamebearerOptions
 
     /// <summary>metadata.sampleRate (default 100).</summary>
     public uint SampleRate { get; init; } = 100;
+
+    /// <summary>metadata.spyName (default empty).</summary>
+    public string SpyName { get; init; } = "";
+
+    /// <summary>The profile's timeline (pyroscope's <c>timeline</c> object), written when <see cref="WriteTimeline"/> is set.</summary>
+    public FlamebearerTimeline? Timeline { get; init; }
+
+    /// <summary>Writes the <c>timeline</c> key (null when <see cref="Timeline"/> is null), as pyroscope's render API does.</summary>
+    public bool WriteTimeline { get; init; }
 }
+
+/// <summary>pyroscope's timeline: one sample sum per step of <paramref name="DurationDelta"/> seconds from <paramref name="StartTime"/>.</summary>
+/// <param name="StartTime">Unix seconds of the first step.</param>
+/// <param name="DurationDelta">Seconds per step.</param>
+/// <param name="Samples">The sum of each step.</param>
+public sealed record FlamebearerTimeline(long StartTime, long DurationDelta, IReadOnlyList<long> Samples);
 
 /// <summary>
 /// Pyroscope's flamebearer JSON, "single" format, version 1:
@@ -35,16 +51,65 @@ public sealed class FlamebearerOptions
 /// </remarks>
 public static class FlamebearerFormat
 {
-    /// <summary>Writes the tree as flamebearer JSON to <paramref name="output"/> (not closed).</summary>
+    /// <summary>Writes the tree as flamebearer JSON, format "single", to <paramref name="output"/> (not closed).</summary>
     public static void Export(ProfileTree tree, Stream output, FlamebearerOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         options ??= new FlamebearerOptions();
-        ulong minTotal = MinTotal(tree, options.MaxNodes);
-        var builder = new LevelsBuilder(minTotal, tree.Total);
-        tree.Iterate(ref builder);
+        ulong rootTotal = tree.Total;
+        var builder = new LevelsBuilder(1, MinTotal(tree, options.MaxNodes), [rootTotal]);
+        var visitor = new SingleVisitor(builder);
+        tree.Iterate(ref visitor);
         builder.Close(0);
+        Write(output, builder, "single", rootTotal, null, options);
+    }
 
+    /// <summary>
+    /// Writes the difference of two trees as flamebearer JSON, format "double" (pyroscope's diff view):
+    /// each node is 7 integers <c>[left x delta, left total, left self, right x delta, right total,
+    /// right self, name index]</c> over the union of both trees' paths (a path missing on one side has
+    /// 0 there); <c>numTicks</c> is the sum of both totals, <c>leftTicks</c>/<c>rightTicks</c> each side's.
+    /// With <see cref="FlamebearerOptions.MaxNodes"/> = K the threshold is the K-th largest
+    /// max(left total, right total); a node under it on both sides folds into its parent's "other".
+    /// Neither tree is changed.
+    /// </summary>
+    public static void ExportDiff(ProfileTree left, ProfileTree right, Stream output, FlamebearerOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        options ??= new FlamebearerOptions();
+        ulong leftTotal = left.Total, rightTotal = right.Total;
+        // Both sides grown to the union of the two shapes (missing paths inserted with value 0) in a
+        // private store: one pre-order walk then meets the same paths in the same order on both sides.
+        using var staging = new TreeStore();
+        ProfileTree l = staging.CreateTree(), r = staging.CreateTree();
+        l.MergeFrom(left);
+        r.MergeFrom(right);
+        AddShape(l, right);
+        AddShape(r, left);
+        var rightNodes = new ColumnVisitor([], [], []);
+        r.Iterate(ref rightNodes);
+        var leftNodes = new ColumnVisitor([], [], null);
+        l.Iterate(ref leftNodes);
+        if (leftNodes.Totals.Count != rightNodes.Totals.Count)
+            throw new InvalidOperationException("diff: the two union trees differ in shape");
+        var weights = new List<ulong>(leftNodes.Totals.Count);
+        for (int i = 0; i < leftNodes.Totals.Count; i++) weights.Add(Math.Max(leftNodes.Totals[i], rightNodes.Totals[i]));
+        var builder = new LevelsBuilder(2, KthLargest(weights, options.MaxNodes), [leftTotal, rightTotal]);
+        var visitor = new DiffVisitor(builder, rightNodes);
+        l.Iterate(ref visitor);
+        builder.Close(0);
+        Write(output, builder, "double", leftTotal + rightTotal, (leftTotal, rightTotal), options);
+    }
+
+    private static void AddShape(ProfileTree target, ProfileTree shape)
+    {
+        var paths = new List<byte[]>();
+        shape.Iterate((stack, _, _) => paths.Add(stack.ToArray()));
+        foreach (byte[] path in paths) target.Insert(path, 0);
+    }
+
+    private static void Write(Stream output, LevelsBuilder builder, string format, ulong numTicks, (ulong Left, ulong Right)? ticks, FlamebearerOptions options)
+    {
         using var json = new Utf8JsonWriter(output);
         json.WriteStartObject();
         json.WriteNumber("version", 1);
@@ -60,16 +125,40 @@ public static class FlamebearerFormat
             json.WriteEndArray();
         }
         json.WriteEndArray();
-        json.WriteNumber("numTicks", tree.Total);
+        json.WriteNumber("numTicks", numTicks);
         json.WriteNumber("maxSelf", builder.MaxSelf);
         json.WriteEndObject();
         json.WriteStartObject("metadata");
-        json.WriteString("format", "single");
-        json.WriteString("spyName", "");
+        json.WriteString("format", format);
+        json.WriteString("spyName", options.SpyName);
         json.WriteNumber("sampleRate", options.SampleRate);
         json.WriteString("units", options.Units);
         json.WriteString("name", options.Name);
         json.WriteEndObject();
+        if (options.WriteTimeline)
+        {
+            if (options.Timeline is null)
+            {
+                json.WriteNull("timeline");
+            }
+            else
+            {
+                json.WriteStartObject("timeline");
+                json.WriteNumber("startTime", options.Timeline.StartTime);
+                json.WriteStartArray("samples");
+                foreach (long v in options.Timeline.Samples) json.WriteNumberValue(v);
+                json.WriteEndArray();
+                json.WriteNumber("durationDelta", options.Timeline.DurationDelta);
+                json.WriteStartObject("watermarks");
+                json.WriteEndObject();
+                json.WriteEndObject();
+            }
+        }
+        if (ticks is var (leftTicks, rightTicks))
+        {
+            json.WriteNumber("leftTicks", leftTicks);
+            json.WriteNumber("rightTicks", rightTicks);
+        }
         json.WriteEndObject();
     }
 
@@ -79,6 +168,14 @@ public static class FlamebearerFormat
         if (maxNodes <= 0 || tree.NodeCount - 1 <= maxNodes) return 0;
         var top = new TopTotals(maxNodes);
         tree.Iterate(ref top);
+        return top.Min;
+    }
+
+    private static ulong KthLargest(List<ulong> values, int k)
+    {
+        if (k <= 0 || values.Count <= k) return 0;
+        var top = new TopTotals(k);
+        foreach (ulong v in values) top.Visit(default, 0, v);
         return top.Min;
     }
 
@@ -95,32 +192,71 @@ public static class FlamebearerFormat
         }
     }
 
+    private readonly struct SingleVisitor(LevelsBuilder builder) : IStackVisitor
+    {
+        public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total) =>
+            builder.Visit(stack, new ReadOnlySpan<ulong>(in self), new ReadOnlySpan<ulong>(in total), total);
+    }
+
+    /// <summary>Collects one side's values in pre-order (and, when <c>Hashes</c> is given, a hash of each
+    /// path, to check that the other side walks the same paths).</summary>
+    private readonly struct ColumnVisitor(List<ulong> selfs, List<ulong> totals, List<ulong>? hashes) : IStackVisitor
+    {
+        public List<ulong> Selfs => selfs;
+        public List<ulong> Totals => totals;
+        public List<ulong>? Hashes => hashes;
+
+        public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
+        {
+            selfs.Add(self);
+            totals.Add(total);
+            hashes?.Add(System.IO.Hashing.XxHash3.HashToUInt64(stack));
+        }
+    }
+
+    private struct DiffVisitor(LevelsBuilder builder, ColumnVisitor right) : IStackVisitor
+    {
+        private int _index;
+
+        public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
+        {
+            int i = _index++;
+            if (right.Hashes![i] != System.IO.Hashing.XxHash3.HashToUInt64(stack))
+                throw new InvalidOperationException("diff: the two union trees walk different paths");
+            ReadOnlySpan<ulong> selfs = [self, right.Selfs[i]], totals = [total, right.Totals[i]];
+            builder.Visit(stack, selfs, totals, Math.Max(total, right.Totals[i]));
+        }
+    }
+
     private static ReadOnlySpan<byte> Other => "other"u8;
 
-    /// <summary>Builds the levels in one pre-order pass: a node's x is known when it is visited
-    /// (parent x + parent self + totals of earlier kept siblings), and a parent's "other" child is
-    /// emitted when its subtree closes, after its kept children.</summary>
-    private struct LevelsBuilder : IStackVisitor
+    /// <summary>Builds the levels of one or two sides in one pre-order pass: a node's x on each side is
+    /// known when it is visited (parent x + parent self + totals of earlier kept siblings), and a
+    /// parent's "other" child is emitted when its subtree closes, after its kept children.</summary>
+    private sealed class LevelsBuilder
     {
+        private readonly int _sides;
         private readonly ulong _minTotal;
         private readonly Dictionary<string, int> _nameIndex = new(StringComparer.Ordinal);
         private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
-        private readonly List<ulong> _cursor = [], _other = [], _levelEnd = [];
+        private readonly List<ulong[]> _cursor = [], _other = [], _levelEnd = [];
         private readonly List<bool> _kept = [];
+        private readonly ulong[] _x;
         private readonly StackDepthTracker _tracker = new();
         private char[] _chars = new char[256];
         private int _depth;
 
-        public LevelsBuilder(ulong minTotal, ulong rootTotal)
+        public LevelsBuilder(int sides, ulong minTotal, ReadOnlySpan<ulong> rootTotals)
         {
+            _sides = sides;
             _minTotal = minTotal;
+            _x = new ulong[sides];
             _lookup = _nameIndex.GetAlternateLookup<ReadOnlySpan<char>>();
             Names.Add("total");
             _nameIndex.Add("total", 0);
-            _cursor.Add(0);
-            _other.Add(0);
-            _kept.Add(true);
-            Emit(0, 0, rootTotal, 0, 0);
+            Grow(0);
+            _kept[0] = true;
+            Emit(0, new ulong[sides], rootTotals, new ulong[sides], 0);
         }
 
         public List<string> Names { get; } = [];
@@ -129,36 +265,35 @@ public static class FlamebearerFormat
 
         public ulong MaxSelf { get; private set; }
 
-        public void Visit(ReadOnlySpan<byte> stack, ulong self, ulong total)
+        /// <summary>One node; <paramref name="weight"/> is what the fold threshold is compared with.</summary>
+        public void Visit(ReadOnlySpan<byte> stack, ReadOnlySpan<ulong> self, ReadOnlySpan<ulong> total, ulong weight)
         {
             int depth = _tracker.Next(stack);
             Close(depth);
             int parent = depth - 1;
-            while (_cursor.Count <= depth)
-            {
-                _cursor.Add(0);
-                _other.Add(0);
-                _kept.Add(false);
-            }
+            Grow(depth);
             _depth = depth;
-            _other[depth] = 0;
+            Array.Clear(_other[depth]);
             if (!_kept[parent])
             {
                 _kept[depth] = false;
                 return;
             }
             ReadOnlySpan<byte> name = stack[_tracker.NameStart..];
-            if (total >= _minTotal && !name.SequenceEqual(Other))
+            if (weight >= _minTotal && !name.SequenceEqual(Other))
             {
-                ulong x = _cursor[parent];
-                _cursor[parent] = x + total;
-                Emit(depth, x, total, self, NameIndex(name));
+                for (int s = 0; s < _sides; s++)
+                {
+                    _x[s] = _cursor[parent][s];
+                    _cursor[parent][s] = _x[s] + total[s];
+                    _cursor[depth][s] = _x[s] + self[s];
+                }
+                Emit(depth, _x, total, self, NameIndex(name));
                 _kept[depth] = true;
-                _cursor[depth] = x + self;
             }
             else
             {
-                _other[parent] += total;
+                for (int s = 0; s < _sides; s++) _other[parent][s] += total[s];
                 _kept[depth] = false;
             }
         }
@@ -168,33 +303,51 @@ public static class FlamebearerFormat
         {
             for (int d = _depth; d >= depth; d--)
             {
-                if (_kept[d] && _other[d] > 0)
+                ulong[] other = _other[d];
+                if (_kept[d] && other.AsSpan().ContainsAnyExcept(0UL))
                 {
-                    ulong x = _cursor[d];
-                    _cursor[d] = x + _other[d];
-                    Emit(d + 1, x, _other[d], _other[d], NameIndex(Other));
+                    for (int s = 0; s < _sides; s++)
+                    {
+                        _x[s] = _cursor[d][s];
+                        _cursor[d][s] = _x[s] + other[s];
+                    }
+                    Emit(d + 1, _x, other, other, NameIndex(Other));
                 }
-                _other[d] = 0;
+                Array.Clear(other);
                 _kept[d] = false;
             }
             _depth = Math.Max(0, depth - 1);
             if (depth == 0) _kept[0] = false;
         }
 
-        private void Emit(int level, ulong x, ulong total, ulong self, int name)
+        private void Grow(int depth)
+        {
+            while (_cursor.Count <= depth)
+            {
+                _cursor.Add(new ulong[_sides]);
+                _other.Add(new ulong[_sides]);
+                _kept.Add(false);
+            }
+        }
+
+        private void Emit(int level, ReadOnlySpan<ulong> x, ReadOnlySpan<ulong> total, ReadOnlySpan<ulong> self, int name)
         {
             while (Levels.Count <= level)
             {
                 Levels.Add([]);
-                _levelEnd.Add(0);
+                _levelEnd.Add(new ulong[_sides]);
             }
             List<ulong> values = Levels[level];
-            values.Add(x - _levelEnd[level]);
-            values.Add(total);
-            values.Add(self);
+            ulong[] end = _levelEnd[level];
+            for (int s = 0; s < _sides; s++)
+            {
+                values.Add(x[s] - end[s]);
+                values.Add(total[s]);
+                values.Add(self[s]);
+                end[s] = x[s] + total[s];
+                if (self[s] > MaxSelf) MaxSelf = self[s];
+            }
             values.Add((ulong)name);
-            _levelEnd[level] = x + total;
-            if (self > MaxSelf) MaxSelf = self;
         }
 
         private int NameIndex(ReadOnlySpan<byte> name)

@@ -88,6 +88,9 @@ internal unsafe struct ByteArena
     public void Rollback(NativeAllocator* memory, Checkpoint cp)
     {
         FreeChunksFrom(memory, cp.ChunkCount);
+        // No chunk before the batch means no published name resolves through the directory (empty
+        // names never do): nobody can hold it, so the directory the batch created goes too.
+        if (cp.ChunkCount == 0 && !_borrowed) _chunks.Free(memory);
         _chunkCount = cp.ChunkCount;
         _openChunk = cp.OpenChunk;
         _openUsed = cp.OpenUsed;

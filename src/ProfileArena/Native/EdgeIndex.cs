@@ -70,6 +70,21 @@ internal unsafe struct EdgeIndex
         for (uint i = 1; i < existing; i++) Add(ref nodes, new NodeIndex(i));
     }
 
+    public readonly uint BucketCount => _count;
+
+    /// <summary>After a refused write: back to <paramref name="bucketCount"/> buckets (the size before
+    /// it grew), re-chaining nodes 1..existing−1, so the store's bytes are as before.</summary>
+    public void RestoreCapacity(NativeAllocator* memory, ref NodeSlabs nodes, uint existing, uint bucketCount)
+    {
+        if (_count <= bucketCount) return;
+        var buckets = (uint*)NativeAllocator.AllocRestoring(memory, (nuint)bucketCount * sizeof(uint), zeroed: true);
+        NativeAllocator.Free(memory, _buckets, (nuint)_count * sizeof(uint));
+        _buckets = buckets;
+        _count = bucketCount;
+        _shift = 64 - BitOperations.Log2(bucketCount);
+        for (uint i = 1; i < existing; i++) Add(ref nodes, new NodeIndex(i));
+    }
+
     public void Free(NativeAllocator* memory)
     {
         if (_buckets != null) NativeAllocator.Free(memory, _buckets, (nuint)_count * sizeof(uint));

@@ -22,14 +22,14 @@ internal unsafe struct PlanEntry
 /// after any write, so it costs nothing to keep it exact.
 /// </summary>
 /// <remarks>
-/// Layout: this 24-byte header followed by Count entries (32 bytes each), one native block charged
+/// Layout: this 32-byte header followed by Count entries (32 bytes each), one native block charged
 /// to the store. Published in <see cref="TreeRecord.Plan"/> with a compare-exchange by a reader;
 /// a plan is replaced only when stale, and no reader can be replaying a stale plan (it would hold the
 /// read lock that kept the writer which made it stale waiting), so the replaced plan is freed at once.
 /// </remarks>
 internal unsafe struct IterationPlan
 {
-    public uint Version;
+    public ulong Version;      // the tree's TreeLock.Version when built (64-bit: never wraps)
     public uint Count;
     public nuint Bytes;
     public int MaxDepth;       // deepest entry: replay sizes its buffers once

@@ -40,11 +40,11 @@ internal unsafe struct NativeAllocator
     /// 2 MiB-aligned and advised as huge pages (see <see cref="HugePagePool"/>); their size tells
     /// <see cref="FreeSystem"/> to release them with AlignedFree.
     /// </summary>
-    internal static void* AllocSystem(NativeAllocator* a, nuint bytes, bool zeroed)
+    internal static void* AllocSystem(NativeAllocator* a, nuint bytes, bool zeroed, bool restoring = false)
     {
         long size = checked((long)bytes);
         long after = Interlocked.Add(ref a->Bytes, size);
-        if (after > a->Budget)
+        if (after > a->Budget && !restoring)
         {
             Interlocked.Add(ref a->Bytes, -size);
             throw new StoreLimitExceededException(StoreLimit.NativeBytes, a->Budget,
@@ -72,6 +72,14 @@ internal unsafe struct NativeAllocator
         Interlocked.Add(ref s_processBytes, size);
         return p;
     }
+
+    /// <summary>
+    /// Undoing a refused write: re-allocates a structure at the smaller size it had before the write
+    /// grew it (the grown one is freed right after). It held that size within the budget before, so
+    /// the budget is not checked (the overshoot lasts until the grown block is freed), and it comes
+    /// from the system, not the huge-page pool, so no pool block is taken.
+    /// </summary>
+    public static void* AllocRestoring(NativeAllocator* a, nuint bytes, bool zeroed) => AllocSystem(a, bytes, zeroed, restoring: true);
 
     public static void Free(NativeAllocator* a, void* p, nuint bytes)
     {

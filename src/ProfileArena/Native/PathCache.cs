@@ -81,6 +81,41 @@ internal unsafe struct PathCache
         DepthCapacity = capacity;
     }
 
+    /// <summary>
+    /// After a refused insert: gives back the room the insert grew (the cache is invalid, so contents
+    /// do not matter), re-allocating the capacities it had before, so NativeBytes is as before.
+    /// </summary>
+    public void RestoreCapacity(NativeAllocator* memory, int keyCapacity, int depthCapacity)
+    {
+        Debug.Assert(!Valid);
+        if (KeyCapacity > keyCapacity)
+        {
+            byte* key = keyCapacity == 0 ? null : (byte*)NativeAllocator.AllocRestoring(memory, (nuint)keyCapacity, zeroed: false);
+            NativeAllocator.Free(memory, Key, (nuint)KeyCapacity);
+            Key = key;
+            KeyCapacity = keyCapacity;
+            KeyLength = 0;
+        }
+        if (DepthCapacity > depthCapacity)
+        {
+            int* ends = null;
+            NodeIndex* nodes = null;
+            SymbolId* symbols = null;
+            if (depthCapacity > 0)
+            {
+                ends = (int*)NativeAllocator.AllocRestoring(memory, (nuint)depthCapacity * sizeof(int), zeroed: false);
+                nodes = (NodeIndex*)NativeAllocator.AllocRestoring(memory, (nuint)depthCapacity * (nuint)sizeof(NodeIndex), zeroed: false);
+                symbols = (SymbolId*)NativeAllocator.AllocRestoring(memory, (nuint)depthCapacity * (nuint)sizeof(SymbolId), zeroed: false);
+            }
+            FreeDepthArrays(memory);
+            SegmentEnds = ends;
+            PathNodes = nodes;
+            Symbols = symbols;
+            DepthCapacity = depthCapacity;
+            Depth = 0;
+        }
+    }
+
     private void FreeDepthArrays(NativeAllocator* memory)
     {
         NativeAllocator.Free(memory, SegmentEnds, (nuint)DepthCapacity * sizeof(int));

@@ -69,6 +69,23 @@ internal unsafe struct PointerDirectory
     }
 
     /// <summary>Frees every directory block (not the slabs: the owner frees those first).</summary>
+    /// <summary>
+    /// Undoes growth past <paramref name="capacity"/> slots by going back to the retired blocks (their
+    /// slots below their capacity are the live ones). Only for a directory no lock-free reader can hold
+    /// (a tree's node slabs, under its write lock).
+    /// </summary>
+    public void ShrinkTo(NativeAllocator* memory, int capacity)
+    {
+        Block* b = Current;
+        while (b != null && b->Capacity > capacity && b->Retired != null && b->Retired->Capacity >= capacity)
+        {
+            Block* retired = b->Retired;
+            Volatile.Write(ref _current, (nint)retired);
+            NativeAllocator.Free(memory, b, Block.SizeOf(b->Capacity));
+            b = retired;
+        }
+    }
+
     public void Free(NativeAllocator* memory)
     {
         Block* b = Current;

@@ -73,6 +73,27 @@ internal unsafe struct SlabList<T> where T : unmanaged
 
     public readonly int SlabCount => _slabCount;
 
+    /// <summary>
+    /// Frees the slabs from <paramref name="slabCount"/> on (room a refused write allocated but never
+    /// used; no item there is counted or read). The directory keeps its size unless
+    /// <paramref name="directoryCapacity"/> is given: only when no lock-free reader can hold it.
+    /// </summary>
+    public void TrimSlabs(NativeAllocator* memory, int slabCount, int directoryCapacity = -1)
+    {
+        Debug.Assert(!_borrowed);
+        while (_slabCount > slabCount)
+        {
+            _slabCount--;
+            uint items = SlabItems(_slabCount);
+            NativeAllocator.Free(memory, _slabs[_slabCount], (nuint)items * (nuint)sizeof(T));
+            _slabs.Set(_slabCount, null);
+            _capacity -= items;
+        }
+        if (directoryCapacity >= 0) _slabs.ShrinkTo(memory, directoryCapacity);
+    }
+
+    public readonly int DirectoryCapacity => _slabs.Capacity;
+
     public readonly bool IsBorrowed => _borrowed;
 
     /// <summary>Start of slab <paramref name="s"/> (s &lt; <see cref="SlabCount"/>).</summary>

@@ -18,11 +18,15 @@ internal sealed unsafe class StoreHandle : SafeHandle
 
     public StoreHandle(StoreRoot* root) : base(IntPtr.Zero, ownsHandle: true) => SetHandle((nint)root);
 
-    public StoreHandle(StoreRoot* root, MemoryMappedFile file, MemoryMappedViewAccessor view) : this(root)
+    public StoreHandle(StoreRoot* root, MemoryMappedFile file, MemoryMappedViewAccessor view, Snapshots.MappedFileGuard guard) : this(root)
     {
         _file = file;
         _view = view;
+        Guard = guard;
     }
+
+    /// <summary>For a mapped store: watches the file for changes under the mapping; null otherwise.</summary>
+    public Snapshots.MappedFileGuard? Guard { get; }
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 

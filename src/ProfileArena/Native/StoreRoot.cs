@@ -13,6 +13,8 @@ internal unsafe struct StoreRoot
     public long NodeCount;      // all trees, roots included; reserved before nodes are created
     public long MaxNodes;
     public long MaxSymbolBytes;
+    public int MaxStackBytes;   // every root-to-node path of every tree fits (TreeStoreOptions.MaxStackBytes)
+    public int MaxStackFrames;  // … and has at most this many names
     public uint LiveTrees;      // slots with Live = 1
     public uint FreeTreeHead;   // removed slots, reused by CreateTree: slot + 1, 0 = none
     public uint ReadOnly;       // 1 for a store opened from a mapped snapshot: every write throws
@@ -21,13 +23,15 @@ internal unsafe struct StoreRoot
     public long MapLength;
     public Snapshots.SectionHeader MappedSymbols, MappedRuns, MappedNames; // verified on first use
 
-    public static StoreRoot* Create(long maxNodes, long maxSymbolBytes, long maxNativeBytes, bool internEmptyName = true)
+    public static StoreRoot* Create(TreeStoreOptions options, bool internEmptyName = true)
     {
-        var bootstrap = new NativeAllocator { Budget = maxNativeBytes };
+        var bootstrap = new NativeAllocator { Budget = options.MaxNativeBytes };
         var root = (StoreRoot*)NativeAllocator.Alloc(&bootstrap, (nuint)sizeof(StoreRoot));
         root->Memory = bootstrap;
-        root->MaxNodes = maxNodes;
-        root->MaxSymbolBytes = maxSymbolBytes;
+        root->MaxNodes = options.MaxNodes;
+        root->MaxSymbolBytes = options.MaxSymbolBytes;
+        root->MaxStackBytes = options.MaxStackBytes;
+        root->MaxStackFrames = options.MaxStackFrames;
         try
         {
             if (internEmptyName) root->Symbols.Init(&root->Memory);

@@ -40,10 +40,20 @@ internal unsafe struct SymbolTable
     private uint _slotMask;
     private uint _count;
     private long _nameBytes;
+    // While a batch (Save … Commit/Rollback) runs, the slot table it outgrew is kept, so a rollback
+    // restores it in O(batch) instead of rebuilding O(count) (a client refused again and again at the
+    // doubling point must not cost a full rehash each time).
+    private uint* _stashSlots;
+    private byte* _stashTags;
+    private uint _stashMask;
+    private uint _stashCount;   // ids the stashed table holds
+    private bool _inBatch;
 
     public struct Checkpoint
     {
         public uint Count;
+        public int EntrySlabs;
+        public uint SlotMask;
         public long NameBytes;
         public ByteArena.Checkpoint Names;
     }
@@ -94,20 +104,61 @@ internal unsafe struct SymbolTable
         return found.IsMissing ? Add(memory, name, hash, maxNameBytes) : found;
     }
 
-    public readonly Checkpoint Save() => new() { Count = _count, NameBytes = _nameBytes, Names = _names.Save() };
+    /// <summary>Starts a batch of interning that ends with <see cref="Commit"/> or <see cref="Rollback"/> (under the symbol lock throughout).</summary>
+    public Checkpoint Save()
+    {
+        Debug.Assert(!_inBatch && _stashSlots == null);
+        _inBatch = true;
+        return new() { Count = _count, EntrySlabs = _entries.SlabCount, SlotMask = _slotMask, NameBytes = _nameBytes, Names = _names.Save() };
+    }
 
-    /// <summary>Removes every symbol added since <paramref name="cp"/>, newest first.</summary>
+    /// <summary>Ends a batch that succeeded: the slot table it outgrew is freed.</summary>
+    public void Commit(NativeAllocator* memory)
+    {
+        FreeStash(memory);
+        _inBatch = false;
+    }
+
+    private void FreeStash(NativeAllocator* memory)
+    {
+        if (_stashSlots == null) return;
+        NativeAllocator.Free(memory, _stashSlots, (nuint)(_stashMask + 1) * sizeof(uint));
+        NativeAllocator.Free(memory, _stashTags, _stashMask + 1);
+        _stashSlots = null;
+        _stashTags = null;
+    }
+
+    /// <summary>
+    /// Removes every symbol added since <paramref name="cp"/>, newest first, and gives back the room
+    /// they grew (name chunks, entry slabs, a rehashed slot table), so the store's bytes are as before.
+    /// </summary>
     public void Rollback(NativeAllocator* memory, Checkpoint cp)
     {
-        for (uint id = _count; id-- > cp.Count;)
+        uint inTable = _count;
+        if (_stashSlots != null)
+        {
+            // The batch doubled the table: go back to the table it outgrew, which holds the ids
+            // below the count at that moment.
+            Debug.Assert(_stashMask == cp.SlotMask);
+            FreeSlots(memory);
+            _slots = _stashSlots;
+            _tags = _stashTags;
+            _slotMask = _stashMask;
+            inTable = _stashCount;
+            _stashSlots = null;
+            _stashTags = null;
+        }
+        for (uint id = inTable; id-- > cp.Count;)
         {
             uint i = (uint)Hash(Name(new SymbolId(id))) & _slotMask;
             while (_slots[i] != id + 1) i = (i + 1) & _slotMask;
             _slots[i] = 0;
             _tags[i] = 0;
         }
-        _names.Rollback(memory, cp.Names);
+        _inBatch = false;
         Volatile.Write(ref _count, cp.Count);
+        _names.Rollback(memory, cp.Names);
+        _entries.TrimSlabs(memory, cp.EntrySlabs); // readers see only ids below the count
         _nameBytes = cp.NameBytes;
     }
 
@@ -152,7 +203,17 @@ internal unsafe struct SymbolTable
             slots[i] = id + 1;
             tags[i] = Tag(hash);
         }
-        FreeSlots(memory);
+        if (_inBatch && _stashSlots == null)
+        {
+            _stashSlots = _slots; // kept until the batch ends: a rollback goes back to it
+            _stashTags = _tags;
+            _stashMask = _slotMask;
+            _stashCount = _count;
+        }
+        else
+        {
+            FreeSlots(memory);
+        }
         _slots = slots;
         _tags = tags;
         _slotMask = mask;
@@ -244,6 +305,7 @@ internal unsafe struct SymbolTable
 
     public void Free(NativeAllocator* memory)
     {
+        FreeStash(memory);
         _names.Free(memory);
         _entries.Free(memory);
         FreeSlots(memory);

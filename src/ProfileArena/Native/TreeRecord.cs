@@ -41,13 +41,22 @@ internal unsafe struct TreeRecord
     /// <summary>Node indices are 32-bit; uint.MaxValue is never handed out.</summary>
     public const uint MaxNodes = uint.MaxValue - 1;
 
+    /// <summary>What <see cref="ReserveNodes"/> allocated room from: undone by <see cref="CancelReservation"/>.</summary>
+    public struct Room
+    {
+        public int NodeSlabs;
+        public int Directory;
+        public uint Buckets;
+    }
+
     /// <summary>
     /// Claims <paramref name="created"/> nodes against the tree's index space and the store's cap,
     /// and allocates their slab and edge-bucket room, so that the next <paramref name="created"/>
-    /// <see cref="AddChild"/> calls cannot fail. Throws with nothing claimed.
+    /// <see cref="AddChild"/> calls cannot fail. Throws with nothing claimed and nothing allocated.
     /// </summary>
-    public void ReserveNodes(StoreRoot* root, long created)
+    public Room ReserveNodes(StoreRoot* root, long created)
     {
+        var mark = new Room { NodeSlabs = Nodes.SlabCount, Directory = Nodes.DirectoryCapacity, Buckets = Edges.BucketCount };
         if ((ulong)Nodes.Count + (ulong)created > MaxNodes)
             throw new StoreLimitExceededException(StoreLimit.NodeIndexSpace, MaxNodes,
                 $"{created} new nodes are needed but the tree already holds {Nodes.Count} of the {MaxNodes} that 32-bit node indices can address");
@@ -66,13 +75,26 @@ internal unsafe struct TreeRecord
         }
         catch
         {
+            ReleaseRoom(&root->Memory, mark);
             Interlocked.Add(ref root->NodeCount, -created);
             throw;
         }
+        return mark;
     }
 
-    /// <summary>Returns a reservation that will not be used (the allocated room stays for later).</summary>
-    public static void CancelReservation(StoreRoot* root, long created) => Interlocked.Add(ref root->NodeCount, -created);
+    /// <summary>Returns a reservation that will not be used, and frees the room it allocated, so a
+    /// refused write leaves the store's bytes as they were.</summary>
+    public void CancelReservation(StoreRoot* root, long created, Room mark)
+    {
+        ReleaseRoom(&root->Memory, mark);
+        Interlocked.Add(ref root->NodeCount, -created);
+    }
+
+    private void ReleaseRoom(NativeAllocator* memory, Room mark)
+    {
+        Edges.RestoreCapacity(memory, ref Nodes, Nodes.Count, mark.Buckets);
+        Nodes.TrimSlabs(memory, mark.NodeSlabs, mark.Directory);
+    }
 
     /// <summary>
     /// Appends a child named <paramref name="symbol"/> under <paramref name="parent"/>: pushed at the

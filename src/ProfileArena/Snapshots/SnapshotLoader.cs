@@ -63,7 +63,7 @@ internal static unsafe class SnapshotLoader
     public static StoreRoot* Load(Stream stream, TreeStoreOptions options)
     {
         var input = new Input(stream);
-        StoreRoot* root = StoreRoot.Create(options.MaxNodes, options.MaxSymbolBytes, options.MaxNativeBytes, internEmptyName: false);
+        StoreRoot* root = StoreRoot.Create(options, internEmptyName: false);
         var pending = new PendingTree[4];
         int pendingCount = 0;
         try
@@ -366,7 +366,7 @@ internal static unsafe class SnapshotLoader
                 next++;
                 tree->Total = p.Total;
                 tree->Live = 1;
-                SnapshotValidator.ValidateTree(ref tree->Nodes, tree->Nodes.Count, symbolCount, tree->Total, p.PayloadOffset, p.TotalOffset);
+                SnapshotValidator.ValidateTree(root, ref tree->Nodes, tree->Nodes.Count, tree->Total, p.PayloadOffset, p.TotalOffset);
                 tree->Edges.EnsureCapacity(&root->Memory, ref tree->Nodes, tree->Nodes.Count, tree->Nodes.Count);
                 SnapshotValidator.ValidateDistinctSiblings(tree, p.PayloadOffset);
                 root->LiveTrees++;

@@ -65,7 +65,7 @@ internal static unsafe class SnapshotMapper
         SnapshotLoader.CheckNamesLength(names.Length, chunkCount, names.Offset + 16);
         if (symbolCount == 0) throw SnapshotFormat.Invalid(symbols.PayloadOffset, "the symbol table is empty");
 
-        StoreRoot* root = StoreRoot.Create(options.MaxNodes, options.MaxSymbolBytes, options.MaxNativeBytes, internEmptyName: false);
+        StoreRoot* root = StoreRoot.Create(options, internEmptyName: false);
         try
         {
             root->ReadOnly = 1;
@@ -194,7 +194,7 @@ internal static unsafe class SnapshotMapper
         uint count = tree->Nodes.Count;
         if (Hash(root->MapBase + tree->SectionOffset, (long)count * SnapshotFormat.NodeSize) != tree->SectionHash)
             throw SnapshotFormat.Invalid(tree->SectionOffset, "Nodes section checksum mismatch");
-        SnapshotValidator.ValidateTree(ref tree->Nodes, count, root->Symbols.Count, tree->Total, tree->SectionOffset,
+        SnapshotValidator.ValidateTree(root, ref tree->Nodes, count, tree->Total, tree->SectionOffset,
             tree->SectionOffset - SnapshotFormat.BlockSize + 32);
     }
 }

@@ -64,19 +64,26 @@ internal static unsafe class SnapshotValidator
     /// <summary>
     /// A tree's nodes: root shape, parent below child (what the totals pass and Merge rely on), symbol ids
     /// in range, every node but the root in exactly its parent's child list (so lists are finite and
-    /// acyclic), and Σ self equal to the recorded total (so no subtree total can overflow).
+    /// acyclic), Σ self equal to the recorded total (so no subtree total can overflow), and every
+    /// root-to-node path within the store's MaxStackBytes and MaxStackFrames (so no length computed
+    /// from a path later — Iterate's buffers, Top's stacks — can overflow). Symbols must be verified.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
-    public static void ValidateTree(ref NodeSlabs nodes, uint count, uint symbolCount, ulong total, long payloadOffset, long totalOffset)
+    public static void ValidateTree(StoreRoot* store, ref NodeSlabs nodes, uint count, ulong total, long payloadOffset, long totalOffset)
     {
+        uint symbolCount = store->Symbols.Count;
         if (count == 0) throw SnapshotFormat.Invalid(payloadOffset, "a tree needs its root node");
         Node* root = nodes[0];
         if (root->Parent.Value != 0 || root->Symbol.Value != 0 || root->NextSibling.Value != 0)
             throw SnapshotFormat.Invalid(payloadOffset, "node 0 must be the root (empty name, no parent, no sibling)");
         nuint bitmapBytes = ((nuint)count + 63) / 64 * sizeof(ulong);
         var seen = (ulong*)NativeAllocator.AllocScratch(bitmapBytes);
+        nuint pathsBytes = (nuint)count * sizeof(ulong);
+        ulong* paths = null; // (depth << 32) | path bytes, per node
         try
         {
+            paths = (ulong*)NativeAllocator.AllocScratch(pathsBytes);
+            paths[0] = 0;
             new Span<byte>(seen, (int)bitmapBytes).Clear(); // count < 2^32 → bitmap < 512 MiB
             ulong sum = 0;
             uint linked = 0;
@@ -88,6 +95,16 @@ internal static unsafe class SnapshotValidator
                 {
                     if (n->Parent.Value >= i) throw SnapshotFormat.Invalid(at + 12, $"node {i} has parent {n->Parent.Value}, not below its own index");
                     if (n->Symbol.Value >= symbolCount) throw SnapshotFormat.Invalid(at + 8, $"node {i} names symbol {n->Symbol.Value}, beyond the {symbolCount} symbols");
+                    ulong parentPath = paths[n->Parent.Value]; // parent < i: already computed
+                    long length = (n->Parent.Value == 0 ? 0 : (long)(uint)parentPath + 1) + store->Symbols.Name(n->Symbol).Length;
+                    long depth = (long)(parentPath >> 32) + 1;
+                    if (length > store->MaxStackBytes)
+                        throw new StoreLimitExceededException(StoreLimit.StackBytes, store->MaxStackBytes,
+                            $"node {i} (snapshot byte offset {at}) has a {length}-byte stack, over TreeStoreOptions.MaxStackBytes = {store->MaxStackBytes}");
+                    if (depth > store->MaxStackFrames)
+                        throw new StoreLimitExceededException(StoreLimit.StackFrames, store->MaxStackFrames,
+                            $"node {i} (snapshot byte offset {at}) has a {depth}-frame stack, over TreeStoreOptions.MaxStackFrames = {store->MaxStackFrames}");
+                    paths[i] = ((ulong)depth << 32) | (ulong)length;
                 }
                 if (n->Self > ulong.MaxValue - sum) throw SnapshotFormat.Invalid(at, "the selves of the tree overflow 64 bits");
                 sum += n->Self;
@@ -118,6 +135,7 @@ internal static unsafe class SnapshotValidator
         finally
         {
             NativeAllocator.FreeScratch(seen, bitmapBytes);
+            if (paths != null) NativeAllocator.FreeScratch(paths, pathsBytes);
         }
     }
 

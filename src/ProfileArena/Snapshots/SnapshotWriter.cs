@@ -79,7 +79,7 @@ internal static unsafe class SnapshotWriter
             TreeRecord* tree = root->Trees[slot];
             Span<byte> entry = table.AsSpan((int)slot * SnapshotFormat.TreeEntrySize, SnapshotFormat.TreeEntrySize);
             bool nested = TreeWalker.IsIteratingOnThisThread(tree);
-            if (!nested) tree->Lock.EnterRead();
+            if (!nested) tree->Lock.EnterRead(nested: TreeWalker.HoldsReadLock);
             try
             {
                 BinaryPrimitives.WriteUInt32LittleEndian(entry[4..], tree->Generation);

@@ -1,0 +1,59 @@
+namespace ProfileArena.Server.Hosting;
+
+/// <summary>Configuration section <c>Server</c>: binding policy and request limits.</summary>
+public sealed class ServerOptions
+{
+    public const string Section = "Server";
+
+    /// <summary>Allows binding addresses other than loopback when no tenant (no authentication) is
+    /// configured. Off by default: an unauthenticated server refuses to listen beyond this machine.</summary>
+    public bool AllowNonLoopback { get; set; }
+
+    /// <summary>Largest request body in bytes (413 beyond; default 32 MiB).</summary>
+    public long MaxRequestBodyBytes { get; set; } = 32L << 20;
+
+    /// <summary>Largest decompressed profile in bytes (a gzip body inflating past it is refused; default 128 MiB).</summary>
+    public long MaxDecompressedBytes { get; set; } = 128L << 20;
+
+    /// <summary>Most distinct call-tree nodes one ingest request may carry (default 2,000,000).</summary>
+    public long MaxNodesPerRequest { get; set; } = 2_000_000;
+
+    /// <summary>Most labels in an ingest <c>name</c> (default 32).</summary>
+    public int MaxLabels { get; set; } = 32;
+
+    /// <summary>Longest application name and series name in characters (default 256).</summary>
+    public int MaxNameLength { get; set; } = 256;
+
+    /// <summary>Longest label name in characters (default 128).</summary>
+    public int MaxLabelNameLength { get; set; } = 128;
+
+    /// <summary>Longest label value in characters (default 1024).</summary>
+    public int MaxLabelValueLength { get; set; } = 1024;
+
+    /// <summary>Longest query selector in characters (default 4096).</summary>
+    public int MaxSelectorLength { get; set; } = 4096;
+
+    /// <summary>Node cap of the temporary tree a query merges into (default 5,000,000); past it the query is 413.</summary>
+    public long MaxQueryNodes { get; set; } = 5_000_000;
+
+    /// <summary>Native-byte cap of that temporary tree (default 1 GiB).</summary>
+    public long MaxQueryNativeBytes { get; set; } = 1L << 30;
+
+    /// <summary>Seconds a client may take to send its request headers (default 30).</summary>
+    public int RequestHeadersTimeoutSeconds { get; set; } = 30;
+
+    /// <summary>Seconds an idle keep-alive connection is kept (default 120).</summary>
+    public int KeepAliveTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>Slowest accepted body upload in bytes per second after a 5 s grace (default 240, Kestrel's).</summary>
+    public double MinRequestBodyBytesPerSecond { get; set; } = 240;
+}
+
+/// <summary>Configuration section <c>Auth</c>: <c>Auth:Tenants:&lt;tenant&gt;</c> = API key.</summary>
+public sealed class AuthOptions
+{
+    public const string Section = "Auth";
+
+    /// <summary>Tenant name → API key. Empty: single tenant <see cref="TenantResolver.AnonymousTenant"/>, no authentication.</summary>
+    public Dictionary<string, string> Tenants { get; set; } = new(StringComparer.Ordinal);
+}

@@ -1,0 +1,60 @@
+using Prometheus;
+using ProfileArena.Server.Storage;
+
+namespace ProfileArena.Server.Operations;
+
+/// <summary>
+/// The server's Prometheus metrics (prometheus-net), in a registry of its own per app instance so that
+/// several servers in one test process do not share counters. Storage counts and GC figures are read
+/// at each scrape.
+/// </summary>
+public sealed class ServerMetrics
+{
+    public ServerMetrics(IProfileStorage storage)
+    {
+        Registry = Metrics.NewCustomRegistry();
+        DotNetStats.Register(Registry); // dotnet_collection_count_total{generation}, memory, threads, …
+        var factory = Metrics.WithCustomRegistry(Registry);
+        IngestRequests = factory.CreateCounter("profilearena_ingest_requests_total", "Ingest requests by body format and outcome (stored, rejected).", "format", "outcome");
+        IngestBytes = factory.CreateCounter("profilearena_ingest_bytes_total", "Ingest request body bytes received (before decompression).");
+        IngestStacks = factory.CreateCounter("profilearena_ingest_stacks_total", "Distinct stacks stored by acknowledged ingests.");
+        IngestProfiles = factory.CreateCounter("profilearena_ingest_profiles_total", "Series profiles stored by acknowledged ingests (one per series per request).");
+        IngestDuration = factory.CreateHistogram("profilearena_ingest_duration_seconds", "Ingest request latency, decode and durable write included.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+        QueryRequests = factory.CreateCounter("profilearena_query_requests_total", "Query requests by endpoint and HTTP status.", "endpoint", "status");
+        QueryDuration = factory.CreateHistogram("profilearena_query_duration_seconds", "Query latency by endpoint.",
+            new HistogramConfiguration { LabelNames = ["endpoint"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+        var series = factory.CreateGauge("profilearena_storage_series", "Series stored.");
+        var trees = factory.CreateGauge("profilearena_storage_trees", "Trees stored (buckets and levels).");
+        var nodes = factory.CreateGauge("profilearena_storage_nodes", "Call-tree nodes stored.");
+        var native = factory.CreateGauge("profilearena_storage_native_bytes", "Native memory held by the stores.");
+        var wal = factory.CreateGauge("profilearena_storage_wal_bytes", "Bytes in the write-ahead log.");
+        var shards = factory.CreateGauge("profilearena_storage_shards", "Storage shards.");
+        var ready = factory.CreateGauge("profilearena_storage_ready", "1 once the write-ahead log is replayed.");
+        var gcPause = factory.CreateGauge("profilearena_gc_pause_seconds_total", "Total time the GC has paused the process (GC.GetTotalPauseDuration).");
+        var gcCollections = factory.CreateGauge("profilearena_gc_collections", "GC collections since start, by generation.", "generation");
+        Registry.AddBeforeCollectCallback(() =>
+        {
+            ready.Set(storage.IsReady ? 1 : 0);
+            gcPause.Set(GC.GetTotalPauseDuration().TotalSeconds);
+            for (int g = 0; g <= GC.MaxGeneration; g++) gcCollections.WithLabels(g.ToString(System.Globalization.CultureInfo.InvariantCulture)).Set(GC.CollectionCount(g));
+            if (!storage.IsReady) return;
+            StorageStats s = storage.Stats();
+            series.Set(s.Series);
+            trees.Set(s.Trees);
+            nodes.Set(s.Nodes);
+            native.Set(s.NativeBytes);
+            wal.Set(s.WalBytes);
+            shards.Set(s.Shards);
+        });
+    }
+
+    public CollectorRegistry Registry { get; }
+    public Counter IngestRequests { get; }
+    public Counter IngestBytes { get; }
+    public Counter IngestStacks { get; }
+    public Counter IngestProfiles { get; }
+    public Histogram IngestDuration { get; }
+    public Counter QueryRequests { get; }
+    public Histogram QueryDuration { get; }
+}

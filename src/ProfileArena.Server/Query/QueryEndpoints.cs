@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using ProfileArena.Formats;
+using ProfileArena.Server.Hosting;
+using ProfileArena.Server.Http;
+using ProfileArena.Server.Ingest;
+using ProfileArena.Server.Operations;
+using ProfileArena.Server.Storage;
+
+namespace ProfileArena.Server.Query;
+
+/// <summary>
+/// What pyroscope's UI and tools read: <c>/render</c>, <c>/render-diff</c>, <c>/label-names</c>,
+/// <c>/label-values</c> (each also under <c>/pyroscope/</c>), and <c>/api/top</c> (top functions).
+/// Every query merges all matching series of the caller's tenant into a temporary
+/// <see cref="TreeStore"/> of its own, capped by <c>Server:MaxQueryNodes</c>/<c>MaxQueryNativeBytes</c>.
+/// </summary>
+public static class QueryEndpoints
+{
+    /// <summary>Nodes kept by <c>/render</c> when <c>maxNodes</c> is not given (pyroscope's default).</summary>
+    public const int DefaultMaxNodes = 8192;
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        foreach (string prefix in new[] { "", "/pyroscope" })
+        {
+            app.MapGet(prefix + "/render", Render);
+            app.MapGet(prefix + "/render-diff", RenderDiff);
+            app.MapGet(prefix + "/label-names", LabelNames);
+            app.MapGet(prefix + "/label-values", LabelValues);
+        }
+        app.MapGet("/api/top", Top);
+        app.MapGet("/api/pprof", Pprof);
+    }
+
+    /// <summary>The parts of a query that every endpoint reads the same way.</summary>
+    internal sealed class Services(IProfileStorage storage, IOptions<ServerOptions> options, ServerMetrics metrics, TimeProvider clock)
+    {
+        public IProfileStorage Storage => storage;
+        public ServerOptions Limits => options.Value;
+        public ServerMetrics Metrics => metrics;
+        public DateTimeOffset Now => clock.GetUtcNow();
+
+        /// <summary>Parses query/from/until under the given parameter names; from defaults to now-1h, until to now.</summary>
+        public (ParsedSelector Selector, long From, long Until) Range(IQueryCollection q, string queryKey, string? aliasKey, string fromKey, string untilKey)
+        {
+            string? text = IngestParameters.Single(q, queryKey) ?? (aliasKey is null ? null : IngestParameters.Single(q, aliasKey));
+            ParsedSelector selector = SelectorParser.Parse(queryKey, text, requireName: true, Limits.MaxSelectorLength);
+            DateTimeOffset now = Now;
+            long until = TimeParameter.ParseOrDefault(untilKey, IngestParameters.Single(q, untilKey), now, now.ToUnixTimeSeconds());
+            long from = TimeParameter.ParseOrDefault(fromKey, IngestParameters.Single(q, fromKey), now, now.ToUnixTimeSeconds() - 3600);
+            if (until < from) throw RequestException.BadRequest($"{untilKey} ({until}) is before {fromKey} ({from})");
+            // storage reads [from, until): an until given in whole seconds includes its own second.
+            return (selector, from, until == long.MaxValue ? until : until + 1);
+        }
+
+        /// <summary>A temporary store for one query's merge.</summary>
+        public TreeStore NewQueryStore() => new(new TreeStoreOptions { MaxNodes = Limits.MaxQueryNodes, MaxNativeBytes = Limits.MaxQueryNativeBytes });
+
+        /// <summary>Merges the selector's series into <paramref name="tree"/>.</summary>
+        public QueryResult Merge(string tenant, ParsedSelector selector, long from, long until, ProfileTree tree)
+        {
+            try
+            {
+                return storage.Query(tenant, selector.ToSeriesSelector(), from, until, tree);
+            }
+            catch (StoreLimitExceededException e)
+            {
+                throw new RequestException(StatusCodes.Status413PayloadTooLarge,
+                    $"the query's merged profile is larger than the server's query cap (Server:MaxQueryNodes {Limits.MaxQueryNodes}, Server:MaxQueryNativeBytes {Limits.MaxQueryNativeBytes}); narrow the query or time range: {e.Message}");
+            }
+        }
+
+        public async Task Timed(HttpContext context, string endpoint, Func<Task> body)
+        {
+            long started = Stopwatch.GetTimestamp();
+            try
+            {
+                await body();
+            }
+            finally
+            {
+                metrics.QueryRequests.WithLabels(endpoint, context.Response.StatusCode.ToString(CultureInfo.InvariantCulture)).Inc();
+                metrics.QueryDuration.WithLabels(endpoint).Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
+        }
+    }
+
+    internal static int MaxNodes(IQueryCollection q)
+    {
+        string? text = IngestParameters.Single(q, "maxNodes") ?? IngestParameters.Single(q, "max-nodes");
+        if (string.IsNullOrEmpty(text)) return DefaultMaxNodes;
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int n) || n > 10_000_000)
+            throw RequestException.BadRequest($"maxNodes: '{TimeParameter.Excerpt(text)}' is not a whole number in [0, 10000000]");
+        return n == 0 ? DefaultMaxNodes : n;
+    }
+
+    private static FlamebearerOptions Options(ParsedSelector selector, QueryResult result, int maxNodes) => new()
+    {
+        MaxNodes = maxNodes,
+        Name = selector.Name!,
+        Units = result.Metadata.Units,
+        SampleRate = result.Metadata.SampleRate,
+        SpyName = result.Metadata.SpyName,
+        WriteTimeline = true,
+        Timeline = new FlamebearerTimeline(result.Timeline.StartTime, result.Timeline.DurationDelta, result.Timeline.Samples),
+    };
+
+    private static async Task Send(HttpContext context, string contentType, Action<Stream> write)
+    {
+        using var buffer = new MemoryStream();
+        write(buffer);
+        context.Response.StatusCode = StatusCodes.Status200OK;
+        context.Response.ContentType = contentType;
+        context.Response.ContentLength = buffer.Length;
+        await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted);
+    }
+
+    /// <summary><c>GET /render?query=app.cpu{…}&amp;from=now-1h&amp;until=now&amp;maxNodes=N&amp;format=json|collapsed</c>.</summary>
+    private static Task Render(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "render", async () =>
+    {
+        IQueryCollection q = context.Request.Query;
+        var (selector, from, until) = s.Range(q, "query", "name", "from", "until");
+        int maxNodes = MaxNodes(q);
+        string format = IngestParameters.Single(q, "format") ?? "json";
+        if (format is not ("json" or "collapsed" or "folded"))
+            throw RequestException.BadRequest($"format: '{TimeParameter.Excerpt(format)}' is not supported (json, collapsed; pprof: GET /api/pprof)");
+        using TreeStore store = s.NewQueryStore();
+        ProfileTree tree = store.CreateTree();
+        QueryResult result = s.Merge(tenant, selector, from, until, tree);
+        if (format == "json")
+            await Send(context, "application/json", o => FlamebearerFormat.Export(tree, o, Options(selector, result, maxNodes)));
+        else
+            await Send(context, "text/plain; charset=utf-8", o => FoldedFormat.Export(tree, o));
+    }));
+
+    /// <summary><c>GET /render-diff?leftQuery=…&amp;leftFrom=…&amp;leftUntil=…&amp;rightQuery=…&amp;rightFrom=…&amp;rightUntil=…</c>: format "double".</summary>
+    private static Task RenderDiff(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "render-diff", async () =>
+    {
+        IQueryCollection q = context.Request.Query;
+        var (leftSelector, leftFrom, leftUntil) = s.Range(q, "leftQuery", null, "leftFrom", "leftUntil");
+        var (rightSelector, rightFrom, rightUntil) = s.Range(q, "rightQuery", null, "rightFrom", "rightUntil");
+        int maxNodes = MaxNodes(q);
+        using TreeStore store = s.NewQueryStore();
+        ProfileTree left = store.CreateTree(), right = store.CreateTree();
+        QueryResult leftResult = s.Merge(tenant, leftSelector, leftFrom, leftUntil, left);
+        QueryResult rightResult = s.Merge(tenant, rightSelector, rightFrom, rightUntil, right);
+        QueryResult shown = leftResult.Series > 0 ? leftResult : rightResult;
+        await Send(context, "application/json", o => FlamebearerFormat.ExportDiff(left, right, o, new FlamebearerOptions
+        {
+            MaxNodes = maxNodes,
+            Name = leftSelector.Name!,
+            Units = shown.Metadata.Units,
+            SampleRate = shown.Metadata.SampleRate,
+            SpyName = shown.Metadata.SpyName,
+        }));
+    }));
+
+    /// <summary>The tenant's series in the optional range, filtered by an optional <c>query</c> (which may omit the name).</summary>
+    private static IEnumerable<SeriesKey> FilteredSeries(HttpContext context, Services s, string tenant)
+    {
+        IQueryCollection q = context.Request.Query;
+        DateTimeOffset now = s.Now;
+        long from = TimeParameter.ParseOrDefault("from", IngestParameters.Single(q, "from"), now, 0);
+        long until = TimeParameter.ParseOrDefault("until", IngestParameters.Single(q, "until"), now, TimeParameter.MaxSeconds);
+        if (until < from) throw RequestException.BadRequest($"until ({until}) is before from ({from})");
+        string? text = IngestParameters.Single(q, "query");
+        ParsedSelector? filter = string.IsNullOrWhiteSpace(text) ? null : SelectorParser.Parse("query", text, requireName: false, s.Limits.MaxSelectorLength);
+        IReadOnlyList<SeriesKey> series = s.Storage.Series(tenant, filter?.Name is null ? null : filter.ToSeriesSelector(), from, until + 1);
+        return filter is null ? series : series.Where(filter.Matches);
+    }
+
+    /// <summary><c>GET /label-names[?query=…&amp;from=…&amp;until=…]</c>: a JSON array, <c>__name__</c> included.</summary>
+    private static Task LabelNames(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "label-names", async () =>
+    {
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (SeriesKey key in FilteredSeries(context, s, tenant))
+        {
+            names.Add("__name__");
+            foreach (Label l in key.Labels) names.Add(l.Name);
+        }
+        await context.Response.WriteAsJsonAsync(names, context.RequestAborted);
+    }));
+
+    /// <summary><c>GET /label-values?label=NAME[&amp;query=…&amp;from=…&amp;until=…]</c>: a JSON array; <c>label=__name__</c> lists the series names.</summary>
+    private static Task LabelValues(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "label-values", async () =>
+    {
+        string? label = IngestParameters.Single(context.Request.Query, "label");
+        if (string.IsNullOrEmpty(label)) throw RequestException.BadRequest("label: is required (e.g. label=__name__)");
+        var values = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (SeriesKey key in FilteredSeries(context, s, tenant))
+        {
+            if (key.LabelValue(label) is string v) values.Add(v);
+        }
+        await context.Response.WriteAsJsonAsync(values, context.RequestAborted);
+    }));
+
+    /// <summary><c>GET /api/top?query=…&amp;from=…&amp;until=…&amp;n=20&amp;by=self|total</c>: the top functions (frames, not stacks).</summary>
+    private static Task Top(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "top", async () =>
+    {
+        IQueryCollection q = context.Request.Query;
+        var (selector, from, until) = s.Range(q, "query", "name", "from", "until");
+        string? nText = IngestParameters.Single(q, "n");
+        int n = 20;
+        if (!string.IsNullOrEmpty(nText) && (!int.TryParse(nText, NumberStyles.None, CultureInfo.InvariantCulture, out n) || n < 1 || n > 100_000))
+            throw RequestException.BadRequest($"n: '{TimeParameter.Excerpt(nText)}' is not a whole number in [1, 100000]");
+        string by = IngestParameters.Single(q, "by") ?? "self";
+        TopBy order = by switch
+        {
+            "self" => TopBy.Self,
+            "total" => TopBy.Total,
+            _ => throw RequestException.BadRequest($"by: '{TimeParameter.Excerpt(by)}' is neither 'self' nor 'total'"),
+        };
+        using TreeStore store = s.NewQueryStore();
+        ProfileTree tree = store.CreateTree();
+        QueryResult result = s.Merge(tenant, selector, from, until, tree);
+        List<FunctionTotal> top = FunctionTotals.Top(tree, n, order);
+        await context.Response.WriteAsJsonAsync(new TopReply(selector.Name!, by, result.Metadata.Units, tree.Total, result.Series,
+            [.. top.Select(f => new TopFunction(f.Name, f.Self, f.Total))]), context.RequestAborted);
+    }));
+
+    /// <summary><c>GET /api/pprof?query=…&amp;from=…&amp;until=…</c>: the merged query as a gzipped
+    /// profile.proto with one sample type (the series type and its unit), for <c>go tool pprof URL</c>.</summary>
+    private static Task Pprof(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "pprof", async () =>
+    {
+        var (selector, from, until) = s.Range(context.Request.Query, "query", "name", "from", "until");
+        using TreeStore store = s.NewQueryStore();
+        ProfileTree tree = store.CreateTree();
+        QueryResult result = s.Merge(tenant, selector, from, until, tree);
+        string name = selector.Name!;
+        string type = name[(name.LastIndexOf('.') + 1)..];
+        string unit = result.Metadata.Units == "samples" ? "count" : result.Metadata.Units;
+        context.Response.Headers.ContentDisposition = $"attachment; filename=\"{string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_'))}.pb.gz\"";
+        await Send(context, "application/octet-stream", o => PprofFormat.Export(tree, o, new PprofExportOptions
+        {
+            SampleType = type,
+            SampleUnit = unit,
+            // Nanoseconds fit a long until 2262; later times are left out.
+            TimeNanos = from < long.MaxValue / 1_000_000_000 ? from * 1_000_000_000 : 0,
+            DurationNanos = until - from < long.MaxValue / 1_000_000_000 ? Math.Max(0, until - from) * 1_000_000_000 : 0,
+        }));
+    }));
+
+    /// <summary>The reply of <c>/api/top</c>.</summary>
+    public sealed record TopReply(string Name, string By, string Units, ulong Total, int Series, TopFunction[] Functions);
+
+    /// <summary>One function of <see cref="TopReply"/>.</summary>
+    public sealed record TopFunction(string Name, ulong Self, ulong Total);
+}

@@ -1,0 +1,313 @@
+using System.Collections.Concurrent;
+using System.IO.Hashing;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using ProfileArena.Server.Storage.Shards;
+
+namespace ProfileArena.Server.Storage;
+
+/// <summary>
+/// The server's storage (native-notes.md, "Server storage"): per tenant, <see cref="StorageOptions.ShardCount"/>
+/// shards; a series lives in shard hash(app, labels) mod N of its tenant, so the sample types of one upload
+/// (<c>app.cpu</c>, <c>app.alloc_space</c>, same labels) share a shard and one ingest call usually touches one shard.
+/// Created empty and not ready; <see cref="OpenAsync"/> replays the data directory.
+/// </summary>
+public sealed class ProfileStorage : IProfileStorage, IDisposable
+{
+    private readonly StorageOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _logs;
+    private readonly ILogger _log;
+    private readonly ConcurrentDictionary<string, TenantShards> _tenants = new(StringComparer.Ordinal);
+    private readonly object _createLock = new();
+    private volatile bool _ready;
+    private volatile bool _stopped;
+
+    public ProfileStorage(StorageOptions options, TimeProvider? time = null, ILoggerFactory? logs = null)
+    {
+        options.Validate();
+        _options = options;
+        _time = time ?? TimeProvider.System;
+        _logs = logs ?? NullLoggerFactory.Instance;
+        _log = _logs.CreateLogger<ProfileStorage>();
+    }
+
+    /// <inheritdoc/>
+    public bool IsReady => _ready && !_stopped;
+
+    /// <summary>The options in use.</summary>
+    public StorageOptions Options => _options;
+
+    /// <summary>Trees merged by all queries so far: a query merges O(log range) trees (a test checks it).</summary>
+    public long TreesMergedByQueries => _tenants.Values.SelectMany(t => t.All).Sum(s => s.TreesMergedByQueries);
+
+    /// <summary>WAL records written and group fsyncs since start, over all shards: concurrent calls share fsyncs.</summary>
+    public (long Records, long Syncs) WalWrites
+    {
+        get
+        {
+            long records = 0, syncs = 0;
+            foreach (Shard s in _tenants.Values.SelectMany(t => t.All))
+            {
+                var (r, y) = s.WalWrites;
+                records += r;
+                syncs += y;
+            }
+            return (records, syncs);
+        }
+    }
+
+    /// <summary>Loads every tenant's shards from <see cref="StorageOptions.DataDir"/> (newest snapshot + WAL after
+    /// it, torn tails cut), then marks the storage ready.</summary>
+    /// <exception cref="InvalidDataException">A snapshot, index or WAL is corrupt; the message names file and byte offset.</exception>
+    public async Task OpenAsync(CancellationToken cancellationToken = default)
+    {
+        string root = Path.GetFullPath(_options.DataDir);
+        Directory.CreateDirectory(root);
+        var work = new List<(string Tenant, int Number, string Dir)>();
+        foreach (string dir in Directory.EnumerateDirectories(root))
+        {
+            string nameFile = Path.Combine(dir, TenantDirectory.NameFile);
+            if (!File.Exists(nameFile)) continue;
+            string tenant = new UTF8Encoding(false, true).GetString(File.ReadAllBytes(nameFile));
+            if (Path.GetFileName(dir) != TenantDirectory.For(tenant))
+                throw new InvalidDataException($"{nameFile} names tenant '{tenant}', whose directory would be {TenantDirectory.For(tenant)}, not {Path.GetFileName(dir)}");
+            foreach (string shardDir in Directory.EnumerateDirectories(dir, "shard-*"))
+            {
+                if (int.TryParse(Path.GetFileName(shardDir).AsSpan(6), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
+                    work.Add((tenant, n, shardDir));
+            }
+        }
+        var opened = new ConcurrentBag<Shard>();
+        try
+        {
+            await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount), CancellationToken = cancellationToken }, (w, _) =>
+            {
+                opened.Add(OpenShard(w.Tenant, w.Number, w.Dir));
+                return ValueTask.CompletedTask;
+            }).ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (Shard s in opened) s.Dispose();
+            throw;
+        }
+        foreach (Shard s in opened) Tenant(s.Tenant).Add(s);
+        _ready = true;
+        _log.LogInformation("Storage ready: {Shards} shards of {Tenants} tenants in {Dir}", opened.Count, _tenants.Count, root);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask IngestAsync(IReadOnlyList<IngestProfile> profiles, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        foreach (IngestProfile p in profiles)
+        {
+            if (p.UntilSeconds < p.FromSeconds) throw new ArgumentException($"profile of {p.Series}: until ({p.UntilSeconds}) is before from ({p.FromSeconds})");
+            if (p.FromSeconds is < 0 or > BucketMath.MaxTime)
+                throw new ArgumentException($"profile of {p.Series}: from ({p.FromSeconds}) must be unix seconds between 0 and {BucketMath.MaxTime}");
+        }
+        var parts = new Dictionary<Shard, List<IngestProfile>>();
+        foreach (IngestProfile p in profiles)
+        {
+            Shard shard = ShardFor(p.Series);
+            if (!parts.TryGetValue(shard, out List<IngestProfile>? list)) parts.Add(shard, list = []);
+            list.Add(p);
+        }
+        if (parts.Count == 0) return;
+        // No cancellation once queued: a write that may already be durable is waited for, never abandoned.
+        if (parts.Count == 1)
+        {
+            var (shard, list) = parts.First();
+            await shard.Enqueue(Shard.WorkKind.Ingest, list, 0).ConfigureAwait(false);
+            return;
+        }
+        // Spanning shards: prepare everywhere (durable, not applied), then commit everywhere; a refusal anywhere
+        // aborts the prepared parts, which replay then drops as well.
+        long txn = Random.Shared.NextInt64(1, long.MaxValue);
+        var prepared = parts.Select(kv => (Shard: kv.Key, Task: kv.Key.Enqueue(Shard.WorkKind.Prepare, kv.Value, txn))).ToList();
+        try
+        {
+            await Task.WhenAll(prepared.Select(p => p.Task)).ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (var p in prepared.Where(p => p.Task.IsCompletedSuccessfully)) _ = p.Shard.Enqueue(Shard.WorkKind.Abort, null, txn);
+            Exception first = prepared.Select(p => p.Task.Exception?.InnerException).First(e => e != null)!;
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(first).Throw();
+        }
+        var commits = prepared.Select(p => p.Shard.Enqueue(Shard.WorkKind.Commit, null, txn)).ToList();
+        try
+        {
+            await Task.WhenAll(commits).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            throw new StorageUnavailableException($"a write spanning {parts.Count} shards was committed in some shards only ({e.Message}); its profiles may be partly stored", e);
+        }
+    }
+
+    /// <inheritdoc/>
+    public QueryResult Query(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0)
+    {
+        ThrowIfNotReady();
+        var (from, until) = BucketMath.Normalize(fromSeconds, untilSeconds);
+        long now = NowSeconds();
+        Shard[] shards = _tenants.TryGetValue(tenant, out TenantShards? t) ? t.All : [];
+        Func<int, long> firstRetained = level => FirstRetained(level, now);
+        List<(int, long)> pieces = BucketMath.Decompose(from, until, _options.Levels, firstRetained);
+
+        long step = timelineStepSeconds <= 0 ? BucketMath.DefaultStep(from, until) : (timelineStepSeconds + 9) / 10 * 10;
+        long steps = (until - from + step - 1) / step;
+        if (steps > 100_000)
+        {
+            step = (until - from + 99_999) / 100_000;
+            step = (step + 9) / 10 * 10;
+            steps = (until - from + step - 1) / step;
+        }
+        var stepPieces = new List<(int, long)>[steps];
+        var seen = new HashSet<(int, long)>();
+        for (int i = 0; i < steps; i++)
+        {
+            long s = from + i * step;
+            // A coarse bucket standing in for expired fine ones counts once, in the first step that reaches it.
+            stepPieces[i] = [.. BucketMath.Decompose(s, Math.Min(s + step, until), _options.Levels, firstRetained).Where(seen.Add)];
+        }
+        var samples = new long[steps];
+        var matched = new List<(SeriesKey Key, SeriesMetadata Metadata)>();
+        int merged = 0;
+        foreach (Shard shard in shards) merged += shard.Query(selector, pieces, stepPieces, destination, samples, matched);
+        int series = matched.Select(m => m.Key).Distinct().Count();
+        SeriesMetadata metadata = matched.Count == 0 ? SeriesMetadata.Default : matched.MinBy(m => m.Key.Canonical, StringComparer.Ordinal).Metadata;
+        return new QueryResult(series, metadata, new Timeline(from, step, samples)) { TreesMerged = merged };
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<SeriesKey> Series(string tenant, SeriesSelector? selector, long fromSeconds, long untilSeconds)
+    {
+        ThrowIfNotReady();
+        if (!_tenants.TryGetValue(tenant, out TenantShards? t)) return [];
+        var (from, until) = BucketMath.Normalize(fromSeconds, untilSeconds);
+        long now = NowSeconds();
+        List<(int, long)> pieces = BucketMath.Decompose(from, until, _options.Levels, level => FirstRetained(level, now));
+        var found = new HashSet<SeriesKey>();
+        foreach (Shard shard in t.All) shard.Series(selector, pieces, found);
+        return [.. found.OrderBy(k => k.Canonical, StringComparer.Ordinal)];
+    }
+
+    /// <inheritdoc/>
+    public StorageStats Stats()
+    {
+        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0;
+        foreach (Shard s in _tenants.Values.SelectMany(t => t.All))
+        {
+            var st = s.Stats();
+            series += st.Series;
+            trees += st.Trees;
+            nodes += st.Nodes;
+            bytes += st.NativeBytes;
+            wal += st.WalBytes;
+            shards++;
+        }
+        return new StorageStats(series, trees, nodes, bytes, wal, shards);
+    }
+
+    /// <summary>Native bytes held by all shards (what the budget compares).</summary>
+    public long NativeBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.NativeBytes);
+
+    /// <summary>Snapshots every shard with records since its last snapshot (retiring its WAL).</summary>
+    public Task SnapshotAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Snapshot, null, 0)));
+
+    /// <summary>Removes every bucket past its level's retention.</summary>
+    public Task RemoveExpiredAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Retention, null, 0)));
+
+    /// <summary>Finishes queued writes, snapshots every shard (when <paramref name="snapshot"/>) and stops; later calls throw.</summary>
+    public async Task StopAsync(bool snapshot = true)
+    {
+        if (!_ready || _stopped) return;
+        _stopped = true;
+        await Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.StopAsync(snapshot))).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        _stopped = true;
+        foreach (Shard s in _tenants.Values.SelectMany(t => t.All)) s.Dispose();
+        _tenants.Clear();
+    }
+
+    internal long NowSeconds() => _time.GetUtcNow().ToUnixTimeSeconds();
+
+    private long FirstRetained(int level, long now)
+    {
+        long retention = _options.RetentionOf(level);
+        return retention == 0 ? long.MinValue : BucketMath.Floor(now - retention, level);
+    }
+
+    private void ThrowIfNotReady()
+    {
+        if (_stopped) throw new StorageUnavailableException("storage is stopped");
+        if (!_ready) throw new StorageUnavailableException("storage is still replaying its write-ahead log");
+    }
+
+    /// <summary>The shard number of <paramref name="key"/>: XxHash64 of the app name (the profile name up to
+    /// its last '.') and the labels, so every sample type of one upload lands in the same shard.</summary>
+    internal static int ShardNumber(SeriesKey key, int shardCount)
+    {
+        int dot = key.Name.LastIndexOf('.');
+        string app = dot < 0 ? key.Name : key.Name[..dot];
+        string labels = key.Canonical[key.Name.Length..];
+        ulong hash = XxHash64.HashToUInt64(Encoding.UTF8.GetBytes(app + "\n" + labels));
+        return (int)(hash % (ulong)shardCount);
+    }
+
+    private Shard ShardFor(SeriesKey key)
+    {
+        int number = ShardNumber(key, _options.ShardCount);
+        TenantShards tenant = Tenant(key.Tenant);
+        Shard? shard = tenant.Get(number);
+        if (shard != null) return shard;
+        lock (_createLock)
+        {
+            shard = tenant.Get(number);
+            if (shard != null) return shard;
+            string tenantDir = Path.Combine(Path.GetFullPath(_options.DataDir), TenantDirectory.For(key.Tenant));
+            string nameFile = Path.Combine(tenantDir, TenantDirectory.NameFile);
+            if (!File.Exists(nameFile))
+            {
+                Directory.CreateDirectory(tenantDir);
+                AtomicFile.Write(nameFile, Encoding.UTF8.GetBytes(key.Tenant));
+                DirectorySync.Flush(Path.GetDirectoryName(tenantDir)!);
+            }
+            else if (new UTF8Encoding(false, true).GetString(File.ReadAllBytes(nameFile)) != key.Tenant)
+            {
+                throw new StorageUnavailableException($"{tenantDir} belongs to another tenant (hash collision of long tenant names)");
+            }
+            shard = OpenShard(key.Tenant, number, Path.Combine(tenantDir, $"shard-{number}"));
+            DirectorySync.Flush(tenantDir);
+            tenant.Add(shard);
+            return shard;
+        }
+    }
+
+    private Shard OpenShard(string tenant, int number, string dir) =>
+        Shard.Open(tenant, number, dir, _options, NowSeconds, () => NativeBytes, _logs.CreateLogger($"ProfileArena.Server.Storage.Shard"));
+
+    private TenantShards Tenant(string tenant) => _tenants.GetOrAdd(tenant, _ => new TenantShards());
+
+    /// <summary>One tenant's shards by number (copy-on-write array for lock-free reads).</summary>
+    private sealed class TenantShards
+    {
+        private volatile Shard[] _all = [];
+
+        public Shard[] All => _all;
+
+        public Shard? Get(int number) => Array.Find(_all, s => s.Number == number);
+
+        public void Add(Shard shard)
+        {
+            lock (this) _all = [.. _all, shard];
+        }
+    }
+}

@@ -1,0 +1,735 @@
+using System.Buffers;
+using System.Globalization;
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using ProfileArena.Server.Storage.Series;
+using ProfileArena.Server.Storage.Trees;
+using ProfileArena.Server.Storage.Wal;
+
+namespace ProfileArena.Server.Storage.Shards;
+
+/// <summary>
+/// One shard: the series of one tenant whose shard hash falls here, with their own trees, series index,
+/// WAL and snapshots under <c>DataDir/&lt;tenant dir&gt;/shard-N/</c>. Nothing is shared with other shards but
+/// the storage-wide budget check and the clock, so a shard can move to another process (issue 12: an Orleans
+/// grain keyed <c>tenant/shard-N</c>).
+/// <para>Threads: one loop per shard does every write, in WAL order: it takes queued ingests as a group,
+/// checks them (budget, overflow), writes them with one fsync, applies them to memory, then completes them;
+/// snapshots and retention run on the same loop. Queries run on the callers' threads: they take the index lock
+/// to find trees and the removal lock (shared) while they merge, so retention (exclusive) never frees a tree a
+/// query is reading; the engine's per-tree locks let merges and inserts of the same tree interleave safely.</para>
+/// </summary>
+internal sealed class Shard : IDisposable
+{
+    private readonly StorageOptions _options;
+    private readonly Func<long> _now;
+    private readonly Func<long> _storageNativeBytes;
+    private readonly ILogger _log;
+    private readonly int _levels;
+    private ArenaTreeBackend _trees;
+    private readonly object _indexLock = new();
+    private readonly Dictionary<SeriesKey, SeriesState> _series = [];
+    private readonly ReaderWriterLockSlim _removal = new(LockRecursionPolicy.NoRecursion);
+    private readonly Channel<Work> _work = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Dictionary<long, PreparedPart> _prepared = [];
+    private readonly Dictionary<Target, ulong> _reserved = [];
+    private WalLog? _wal;
+    private Task? _loop;
+    private long _nextSeq = 1;
+    private long _snapshotSeq;
+    private string? _broken;
+    private long _sizeSnapshotAt;
+
+    private Shard(string tenant, int number, string directory, StorageOptions options, Func<long> now, Func<long> storageNativeBytes, ILogger log)
+    {
+        Tenant = tenant;
+        Number = number;
+        Directory = directory;
+        _options = options;
+        _levels = options.Levels;
+        _now = now;
+        _storageNativeBytes = storageNativeBytes;
+        _log = log;
+        _trees = ArenaTreeBackend.CreateEmpty();
+        _sizeSnapshotAt = options.WalSnapshotBytes;
+    }
+
+    public string Tenant { get; }
+
+    public int Number { get; }
+
+    public string Directory { get; }
+
+    /// <summary>Trees merged by queries so far (the O(log range) test reads it).</summary>
+    public long TreesMergedByQueries => Interlocked.Read(ref _treesMerged);
+    private long _treesMerged;
+
+    /// <summary>WAL records written and group fsyncs since the shard opened (group commit: fewer fsyncs than records).</summary>
+    public (long Records, long Syncs) WalWrites => (Interlocked.Read(ref _records), Interlocked.Read(ref _syncs));
+    private long _records, _syncs;
+
+    /// <summary>Opens (or creates) the shard in <paramref name="directory"/>: loads the newest snapshot, replays
+    /// the WAL after it, cuts a torn tail, then starts the loop.</summary>
+    /// <exception cref="InvalidDataException">A snapshot, index or WAL record is corrupt (file and offset named).</exception>
+    public static Shard Open(string tenant, int number, string directory, StorageOptions options, Func<long> now, Func<long> storageNativeBytes, ILogger log)
+    {
+        System.IO.Directory.CreateDirectory(directory);
+        var shard = new Shard(tenant, number, directory, options, now, storageNativeBytes, log);
+        try
+        {
+            shard.Recover();
+            shard._wal = WalLog.Open(directory, shard._nextSeq);
+            shard._loop = Task.Run(shard.RunLoop);
+            return shard;
+        }
+        catch
+        {
+            shard._trees.Dispose();
+            shard._wal?.Dispose();
+            throw;
+        }
+    }
+
+    // ---------------------------------------------------------------- writes (called by ProfileStorage)
+
+    /// <summary>Queues this shard's part of an ingest call; completes when durable and applied.</summary>
+    public Task Enqueue(WorkKind kind, List<IngestProfile>? profiles, long txn)
+    {
+        var work = new Work(kind, profiles, txn, kind is WorkKind.Ingest or WorkKind.Prepare ? WalPayload.Encode(profiles!, txn) : null);
+        if (!_work.Writer.TryWrite(work)) work.Done.TrySetException(new StorageUnavailableException($"shard {this} is stopped"));
+        return work.Done.Task;
+    }
+
+    /// <summary>Stops the loop after the work queued so far (snapshotting first when <paramref name="snapshot"/>).</summary>
+    public async Task StopAsync(bool snapshot)
+    {
+        if (snapshot)
+        {
+            try
+            {
+                await Enqueue(WorkKind.Snapshot, null, 0).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageUnavailableException)
+            {
+                // The WAL still holds every acknowledged record: the next start replays it.
+                _log.LogError(e, "Shard {Shard}: snapshot at stop failed; the next start replays the WAL", this);
+            }
+        }
+        Task stop = Enqueue(WorkKind.Stop, null, 0);
+        _work.Writer.TryComplete();
+        await stop.ConfigureAwait(false);
+        if (_loop != null) await _loop.ConfigureAwait(false);
+    }
+
+    public override string ToString() => $"{Tenant}/shard-{Number}";
+
+    // ---------------------------------------------------------------- the loop
+
+    private async Task RunLoop()
+    {
+        ChannelReader<Work> reader = _work.Reader;
+        var group = new List<Work>();
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (true)
+            {
+                group.Clear();
+                long bytes = 0;
+                Work? control = null;
+                while (bytes < _options.WalGroupBytes && reader.TryRead(out Work? w))
+                {
+                    if (w.Kind is WorkKind.Ingest or WorkKind.Prepare or WorkKind.Commit)
+                    {
+                        group.Add(w);
+                        bytes += w.Payload?.Length ?? 8;
+                    }
+                    else
+                    {
+                        control = w;
+                        break;
+                    }
+                }
+                if (group.Count > 0)
+                {
+                    try
+                    {
+                        ProcessGroup(group);
+                    }
+                    catch (Exception e)
+                    {
+                        // A bug, not an input problem: fail this group, refuse further writes, keep answering queries.
+                        _broken ??= $"shard {this} failed unexpectedly ({e.GetType().Name}: {e.Message}); it refuses writes until restart";
+                        _log.LogCritical(e, "{Problem}", _broken);
+                        foreach (Work w in group) w.Done.TrySetException(new StorageUnavailableException(_broken, e));
+                    }
+                }
+                if (control != null && ProcessControl(control))
+                {
+                    // Stopped: nothing more is accepted; whatever was queued behind the stop fails instead of hanging.
+                    _work.Writer.TryComplete();
+                    while (reader.TryRead(out Work? late)) late.Done.TrySetException(new StorageUnavailableException($"shard {this} is stopped"));
+                    return;
+                }
+                if (group.Count == 0 && control == null) break;
+                if (_wal != null && _wal.Bytes >= _sizeSnapshotAt && _broken == null)
+                {
+                    TrySnapshot();
+                    _sizeSnapshotAt = _wal.Bytes + _options.WalSnapshotBytes; // after a failure, retry only after as much again
+                }
+            }
+        }
+    }
+
+    private bool ProcessControl(Work work)
+    {
+        try
+        {
+            switch (work.Kind)
+            {
+                case WorkKind.Abort:
+                    if (_prepared.Remove(work.Txn, out PreparedPart? part)) Release(part);
+                    break;
+                case WorkKind.Snapshot:
+                    if (_broken != null) throw new StorageUnavailableException(_broken);
+                    Snapshot();
+                    break;
+                case WorkKind.Retention:
+                    RemoveExpired();
+                    break;
+                case WorkKind.Stop:
+                    work.Done.TrySetResult();
+                    return true;
+            }
+            work.Done.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            work.Done.TrySetException(e);
+        }
+        return false;
+    }
+
+    private void ProcessGroup(List<Work> group)
+    {
+        var accepted = new List<Work>(group.Count);
+        var records = new ArrayBufferWriter<byte>();
+        var pending = new Dictionary<Target, ulong>();
+        foreach (Work w in group)
+        {
+            try
+            {
+                if (_broken != null) throw new StorageUnavailableException(_broken);
+                if (w.Kind == WorkKind.Commit)
+                {
+                    if (!_prepared.ContainsKey(w.Txn)) throw new InvalidOperationException($"no prepared part {w.Txn} in shard {this}");
+                    WalFraming.Write(records, WalRecordKind.Commit, _nextSeq + accepted.Count, WalPayload.EncodeCommit(w.Txn));
+                }
+                else
+                {
+                    Admit(w.Profiles!, pending);
+                    WalFraming.Write(records, w.Kind == WorkKind.Ingest ? WalRecordKind.Ingest : WalRecordKind.Prepare, _nextSeq + accepted.Count, w.Payload);
+                }
+                accepted.Add(w);
+            }
+            catch (Exception e)
+            {
+                w.Done.TrySetException(e);
+            }
+        }
+        if (accepted.Count == 0) return;
+        try
+        {
+            _wal!.Append(records.WrittenSpan);
+        }
+        catch (StorageUnavailableException e)
+        {
+            foreach (Work w in accepted) w.Done.TrySetException(e);
+            return;
+        }
+        _nextSeq += accepted.Count;
+        Interlocked.Add(ref _records, accepted.Count);
+        Interlocked.Exchange(ref _syncs, _wal.Syncs);
+        foreach (Work w in accepted)
+        {
+            try
+            {
+                ApplyRecord(w.Kind, w.Profiles, w.Txn);
+                w.Done.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                // The record is durable but memory could not take it: memory and WAL now differ, so this shard
+                // stops taking writes; a restart replays the WAL (and fails loudly if the record still cannot apply).
+                _broken = $"shard {this} could not apply a durable WAL record ({e.GetType().Name}: {e.Message}); it refuses writes until restart";
+                _log.LogCritical(e, "{Problem}", _broken);
+                w.Done.TrySetException(new StorageUnavailableException(_broken, e));
+            }
+        }
+    }
+
+    private void ApplyRecord(WorkKind kind, List<IngestProfile>? profiles, long txn)
+    {
+        switch (kind)
+        {
+            case WorkKind.Ingest:
+                Apply(profiles!);
+                break;
+            case WorkKind.Prepare:
+            {
+                var part = new PreparedPart(profiles!, [.. profiles!.SelectMany(Targets)]);
+                if (_prepared.Remove(txn, out PreparedPart? old)) Release(old);
+                _prepared[txn] = part;
+                foreach (var (target, amount) in part.Reserved) _reserved[target] = _reserved.GetValueOrDefault(target) + amount;
+                break;
+            }
+            case WorkKind.Commit:
+            {
+                if (!_prepared.Remove(txn, out PreparedPart? part)) throw new InvalidDataException($"commit of transaction {txn} without its prepared part");
+                Release(part);
+                Apply(part.Profiles);
+                break;
+            }
+        }
+    }
+
+    private void Release(PreparedPart part)
+    {
+        foreach (var (target, amount) in part.Reserved)
+        {
+            ulong left = _reserved[target] - amount;
+            if (left == 0) _reserved.Remove(target);
+            else _reserved[target] = left;
+        }
+    }
+
+    /// <summary>Refuses a write the shard could not apply: over the native budget, or a bucket total past 2^64 − 1.</summary>
+    private void Admit(List<IngestProfile> profiles, Dictionary<Target, ulong> pending)
+    {
+        long budget = _options.MaxNativeBytes;
+        if (budget > 0)
+        {
+            long estimate = 0;
+            foreach (IngestProfile p in profiles) estimate += (p.Stacks.ByteCount + 48L * p.Stacks.Count) * (_levels + 1);
+            long held = _storageNativeBytes();
+            if (held + estimate > budget)
+                throw new StorageFullException($"storage is full: {held:N0} bytes of native memory held, this write needs up to {estimate:N0} more, the budget (Storage:MaxNativeBytes) is {budget:N0}; nothing was stored");
+        }
+        var mine = new Dictionary<Target, ulong>(); // this call's additions per target
+        foreach (IngestProfile p in profiles)
+        {
+            if (p.Stacks.Total == ulong.MaxValue)
+                throw new OverflowException($"series {p.Series}: the values of one profile add up to 2^64 − 1 or more; nothing was stored");
+            foreach (var (target, amount) in Targets(p))
+            {
+                // current + queued in this group + reserved by prepared parts + earlier profiles of this call + this one ≤ 2^64 − 1
+                ulong room = ulong.MaxValue - CurrentTotal(target);
+                foreach (ulong taken in new[] { pending.GetValueOrDefault(target), _reserved.GetValueOrDefault(target), mine.GetValueOrDefault(target), amount })
+                {
+                    if (taken > room)
+                        throw new OverflowException($"series {p.Series}, bucket {target.Start} of level {target.Level}: its total would pass 2^64 − 1; nothing was stored");
+                    room -= taken;
+                }
+                mine[target] = mine.GetValueOrDefault(target) + amount;
+            }
+        }
+        foreach (var (target, amount) in mine) pending[target] = pending.GetValueOrDefault(target) + amount;
+    }
+
+    private IEnumerable<(Target, ulong)> Targets(IngestProfile p)
+    {
+        if (p.Stacks.Count == 0) yield break;
+        for (int level = 0; level < _levels; level++) yield return (new Target(p.Series, level, BucketMath.Floor(p.FromSeconds, level)), p.Stacks.Total);
+    }
+
+    private ulong CurrentTotal(Target target)
+    {
+        lock (_indexLock)
+        {
+            if (_series.TryGetValue(target.Series, out SeriesState? s) && s.Buckets[target.Level].TryGetValue(target.Start, out int tree))
+                return _trees.Total(tree);
+        }
+        return 0;
+    }
+
+    /// <summary>Adds the profiles to their series' bucket trees, one per level: the stacks go into a staging tree
+    /// once, which is then merged into each level's bucket tree, coarsest first; when the 10 s bucket is new the
+    /// staging tree becomes it (one merge fewer). Measured against inserting every stack into each
+    /// level's tree directly (60,000 profiles × 6 levels): equal for 1-stack profiles, 20–25 % faster for 20- and
+    /// 500-stack profiles, and 20 % less memory for small profiles, because merged-into trees never build the
+    /// insert path cache. A merge is also atomic per tree: a query never sees half a profile in a bucket. Levels whose bucket has expired are skipped (replay
+    /// does the same, so memory after replay equals memory before the crash).</summary>
+    private void Apply(List<IngestProfile> profiles)
+    {
+        long now = _now();
+        foreach (IngestProfile p in profiles)
+        {
+            SeriesState state;
+            lock (_indexLock)
+            {
+                if (!_series.TryGetValue(p.Series, out state!))
+                {
+                    state = new SeriesState(p.Series, p.Metadata, _levels);
+                    _series.Add(p.Series, state);
+                }
+                state.Metadata = p.Metadata;
+            }
+            if (p.Stacks.Count == 0) continue;
+            int staging = _trees.Create();
+            bool kept = false; // the staging tree became a new bucket's tree
+            try
+            {
+                for (int i = 0; i < p.Stacks.Count; i++) _trees.Insert(staging, p.Stacks.Stack(i), p.Stacks.Value(i));
+                for (int level = _levels - 1; level >= 0; level--)
+                {
+                    long start = BucketMath.Floor(p.FromSeconds, level);
+                    if (start < FirstRetained(level, now)) continue;
+                    int tree;
+                    bool found;
+                    lock (_indexLock) found = state.Buckets[level].TryGetValue(start, out tree);
+                    if (found)
+                    {
+                        _trees.Merge(tree, staging);
+                    }
+                    else if (level == 0)
+                    {
+                        // The usual case (one profile per series per 10 s): the staging tree itself becomes the new
+                        // 10 s bucket, saving a merge. Coarser levels were done first, so it is merged from no more.
+                        lock (_indexLock) state.Buckets[level].Add(start, staging);
+                        kept = true;
+                    }
+                    else
+                    {
+                        // Published only once it holds the profile: a query never sees a half-built new bucket.
+                        tree = _trees.Create();
+                        _trees.Merge(tree, staging);
+                        lock (_indexLock) state.Buckets[level].Add(start, tree);
+                    }
+                }
+            }
+            catch
+            {
+                if (kept) lock (_indexLock) state.Buckets[0].Remove(BucketMath.Floor(p.FromSeconds, 0));
+                kept = false;
+                throw;
+            }
+            finally
+            {
+                if (!kept) _trees.Remove(staging);
+            }
+        }
+    }
+
+    /// <summary>Start of the oldest bucket of <paramref name="level"/> still kept at <paramref name="now"/>.</summary>
+    public long FirstRetained(int level, long now)
+    {
+        long retention = _options.RetentionOf(level);
+        return retention == 0 ? long.MinValue : BucketMath.Floor(now - retention, level);
+    }
+
+    // ---------------------------------------------------------------- retention
+
+    private void RemoveExpired()
+    {
+        long now = _now();
+        var expired = new List<(SeriesState, int, long, int)>();
+        lock (_indexLock)
+        {
+            foreach (SeriesState s in _series.Values)
+            {
+                for (int level = 0; level < _levels; level++)
+                {
+                    long first = FirstRetained(level, now);
+                    foreach (var (start, tree) in s.Buckets[level])
+                    {
+                        if (start < first) expired.Add((s, level, start, tree));
+                    }
+                }
+            }
+        }
+        if (expired.Count == 0) return;
+        _removal.EnterWriteLock();
+        try
+        {
+            lock (_indexLock)
+            {
+                foreach (var (s, level, start, _) in expired) s.Buckets[level].Remove(start);
+                foreach (SeriesState s in _series.Values.Where(s => s.TreeCount == 0).ToList()) _series.Remove(s.Key);
+            }
+            foreach (var (_, _, _, tree) in expired) _trees.Remove(tree);
+        }
+        finally
+        {
+            _removal.ExitWriteLock();
+        }
+        _log.LogInformation("Shard {Shard}: retention removed {Trees} expired trees", this, expired.Count);
+    }
+
+    // ---------------------------------------------------------------- queries (callers' threads)
+
+    /// <summary>Merges the trees of matching series at <paramref name="pieces"/> into <paramref name="destination"/>,
+    /// adds tree totals per timeline step into <paramref name="samples"/>, and reports matching series with data.</summary>
+    public int Query(SeriesSelector selector, List<(int Level, long Start)> pieces, List<(int Level, long Start)>[] stepPieces,
+        ProfileTree destination, long[] samples, List<(SeriesKey, SeriesMetadata)> matched)
+    {
+        var trees = new List<int>();
+        var stepTrees = new List<(int Step, int Tree)>();
+        _removal.EnterReadLock();
+        try
+        {
+            lock (_indexLock)
+            {
+                foreach (SeriesState s in _series.Values)
+                {
+                    if (!selector.Matches(s.Key)) continue;
+                    int before = trees.Count;
+                    foreach (var (level, start) in pieces)
+                    {
+                        if (s.Buckets[level].TryGetValue(start, out int tree)) trees.Add(tree);
+                    }
+                    if (trees.Count == before) continue;
+                    matched.Add((s.Key, s.Metadata));
+                    for (int i = 0; i < stepPieces.Length; i++)
+                    {
+                        foreach (var (level, start) in stepPieces[i])
+                        {
+                            if (s.Buckets[level].TryGetValue(start, out int tree)) stepTrees.Add((i, tree));
+                        }
+                    }
+                }
+            }
+            foreach (int tree in trees) _trees.MergeInto(destination, tree);
+            foreach (var (step, tree) in stepTrees)
+            {
+                ulong total = _trees.Total(tree);
+                long add = total > long.MaxValue ? long.MaxValue : (long)total;
+                samples[step] = add > long.MaxValue - samples[step] ? long.MaxValue : samples[step] + add;
+            }
+        }
+        finally
+        {
+            _removal.ExitReadLock();
+        }
+        Interlocked.Add(ref _treesMerged, trees.Count);
+        return trees.Count;
+    }
+
+    /// <summary>Series matching <paramref name="selector"/> (null: all) with a tree at one of <paramref name="pieces"/>.</summary>
+    public void Series(SeriesSelector? selector, List<(int Level, long Start)> pieces, HashSet<SeriesKey> into)
+    {
+        lock (_indexLock)
+        {
+            foreach (SeriesState s in _series.Values)
+            {
+                if (selector != null && !selector.Matches(s.Key)) continue;
+                foreach (var (level, start) in pieces)
+                {
+                    if (s.Buckets[level].ContainsKey(start))
+                    {
+                        into.Add(s.Key);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>(series, trees, nodes, native bytes, WAL bytes) now.</summary>
+    public (long Series, long Trees, long Nodes, long NativeBytes, long WalBytes) Stats()
+    {
+        long series;
+        lock (_indexLock) series = _series.Count;
+        return (series, _trees.TreeCount, _trees.NodeCount, _trees.NativeBytes, _wal?.Bytes ?? 0);
+    }
+
+    public long NativeBytes => _trees.NativeBytes;
+
+    // ---------------------------------------------------------------- snapshots and recovery
+
+    private void TrySnapshot()
+    {
+        try
+        {
+            Snapshot();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageUnavailableException)
+        {
+            _log.LogError(e, "Shard {Shard}: snapshot failed; the WAL keeps every record, the next snapshot retries", this);
+        }
+    }
+
+    /// <summary>Saves trees and index as of the last applied record, starts a new WAL segment and deletes what the
+    /// snapshot covers. Runs on the loop, so no write is applied meanwhile (queries go on).</summary>
+    private void Snapshot()
+    {
+        long seq = _nextSeq - 1;
+        if (seq == _snapshotSeq && _prepared.Count == 0) return; // nothing new since the last snapshot
+        _wal!.Rotate(_nextSeq);
+        if (_prepared.Count > 0)
+        {
+            // Parts of calls spanning shards still waiting for their commit move to the new segment, so the
+            // snapshot can retire the old one.
+            var records = new ArrayBufferWriter<byte>();
+            long next = _nextSeq;
+            foreach (var (txn, part) in _prepared) WalFraming.Write(records, WalRecordKind.Prepare, next++, WalPayload.Encode(part.Profiles, txn));
+            _wal.Append(records.WrittenSpan);
+            _nextSeq = next;
+        }
+        string trees = SnapshotPath(seq, "trees");
+        _trees.SaveToFile(trees);
+        DirectorySync.Flush(Directory);
+        List<SeriesState> series;
+        lock (_indexLock) series = [.. _series.Values];
+        SeriesIndexFile.Write(SnapshotPath(seq, "index"), seq, new FileInfo(trees).Length, _levels, Tenant, series);
+        _snapshotSeq = seq;
+        foreach (var (old, path) in SnapshotFiles())
+        {
+            if (old < seq) File.Delete(path);
+        }
+        _wal.DeleteBefore(seq + 1);
+        _log.LogInformation("Shard {Shard}: snapshot at record {Seq} ({Series} series)", this, seq, series.Count);
+    }
+
+    private string SnapshotPath(long seq, string kind) => Path.Combine(Directory, $"snap-{seq:D20}.{kind}");
+
+    private List<(long Seq, string Path)> SnapshotFiles()
+    {
+        var list = new List<(long, string)>();
+        foreach (string path in System.IO.Directory.EnumerateFiles(Directory, "snap-*"))
+        {
+            string name = Path.GetFileName(path);
+            if (name.Length > 25 && long.TryParse(name.AsSpan(5, 20), NumberStyles.None, CultureInfo.InvariantCulture, out long seq)) list.Add((seq, path));
+        }
+        return list;
+    }
+
+    private void Recover()
+    {
+        foreach (string temp in System.IO.Directory.EnumerateFiles(Directory, ".*.tmp")) File.Delete(temp); // unfinished atomic writes
+        List<(long Seq, string Path)> snaps = SnapshotFiles();
+        long latest = snaps.Where(s => s.Path.EndsWith(".index", StringComparison.Ordinal)).Select(s => s.Seq).DefaultIfEmpty(0).Max();
+        if (latest > 0)
+        {
+            string index = SnapshotPath(latest, "index"), treesPath = SnapshotPath(latest, "trees");
+            if (!File.Exists(treesPath)) throw new InvalidDataException($"snapshot {index} has no trees file {treesPath}");
+            var (seq, treesLength, tenant, series) = SeriesIndexFile.Read(index, _levels);
+            if (seq != latest || tenant != Tenant)
+                throw new InvalidDataException($"series index {index} is corrupt at byte offset 8: it says record {seq} of tenant '{tenant}', its name and directory say {latest} of '{Tenant}'");
+            if (new FileInfo(treesPath).Length != treesLength)
+                throw new InvalidDataException($"snapshot {treesPath} is corrupt at byte offset {Math.Min(treesLength, new FileInfo(treesPath).Length)}: it has {new FileInfo(treesPath).Length} bytes, its index says {treesLength}");
+            _trees.Dispose();
+            _trees = ArenaTreeBackend.LoadFile(treesPath);
+            var used = new HashSet<int>();
+            foreach (SeriesState s in series)
+            {
+                foreach (Dictionary<long, int> level in s.Buckets)
+                {
+                    foreach (int tree in level.Values)
+                    {
+                        if (!used.Add(tree) || !_trees.Exists(tree))
+                            throw new InvalidDataException($"series index {index} does not match {treesPath}: tree {tree} of {s.Key} is missing or used twice");
+                    }
+                }
+                _series.Add(s.Key, s);
+            }
+            if (used.Count != _trees.TreeCount)
+                throw new InvalidDataException($"series index {index} does not match {treesPath}: {used.Count} trees indexed, {_trees.TreeCount} saved");
+            _snapshotSeq = latest;
+        }
+        // Older snapshots, and a trees file whose index never made it (crash between the two renames), go.
+        foreach (var (seq, path) in snaps)
+        {
+            if (seq != latest) File.Delete(path);
+        }
+
+        long expected = -1;
+        List<(long FirstSeq, string Path)> segments = WalLog.Segments(Directory);
+        int applied = 0;
+        for (int i = 0; i < segments.Count; i++)
+        {
+            var (firstSeq, path) = segments[i];
+            bool last = i == segments.Count - 1;
+            if (expected < 0) expected = firstSeq;
+            if (firstSeq != expected)
+                throw new InvalidDataException($"write-ahead log {path} is corrupt at byte offset 0: it starts at record {firstSeq}, record {expected} was expected (a segment is missing)");
+            long valid = WalLog.ReadSegment(path, last, record =>
+            {
+                if (record.Seq != expected)
+                    throw new InvalidDataException($"write-ahead log {path} is corrupt at byte offset {record.Offset}: record {record.Seq} where record {expected} was expected");
+                expected++;
+                if (record.Seq <= _snapshotSeq) return;
+                try
+                {
+                    switch (record.Kind)
+                    {
+                        case WalRecordKind.Ingest:
+                            ApplyRecord(WorkKind.Ingest, WalPayload.Decode(record.Payload).Profiles, 0);
+                            break;
+                        case WalRecordKind.Prepare:
+                            var (txn, profiles) = WalPayload.Decode(record.Payload);
+                            ApplyRecord(WorkKind.Prepare, profiles, txn);
+                            break;
+                        default:
+                            ApplyRecord(WorkKind.Commit, null, WalPayload.DecodeTxn(record.Payload));
+                            break;
+                    }
+                }
+                catch (Exception e) when (e is InvalidDataException or OverflowException or StoreLimitExceededException)
+                {
+                    throw new InvalidDataException($"write-ahead log {path}: record {record.Seq} at byte offset {record.Offset} cannot be applied: {e.Message}", e);
+                }
+                applied++;
+            });
+            long length = new FileInfo(path).Length;
+            if (valid < length)
+            {
+                _log.LogWarning("Shard {Shard}: dropped the torn tail of {Path} ({Bytes} bytes from byte offset {Offset}): it was never acknowledged", this, path, length - valid, valid);
+                WalLog.CutTail(path, valid);
+            }
+        }
+        if (segments.Count == 0)
+        {
+            _nextSeq = _snapshotSeq + 1;
+        }
+        else
+        {
+            if (segments[0].FirstSeq > _snapshotSeq + 1)
+                throw new InvalidDataException($"write-ahead log {segments[0].Path} is corrupt at byte offset 0: it starts at record {segments[0].FirstSeq}, but the snapshot covers only up to record {_snapshotSeq} (records are missing)");
+            if (expected < _snapshotSeq + 1)
+                throw new InvalidDataException($"write-ahead log {segments[^1].Path} ends at record {expected - 1}, before the snapshot's record {_snapshotSeq}");
+            _nextSeq = expected;
+        }
+        if (_prepared.Count > 0)
+        {
+            // Parts of calls spanning shards whose commit never came: those calls were never acknowledged.
+            _log.LogWarning("Shard {Shard}: dropped {Count} prepared parts without commit (calls that were never acknowledged)", this, _prepared.Count);
+            _prepared.Clear();
+            _reserved.Clear();
+        }
+        _log.LogInformation("Shard {Shard}: recovered snapshot at record {Snapshot}, replayed {Applied} records", this, _snapshotSeq, applied);
+    }
+
+    public void Dispose()
+    {
+        _work.Writer.TryComplete();
+        _wal?.Dispose();
+        _trees.Dispose();
+        _removal.Dispose();
+    }
+
+    // ---------------------------------------------------------------- types
+
+    internal enum WorkKind { Ingest, Prepare, Commit, Abort, Snapshot, Retention, Stop }
+
+    private sealed class Work(WorkKind kind, List<IngestProfile>? profiles, long txn, byte[]? payload)
+    {
+        public WorkKind Kind { get; } = kind;
+        public List<IngestProfile>? Profiles { get; } = profiles;
+        public long Txn { get; } = txn;
+        public byte[]? Payload { get; } = payload;
+        public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private sealed record PreparedPart(List<IngestProfile> Profiles, List<(Target, ulong)> Reserved);
+
+    private readonly record struct Target(SeriesKey Series, int Level, long Start);
+}

@@ -1,0 +1,92 @@
+using Microsoft.Extensions.Configuration;
+
+namespace ProfileArena.Server.Storage;
+
+/// <summary>
+/// Configuration of the server's storage, bound from the <c>Storage</c> section
+/// (<c>--Storage:ShardCount=8</c>, <c>Storage__MaxNativeBytes=…</c>, appsettings.json). native-notes.md,
+/// "Server storage", explains what each setting changes.
+/// </summary>
+public sealed class StorageOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "Storage";
+
+    /// <summary>Root of all data: <c>DataDir/&lt;tenant dir&gt;/shard-N/</c> (the HTTP side maps <c>--data-dir</c> here).</summary>
+    public string DataDir { get; set; } = "./data";
+
+    /// <summary>Shards per tenant: series are spread over them by hash, each with its own trees, WAL and snapshots.</summary>
+    public int ShardCount { get; set; } = 4;
+
+    /// <summary>Time levels: level 0 holds 10 s buckets, each further level buckets ten times longer
+    /// (6 levels: 10 s … 10^6 s ≈ 11.6 days).</summary>
+    public int Levels { get; set; } = 6;
+
+    /// <summary>Retention per level in seconds (index = level; 0 or a missing entry = keep forever): a bucket
+    /// is removed once its end is older than now minus the level's retention. Default: 10 s buckets for 2
+    /// days, 100 s for 7 days, 1000 s for 30 days, coarser ones forever.</summary>
+    public long[] LevelRetentionSeconds { get; set; } = [2 * 86400, 7 * 86400, 30 * 86400];
+
+    /// <summary>Native-memory budget over all shards, in bytes (0 = none): at or past it, ingest throws
+    /// <see cref="StorageFullException"/>; queries keep working.</summary>
+    public long MaxNativeBytes { get; set; }
+
+    /// <summary>Seconds between periodic snapshots of each shard that changed (0 = only on shutdown and on WAL size).</summary>
+    public int SnapshotIntervalSeconds { get; set; } = 300;
+
+    /// <summary>A shard is snapshotted (retiring its WAL) once its WAL holds this many bytes.</summary>
+    public long WalSnapshotBytes { get; set; } = 256L << 20;
+
+    /// <summary>Most bytes of WAL records written by one group commit (one write + one fsync).</summary>
+    public int WalGroupBytes { get; set; } = 8 << 20;
+
+    /// <summary>Seconds between retention passes.</summary>
+    public int RetentionIntervalSeconds { get; set; } = 60;
+
+    /// <summary>Options bound from <paramref name="section"/> (the <c>Storage</c> section) and validated. A configured
+    /// <c>LevelRetentionSeconds</c> replaces the default list (the binder alone would append to it).</summary>
+    public static StorageOptions From(IConfiguration section)
+    {
+        var options = new StorageOptions();
+        section.Bind(options);
+        IConfigurationSection retention = section.GetSection(nameof(LevelRetentionSeconds));
+        if (retention.Exists())
+        {
+            var levels = new List<long>();
+            foreach (IConfigurationSection level in retention.GetChildren())
+            {
+                if (!int.TryParse(level.Key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int index) || index >= BucketMath.MaxLevels
+                    || !long.TryParse(level.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long seconds))
+                    throw new ArgumentException($"Storage:LevelRetentionSeconds:{level.Key} = '{level.Value}': the key must be a level (0…{BucketMath.MaxLevels - 1}) and the value whole seconds");
+                while (levels.Count <= index) levels.Add(0);
+                levels[index] = seconds;
+            }
+            options.LevelRetentionSeconds = [.. levels];
+        }
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>Throws when a setting is out of range.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(DataDir)) throw new ArgumentException("Storage:DataDir must name a directory");
+        if (ShardCount is < 1 or > 1024) throw new ArgumentException($"Storage:ShardCount must be 1…1024, not {ShardCount}");
+        if (Levels is < 1 or > BucketMath.MaxLevels) throw new ArgumentException($"Storage:Levels must be 1…{BucketMath.MaxLevels}, not {Levels}");
+        if (LevelRetentionSeconds.Any(r => r < 0)) throw new ArgumentException("Storage:LevelRetentionSeconds must not be negative");
+        for (int level = 1; level < Levels; level++)
+        {
+            // Coarser levels keep at least as long (0 = forever): a query falls back from an expired fine
+            // bucket to a kept coarse one, which needs retention to grow with the level.
+            long fine = RetentionOf(level - 1), coarse = RetentionOf(level);
+            if (coarse != 0 && (fine == 0 || coarse < fine))
+                throw new ArgumentException($"Storage:LevelRetentionSeconds must not shrink from level {level - 1} ({fine} s) to level {level} ({coarse} s); 0 means forever");
+        }
+        if (MaxNativeBytes < 0) throw new ArgumentException("Storage:MaxNativeBytes must not be negative");
+        if (SnapshotIntervalSeconds < 0 || RetentionIntervalSeconds < 1) throw new ArgumentException("Storage:SnapshotIntervalSeconds ≥ 0 and Storage:RetentionIntervalSeconds ≥ 1");
+        if (WalSnapshotBytes < 1 << 16 || WalGroupBytes < 1 << 16) throw new ArgumentException("Storage:WalSnapshotBytes and Storage:WalGroupBytes must be at least 64 KiB");
+    }
+
+    /// <summary>Retention of <paramref name="level"/> in seconds, 0 = forever.</summary>
+    public long RetentionOf(int level) => level < LevelRetentionSeconds.Length ? LevelRetentionSeconds[level] : 0;
+}

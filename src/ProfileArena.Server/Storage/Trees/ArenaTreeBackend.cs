@@ -1,0 +1,62 @@
+namespace ProfileArena.Server.Storage.Trees;
+
+/// <summary>Trees in one <see cref="TreeStore"/>: ids are the store's tree ids (kept by snapshots).</summary>
+internal sealed class ArenaTreeBackend : ITreeBackend
+{
+    private readonly TreeStore _store;
+
+    private ArenaTreeBackend(TreeStore store) => _store = store;
+
+    /// <summary>An empty backend.</summary>
+    public static ArenaTreeBackend CreateEmpty() => new(new TreeStore());
+
+    /// <summary>The trees saved in <paramref name="path"/>, fully verified.</summary>
+    /// <exception cref="InvalidDataException">The file is corrupt; the message names it and the byte offset.</exception>
+    public static ArenaTreeBackend LoadFile(string path)
+    {
+        try
+        {
+            return new(TreeStore.LoadFile(path));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"snapshot {path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>True when <paramref name="tree"/> is a live tree of this backend (index files are checked against it).</summary>
+    public bool Exists(int tree)
+    {
+        try
+        {
+            _store.GetTree(tree);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    public int Create() => _store.CreateTree().Id;
+
+    public void Insert(int tree, ReadOnlySpan<byte> stack, ulong value) => _store.GetTree(tree).Insert(stack, value);
+
+    public void Merge(int target, int source) => _store.GetTree(target).MergeFrom(_store.GetTree(source));
+
+    public void MergeInto(ProfileTree destination, int source) => destination.MergeFrom(_store.GetTree(source));
+
+    public void Remove(int tree) => _store.Remove(_store.GetTree(tree));
+
+    public ulong Total(int tree) => _store.GetTree(tree).Total;
+
+    public long TreeCount => _store.TreeCount;
+
+    public long NodeCount => _store.NodeCount;
+
+    public long NativeBytes => _store.NativeBytes;
+
+    public void SaveToFile(string path) => _store.SaveToFile(path);
+
+    public void Dispose() => _store.Dispose();
+}

@@ -1,0 +1,41 @@
+namespace ProfileArena.Server.Storage.Trees;
+
+/// <summary>
+/// The few tree operations a shard uses, over one set of trees addressed by int ids. This is the seam for
+/// issue 12's <c>--storage arena|baseline</c>: <see cref="ArenaTreeBackend"/> keeps the trees in a
+/// <see cref="TreeStore"/>; a Baseline backend (object-per-node trees) would implement the same members.
+/// Thread safety is the arena's: readers and writers of different trees run in parallel, one tree admits
+/// many readers or one writer.
+/// </summary>
+internal interface ITreeBackend : IDisposable
+{
+    /// <summary>A new empty tree.</summary>
+    int Create();
+
+    /// <summary>Adds <paramref name="value"/> along <paramref name="stack"/> (frames separated by ';').</summary>
+    void Insert(int tree, ReadOnlySpan<byte> stack, ulong value);
+
+    /// <summary>Adds all of <paramref name="source"/> (a tree of this backend) into <paramref name="target"/>; all or nothing.</summary>
+    void Merge(int target, int source);
+
+    /// <summary>Adds all of <paramref name="source"/> into the caller's <paramref name="destination"/> (a query result).</summary>
+    void MergeInto(ProfileTree destination, int source);
+
+    /// <summary>Frees the tree; its id may be reused by a later <see cref="Create"/>.</summary>
+    void Remove(int tree);
+
+    /// <summary>Sum of the tree's values.</summary>
+    ulong Total(int tree);
+
+    /// <summary>Number of live trees.</summary>
+    long TreeCount { get; }
+
+    /// <summary>Nodes of all trees.</summary>
+    long NodeCount { get; }
+
+    /// <summary>Bytes held outside the managed heap (0 for a managed backend).</summary>
+    long NativeBytes { get; }
+
+    /// <summary>Writes every tree to <paramref name="path"/> atomically (temp file, fsync, rename); ids are kept.</summary>
+    void SaveToFile(string path);
+}

@@ -1,0 +1,121 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace ProfileArena.Server.Storage.Wal;
+
+/// <summary>
+/// The payload of Ingest and Prepare records: <c>u64 transaction id (0 for Ingest) | u32 profile count |
+/// profiles</c>, each profile <c>str tenant | str name | u32 labels | (str name, str value)* | i64 from | i64
+/// until | str spy | u32 sample rate | str units | str aggregation | u32 stacks | (u32 length, bytes, u64
+/// value)*</c>; <c>str</c> = u32 byte length + UTF-8. Commit records hold only the u64 transaction id.
+/// </summary>
+internal static class WalPayload
+{
+    public static byte[] Encode(IReadOnlyList<IngestProfile> profiles, long txn)
+    {
+        var output = new MemoryStream();
+        var w = new BinaryWriter(output, Encoding.UTF8);
+        w.Write(txn);
+        w.Write(profiles.Count);
+        foreach (IngestProfile p in profiles)
+        {
+            Str(w, p.Series.Tenant);
+            Str(w, p.Series.Name);
+            w.Write(p.Series.Labels.Length);
+            foreach (Label l in p.Series.Labels)
+            {
+                Str(w, l.Name);
+                Str(w, l.Value);
+            }
+            w.Write(p.FromSeconds);
+            w.Write(p.UntilSeconds);
+            Str(w, p.Metadata.SpyName);
+            w.Write(p.Metadata.SampleRate);
+            Str(w, p.Metadata.Units);
+            Str(w, p.Metadata.AggregationType);
+            w.Write(p.Stacks.Count);
+            for (int i = 0; i < p.Stacks.Count; i++)
+            {
+                ReadOnlySpan<byte> stack = p.Stacks.Stack(i);
+                w.Write(stack.Length);
+                w.Write(stack);
+                w.Write(p.Stacks.Value(i));
+            }
+        }
+        w.Flush();
+        return output.ToArray();
+    }
+
+    public static byte[] EncodeCommit(long txn)
+    {
+        var bytes = new byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, txn);
+        return bytes;
+    }
+
+    public static long DecodeTxn(byte[] payload)
+    {
+        if (payload.Length < 8) throw new InvalidDataException("payload shorter than its transaction id");
+        return BinaryPrimitives.ReadInt64LittleEndian(payload);
+    }
+
+    /// <summary>Decodes what <see cref="Encode"/> wrote. The record's checksum was verified first, so a failure
+    /// here means a writer bug or a crafted file: <see cref="InvalidDataException"/> naming the payload offset.</summary>
+    public static (long Txn, List<IngestProfile> Profiles) Decode(byte[] payload)
+    {
+        var r = new BinaryReader(new MemoryStream(payload, writable: false), Encoding.UTF8);
+        try
+        {
+            long txn = r.ReadInt64();
+            int count = Count(r, payload.Length / 32);
+            var profiles = new List<IngestProfile>(count);
+            for (int i = 0; i < count; i++)
+            {
+                string tenant = Str(r), name = Str(r);
+                int labelCount = Count(r, payload.Length / 8);
+                var labels = new Label[labelCount];
+                for (int j = 0; j < labelCount; j++) labels[j] = new Label(Str(r), Str(r));
+                long from = r.ReadInt64(), until = r.ReadInt64();
+                var metadata = new SeriesMetadata(Str(r), r.ReadUInt32(), Str(r), Str(r));
+                int stacks = Count(r, payload.Length / 12);
+                var batch = new StackBatch();
+                for (int j = 0; j < stacks; j++)
+                {
+                    int length = Count(r, payload.Length);
+                    byte[] stack = r.ReadBytes(length);
+                    if (stack.Length != length) throw new EndOfStreamException();
+                    batch.Add(stack, r.ReadUInt64());
+                }
+                profiles.Add(new IngestProfile(new SeriesKey(tenant, name, labels), from, until, metadata, batch));
+            }
+            if (r.BaseStream.Position != payload.Length) throw new InvalidDataException($"{payload.Length - r.BaseStream.Position} bytes after the last profile");
+            return (txn, profiles);
+        }
+        catch (Exception e) when (e is EndOfStreamException or ArgumentException or DecoderFallbackException)
+        {
+            throw new InvalidDataException($"malformed payload at payload byte {r.BaseStream.Position}: {e.Message}", e);
+        }
+    }
+
+    private static void Str(BinaryWriter w, string s)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(s);
+        w.Write(bytes.Length);
+        w.Write(bytes);
+    }
+
+    private static string Str(BinaryReader r)
+    {
+        int length = Count(r, (int)(r.BaseStream.Length - r.BaseStream.Position));
+        byte[] bytes = r.ReadBytes(length);
+        if (bytes.Length != length) throw new EndOfStreamException();
+        return Encoding.UTF8.GetString(bytes);
+    }
+
+    private static int Count(BinaryReader r, int max)
+    {
+        int n = r.ReadInt32();
+        if (n < 0 || n > max) throw new InvalidDataException($"count {n} out of range at payload byte {r.BaseStream.Position - 4}");
+        return n;
+    }
+}
