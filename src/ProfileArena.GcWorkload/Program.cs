@@ -80,6 +80,11 @@ internal static class Program
     }
 }
 
+/// <summary>
+/// The child's arguments, parsed by hand on purpose: unlike the CLI (System.CommandLine), this process is the
+/// one whose managed heap verify-gc measures, so it loads no command-line package whose objects would show
+/// up in every heap snapshot. Its only caller is VerificationRunner, which always passes well-formed options.
+/// </summary>
 internal sealed class WorkloadArgs
 {
     public string Engine { get; private set; } = "arena";

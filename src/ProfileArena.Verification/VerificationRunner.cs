@@ -5,6 +5,7 @@ using System.Globalization;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
 using Microsoft.Diagnostics.Tracing.Parsers;
+using ProfileArena.Workloads;
 
 namespace ProfileArena.Verification;
 
@@ -139,7 +140,7 @@ public sealed class VerificationRunner
             var typeNames = new Dictionary<ulong, string>();
             var checkpoints = new List<(CheckpointResult Raw, HeapSnapshot Snapshot)>();
             var snapshotGcs = new HashSet<int>();
-            var progress = new ProgressLine(Log, tag, spec.Trees);
+            var progress = new ProgressReporter(Log, $"{tag} build", spec.Trees, ProgressUnit.Trees);
             bool finished = false;
             while (!finished)
             {
@@ -154,13 +155,14 @@ public sealed class VerificationRunner
                 switch (parts[0])
                 {
                     case "progress" when parts.Length == 3:
-                        progress.Report(int.Parse(parts[1], CultureInfo.InvariantCulture), long.Parse(parts[2], CultureInfo.InvariantCulture));
+                        progress.Report(int.Parse(parts[1], CultureInfo.InvariantCulture));
                         break;
                     case "checkpoint" when parts.Length == 5:
                     {
                         int trees = int.Parse(parts[1], CultureInfo.InvariantCulture);
                         long nodes = long.Parse(parts[2], CultureInfo.InvariantCulture);
                         phase = $"snapshot at {trees} trees";
+                        progress.Pause(); // the rate counts building time, not snapshots
                         Log.WriteLine($"{tag} checkpoint: {trees} trees, {nodes:N0} nodes; heap snapshot...");
                         if (checkpoints.Count == 0)
                         {
@@ -191,7 +193,7 @@ public sealed class VerificationRunner
                         phase = "build";
                         child.StandardInput.WriteLine("next");
                         child.StandardInput.Flush();
-                        progress.Restart();
+                        progress.Resume();
                         break;
                     }
                     case "ready":
@@ -199,6 +201,7 @@ public sealed class VerificationRunner
                         child.StandardInput.Flush();
                         break;
                     case "done":
+                        progress.Done();
                         finished = true;
                         break;
                     default:
@@ -388,34 +391,6 @@ public sealed class VerificationRunner
 
     private static string Tail(ConcurrentQueue<string> tail) =>
         tail.IsEmpty ? "" : Environment.NewLine + "child stderr:" + Environment.NewLine + "  " + string.Join(Environment.NewLine + "  ", tail);
-
-    /// <summary>Writes "trees done, rate, ETA" at most every 2 s.</summary>
-    private sealed class ProgressLine(TextWriter log, string tag, int totalTrees)
-    {
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private Stopwatch _sinceCheckpoint = Stopwatch.StartNew();
-        private int _treesAtCheckpoint;
-        private int _lastTrees;
-        private double _lastPrint = double.NegativeInfinity;
-
-        public void Restart()
-        {
-            _sinceCheckpoint = Stopwatch.StartNew();
-            _treesAtCheckpoint = _lastTrees;
-        }
-
-        public void Report(int trees, long nodes)
-        {
-            _lastTrees = trees;
-            double now = _clock.Elapsed.TotalSeconds;
-            if (now - _lastPrint < 2 && trees != totalTrees)
-                return;
-            _lastPrint = now;
-            double rate = (trees - _treesAtCheckpoint) / Math.Max(1e-9, _sinceCheckpoint.Elapsed.TotalSeconds);
-            double eta = rate > 0 ? (totalTrees - trees) / rate : double.NaN;
-            log.WriteLine($"{tag} {trees}/{totalTrees} trees, {nodes:N0} nodes, {rate:0.0} trees/s, ETA {eta:0} s");
-        }
-    }
 }
 
 /// <summary>Copies everything read from the inner stream to a file (the recorded .nettrace).</summary>

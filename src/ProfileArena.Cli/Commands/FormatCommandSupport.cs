@@ -1,114 +1,129 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using ProfileArena.Formats;
+using ProfileArena.Workloads;
 
 namespace ProfileArena.Cli.Commands;
 
 /// <summary>Input/output formats of the format commands.</summary>
 internal enum ProfileFormat { Folded, Pprof, Json, Svg }
 
-/// <summary>Arguments of the format commands: positionals, and "-x value", "--name value" or "--name=value" options.</summary>
-internal sealed class FormatArgs
-{
-    public List<string> Inputs { get; } = [];
-    public string? Output { get; private set; }
-    public ProfileFormat? From { get; private set; }
-    public ProfileFormat? To { get; private set; }
-    public int Top { get; private set; } = 20;
-    public int MaxNodes { get; private set; } = 8192;
-    public string? SampleType { get; private set; }
-    public string? Title { get; private set; }
-    public bool Help { get; private set; }
-    public long MaxDecompressedBytes { get; private set; } = new PprofImportOptions().MaxBytes;
-    public FoldedImportOptions Folded { get; private set; } = FoldedImportOptions.Strict;
+/// <summary>What the input options of the format commands say: the inputs and how to read them.</summary>
+internal sealed record InputSettings(IReadOnlyList<string> Inputs, ProfileFormat? From, string? SampleType, long MaxDecompressedBytes, FoldedImportOptions Folded);
 
-    public static FormatArgs Parse(string[] args, string allowed)
+/// <summary>
+/// The inputs and input options every format command takes (convert, flamegraph, top, stats): one
+/// definition, added to each command by <see cref="AddTo"/> and read back by <see cref="Read"/>.
+/// </summary>
+internal sealed class InputOptions
+{
+    private readonly Argument<string[]> _inputs = new("INPUT")
     {
-        var result = new FormatArgs();
-        for (int i = 0; i < args.Length; i++)
+        Description = "profiles to read (merged into one tree); '-' reads stdin",
+        Arity = ArgumentArity.OneOrMore,
+    };
+
+    private readonly Option<ProfileFormat?> _from = new("--from")
+    {
+        Description = "input format: folded|pprof (default: the extension, else the content)",
+        HelpName = "folded|pprof",
+        CustomParser = r =>
         {
-            string arg = args[i];
-            if (arg == "-" || !arg.StartsWith('-'))
+            ProfileFormat? f = FormatOptions.Parse(r, "--from");
+            if (f is ProfileFormat.Json or ProfileFormat.Svg) r.AddError("--from takes folded or pprof (json and svg are output formats)");
+            return f;
+        },
+    };
+
+    private readonly Option<bool> _lenient = new("--lenient") { Description = "skip bad folded lines (reported on stderr) instead of failing" };
+    private readonly Option<bool> _allowEmpty = new("--allow-empty") { Description = "accept inputs with no stack" };
+    private readonly Option<string> _fractional = CliOptions.OneOf("--fractional", "folded counts like 31.23", "reject", "reject", "round");
+    private readonly Option<string> _twoCounts = CliOptions.OneOf("--two-counts", "differential \"stack before after\" lines", "reject", "reject", "first", "second", "frame");
+    private readonly Option<string?> _sampleType = new("--sample-type") { Description = "pprof sample type (default: the first)", HelpName = "NAME" };
+
+    private readonly Option<long> _maxDecompressed = new("--max-decompressed-bytes")
+    {
+        Description = "largest pprof accepted after gunzip; a gzip bomb is refused once N bytes are out, costing at most N bytes of memory",
+        HelpName = "N",
+        DefaultValueFactory = _ => new PprofImportOptions().MaxBytes,
+        CustomParser = r =>
+        {
+            string text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long max) && max is >= 16 and <= int.MaxValue) return max;
+            r.AddError($"--max-decompressed-bytes takes a byte count from 16 to {int.MaxValue}, got '{text}'");
+            return 0;
+        },
+    };
+
+    public InputOptions()
+    {
+        // An unknown option would otherwise be taken for an input path; as before, only "-" (stdin) may start with '-'.
+        _inputs.Validators.Add(r =>
+        {
+            foreach (var token in r.Tokens)
             {
-                result.Inputs.Add(arg);
-                continue;
+                if (token.Value.Length > 1 && token.Value[0] == '-')
+                    r.AddError($"unknown option '{token.Value}'");
             }
-            string name = arg;
-            string? inline = null;
-            int eq = arg.IndexOf('=', StringComparison.Ordinal);
-            if (arg.StartsWith("--", StringComparison.Ordinal) && eq > 0)
-            {
-                name = arg[..eq];
-                inline = arg[(eq + 1)..];
-            }
-            if (name is "-h" or "--help")
-            {
-                result.Help = true;
-                continue;
-            }
-            string key = name.TrimStart('-');
-            if (!allowed.Split(' ').Contains(key))
-                throw new UsageException($"unknown option '{name}'");
-            string Value() => inline ?? (i + 1 < args.Length ? args[++i] : throw new UsageException($"{name} needs a value"));
-            switch (key)
-            {
-                case "o" or "output": result.Output = Value(); break;
-                case "from": result.From = ParseFormat(name, Value()); break;
-                case "to": result.To = ParseFormat(name, Value()); break;
-                case "n": result.Top = PositiveInt(name, Value()); break;
-                case "max-nodes": result.MaxNodes = PositiveInt(name, Value()); break;
-                case "sample-type": result.SampleType = Value(); break;
-                case "title": result.Title = Value(); break;
-                case "max-decompressed-bytes":
-                    string text = Value();
-                    result.MaxDecompressedBytes = long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long max) && max is >= 16 and <= int.MaxValue
-                        ? max : throw new UsageException($"{name} takes a byte count from 16 to {int.MaxValue}, got '{text}'");
-                    break;
-                case "lenient": result.Folded = With(result.Folded, badLines: BadLinePolicy.Skip); break;
-                case "allow-empty": result.Folded = With(result.Folded, allowEmpty: true); break;
-                case "fractional":
-                    result.Folded = With(result.Folded, fractional: Value() switch
-                    {
-                        "reject" => FractionalCountPolicy.Reject,
-                        "round" => FractionalCountPolicy.Round,
-                        var v => throw new UsageException($"--fractional takes reject|round, got '{v}'"),
-                    });
-                    break;
-                case "two-counts":
-                    result.Folded = With(result.Folded, twoCounts: Value() switch
-                    {
-                        "reject" => TwoCountLinePolicy.Reject,
-                        "first" => TwoCountLinePolicy.UseFirst,
-                        "second" => TwoCountLinePolicy.UseSecond,
-                        "frame" => TwoCountLinePolicy.KeepAsFrameText,
-                        var v => throw new UsageException($"--two-counts takes reject|first|second|frame, got '{v}'"),
-                    });
-                    break;
-                default: throw new UsageException($"unknown option '{name}'");
-            }
-        }
-        return result;
+        });
     }
 
-    private static FoldedImportOptions With(FoldedImportOptions o, BadLinePolicy? badLines = null, FractionalCountPolicy? fractional = null,
-        TwoCountLinePolicy? twoCounts = null, bool? allowEmpty = null) => new()
+    public void AddTo(Command command)
     {
-        BadLines = badLines ?? o.BadLines,
-        FractionalCounts = fractional ?? o.FractionalCounts,
-        TwoCountLines = twoCounts ?? o.TwoCountLines,
-        AllowEmpty = allowEmpty ?? o.AllowEmpty,
+        command.Arguments.Add(_inputs);
+        foreach (Option o in new Option[] { _from, _lenient, _fractional, _twoCounts, _allowEmpty, _sampleType, _maxDecompressed })
+            command.Options.Add(o);
+    }
+
+    public InputSettings Read(ParseResult r) => new(
+        r.GetValue(_inputs) ?? [],
+        r.GetValue(_from),
+        r.GetValue(_sampleType),
+        r.GetValue(_maxDecompressed),
+        new FoldedImportOptions
+        {
+            BadLines = r.GetValue(_lenient) ? BadLinePolicy.Skip : FoldedImportOptions.Strict.BadLines,
+            AllowEmpty = r.GetValue(_allowEmpty),
+            FractionalCounts = r.GetValue(_fractional) == "round" ? FractionalCountPolicy.Round : FractionalCountPolicy.Reject,
+            TwoCountLines = r.GetValue(_twoCounts) switch
+            {
+                "first" => TwoCountLinePolicy.UseFirst,
+                "second" => TwoCountLinePolicy.UseSecond,
+                "frame" => TwoCountLinePolicy.KeepAsFrameText,
+                _ => TwoCountLinePolicy.Reject,
+            },
+        });
+}
+
+/// <summary>The output side of convert and flamegraph.</summary>
+internal static class FormatOptions
+{
+    /// <summary>-o/--output PATH (required): "-" is stdout.</summary>
+    public static Option<string> Output(string helpName) => new("--output", "-o")
+    {
+        Description = "where to write ('-' is stdout). A regular file is written through a temporary and a rename " +
+            "(a symlink is followed, the file it points to replaced); a device or FIFO is written straight, never replaced",
+        HelpName = helpName,
+        Required = true,
     };
 
-    private static int PositiveInt(string name, string text) =>
-        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : throw new UsageException($"{name} needs a positive integer, got '{text}'");
+    public static Option<string?> Title() => new("--title") { Description = "flame graph title (default: the input's file name)", HelpName = "TEXT" };
 
-    private static ProfileFormat ParseFormat(string name, string text) => text.ToLowerInvariant() switch
+    public static ProfileFormat? Parse(ArgumentResult r, string name)
     {
-        "folded" or "collapsed" or "txt" => ProfileFormat.Folded,
-        "pprof" or "pb" => ProfileFormat.Pprof,
-        "json" or "flamebearer" => ProfileFormat.Json,
-        "svg" => ProfileFormat.Svg,
-        _ => throw new UsageException($"{name} takes folded|pprof|json|svg, got '{text}'"),
-    };
+        string text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+        ProfileFormat? format = text.ToLowerInvariant() switch
+        {
+            "folded" or "collapsed" or "txt" => ProfileFormat.Folded,
+            "pprof" or "pb" => ProfileFormat.Pprof,
+            "json" or "flamebearer" => ProfileFormat.Json,
+            "svg" => ProfileFormat.Svg,
+            _ => null,
+        };
+        if (format is null) r.AddError($"{name} takes folded|pprof|json|svg, got '{text}'");
+        return format;
+    }
 
     /// <summary>Output format from the file name: .json → flamebearer, .svg → flame graph, .pb.gz/.pb/.pprof → pprof,
     /// anything else folded.</summary>
@@ -133,10 +148,7 @@ internal static class ProfileInputs
     public static ProfileFormat InputFormatOf(string path, Stream stream, ProfileFormat? from)
     {
         if (from is { } f)
-        {
-            if (f is ProfileFormat.Json or ProfileFormat.Svg) throw new UsageException("--from takes folded or pprof (json and svg are output formats)");
-            return f;
-        }
+            return f; // folded or pprof: the option refuses the output formats
         string lower = path.ToLowerInvariant();
         if (lower.EndsWith(".txt", StringComparison.Ordinal) || lower.EndsWith(".folded", StringComparison.Ordinal) || lower.EndsWith(".collapsed", StringComparison.Ordinal))
             return ProfileFormat.Folded;
@@ -150,15 +162,14 @@ internal static class ProfileInputs
     }
 
     /// <summary>Imports every input into <paramref name="tree"/> (they merge). Throws <see cref="InputException"/> with file:line.</summary>
-    public static void Load(IReadOnlyList<string> inputs, ProfileTree tree, FormatArgs args, TextWriter err)
+    public static void Load(InputSettings args, ProfileTree tree, TextWriter err)
     {
-        if (inputs.Count == 0) throw new UsageException("no INPUT given");
-        foreach (string path in inputs)
+        foreach (string path in args.Inputs)
         {
             try
             {
                 using Stream file = path == "-" ? Console.OpenStandardInput() : File.OpenRead(path);
-                Stream input = file.CanSeek && file.Length > ProgressThreshold ? new ProgressStream(file, path, err) : file;
+                Stream input = file.CanSeek && file.Length > ProgressThreshold ? new ProgressStream(file, new ProgressReporter(err, path, file.Length, ProgressUnit.MiB)) : file;
                 ProfileFormat format = InputFormatOf(path, file, args.From);
                 if (format == ProfileFormat.Pprof)
                 {
@@ -191,11 +202,11 @@ internal static class ProfileInputs
     /// The body of the read-only commands (top, stats): imports every input into one tree of a fresh
     /// store, hands both to <paramref name="body"/>, and maps bad input to exit code 1.
     /// </summary>
-    public static int WithLoadedTree(FormatArgs args, TextWriter err, Func<TreeStore, ProfileTree, int> body) => Guard(err, () =>
+    public static int WithLoadedTree(InputSettings args, TextWriter err, Func<TreeStore, ProfileTree, int> body) => Guard(err, () =>
     {
         using var store = new TreeStore();
         ProfileTree tree = store.CreateTree();
-        Load(args.Inputs, tree, args, err);
+        Load(args, tree, err);
         return body(store, tree);
     });
 
@@ -227,12 +238,11 @@ internal static class ProfileInputs
 /// <summary>Bad input (exit code 1): the message names file and line.</summary>
 internal sealed class InputException(string message, Exception inner) : Exception(message, inner);
 
-/// <summary>Reports how far a large input has been read, on stderr, every 10%.</summary>
-internal sealed class ProgressStream(Stream inner, string name, TextWriter err) : Stream
+/// <summary>Tells a <see cref="ProgressReporter"/> how many bytes of a large input have been read.</summary>
+internal sealed class ProgressStream(Stream inner, ProgressReporter progress) : Stream
 {
     private readonly long _length = inner.Length;
     private long _read;
-    private int _lastTenth;
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -240,16 +250,11 @@ internal sealed class ProgressStream(Stream inner, string name, TextWriter err) 
     {
         int n = inner.Read(buffer);
         _read += n;
-        int tenth = (int)(_read * 10 / Math.Max(1, _length));
-        if (tenth > _lastTenth && tenth < 10)
-        {
-            _lastTenth = tenth;
-            err.WriteLine($"{name}: {tenth * 10}% ({_read >> 20} of {_length >> 20} MiB)");
-        }
+        progress.Report(_read);
         return n;
     }
 
-    public void Done() => err.WriteLine($"{name}: done ({_length >> 20} MiB)");
+    public void Done() => progress.Done();
 
     public override bool CanRead => true;
     public override bool CanSeek => false;

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
@@ -9,43 +10,44 @@ namespace ProfileArena.Cli.Commands;
 /// <c>takehome</c>: reproduces the Go take-home program for each engine, each in a child process
 /// running <see cref="TakeHomeWorkerCommand"/>, then prints the results side by side.
 /// </summary>
-internal sealed class TakeHomeCommand : ICommand
+internal static class TakeHomeCommand
 {
-    public string Name => "takehome";
-    public string Summary => "the Go take-home workload, arena vs baseline, side by side";
-    public bool Hidden => false;
-    public string Usage => TakeHomeOptions.UsageText;
-
-    public int Run(string[] args)
+    public static Command Create(CliIo io)
     {
-        TakeHomeOptions options = TakeHomeOptions.Parse(args);
-        if (options.Help)
+        Option<string> engineOption = CliOptions.OneOf("--engine", "engines to run", "both", "arena", "baseline", "both");
+        var shape = new TakeHomeShapeOptions();
+        var command = new Command("takehome", "the Go take-home workload (one 'foo;bar;baz' tree, then step 10: 100 trees x 200 x 500), arena vs baseline, each in a child process")
         {
-            Console.Out.WriteLine(Usage);
-            return ExitCodes.Ok;
-        }
+            engineOption,
+        };
+        shape.AddTo(command);
+        command.SetAction(r => Run(io, r.GetValue(engineOption)!, shape.Read(r)));
+        return command;
+    }
 
-        string[] engines = options.Engine == "both" ? ["arena", "baseline"] : [options.Engine];
+    private static int Run(CliIo io, string engineChoice, TakeHomeShape shape)
+    {
+        string[] engines = engineChoice == "both" ? ["arena", "baseline"] : [engineChoice];
         var results = new List<EngineRun>();
         int exitCode = ExitCodes.Ok;
         // Sequential, not parallel: the machine has 2 cores and timings must not compete.
         foreach (string engine in engines)
         {
-            EngineRun run = RunWorker(engine, options);
-            HeapCheck.Observe(run, options.Plan()[0]);
+            EngineRun run = RunWorker(io, engine, shape);
+            HeapCheck.Observe(run, shape.Plan()[0]);
             results.Add(run);
             if (run.ExitCode != 0)
             {
-                Console.Error.WriteLine($"[{engine}] worker exited with code {run.ExitCode}; its results are incomplete.");
+                io.Err.WriteLine($"[{engine}] worker exited with code {run.ExitCode}; its results are incomplete.");
                 exitCode = ExitCodes.Failed;
             }
         }
 
-        Report.Print(Console.Out, results, options.Plan());
+        Report.Print(io.Out, results, shape.Plan());
         return exitCode;
     }
 
-    private static EngineRun RunWorker(string engine, TakeHomeOptions options)
+    private static EngineRun RunWorker(CliIo io, string engine, TakeHomeShape shape)
     {
         var start = new ProcessStartInfo
         {
@@ -59,7 +61,7 @@ internal sealed class TakeHomeCommand : ICommand
         start.ArgumentList.Add(TakeHomeWorkerCommand.CommandName);
         start.ArgumentList.Add("--engine");
         start.ArgumentList.Add(engine);
-        foreach (string arg in options.ShapeArguments())
+        foreach (string arg in shape.Arguments())
             start.ArgumentList.Add(arg);
 
         var run = new EngineRun(engine);
@@ -80,7 +82,7 @@ internal sealed class TakeHomeCommand : ICommand
             else if (parsed?.Step is { } step)
                 run.Steps.Add(step);
             else
-                Console.Error.WriteLine($"[{engine}] unexpected worker output: {line}");
+                io.Err.WriteLine($"[{engine}] unexpected worker output: {line}");
         }
         process.WaitForExit();
         run.ExitCode = process.ExitCode;

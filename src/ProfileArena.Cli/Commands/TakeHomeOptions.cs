@@ -1,63 +1,14 @@
+using System.CommandLine;
+using System.Globalization;
 using ProfileArena.Cli.TakeHomeRun;
 using ProfileArena.Workloads;
 
 namespace ProfileArena.Cli.Commands;
 
-/// <summary>Options shared by <c>takehome</c> and its worker; the worker gets the same shape options.</summary>
-internal sealed class TakeHomeOptions
+/// <summary>The workload shape of <c>takehome</c> and its worker (the worker gets the same shape options).</summary>
+internal sealed record TakeHomeShape(int Steps, int? Trees, int? Width, int? Depth)
 {
-    public const string UsageText = """
-        usage: profilearena takehome [options]
-
-        Reproduces the Go take-home program for each engine in its own child process: the cost of one
-        'foo;bar;baz'=100 tree, then step 10 (100 trees x width 200 x depth 500, all kept alive) and,
-        with --steps, steps 11, 12, ... (width 20*i, depth 50*i; earlier steps' trees stay alive).
-
-        options:
-          --engine arena|baseline|both   engines to run (default both)
-          --steps N                      run steps 10 .. 10+N-1 (default 1)
-          --trees N                      trees in the step     } any of these replaces the step plan
-          --width N                      paths per tree        } by one shape (defaults 100, 200, 500)
-          --depth N                      symbols per path      }
-          --help                         show this text
-        """;
-
-    public string Engine { get; private set; } = "both";
-    public int Steps { get; private set; } = 1;
-    public int? Trees { get; private set; }
-    public int? Width { get; private set; }
-    public int? Depth { get; private set; }
-    public bool Help { get; private set; }
-
-    private bool _stepsGiven;
-
     public bool CustomShape => Trees is not null || Width is not null || Depth is not null;
-
-    public static TakeHomeOptions Parse(string[] args)
-    {
-        var options = new TakeHomeOptions();
-        var reader = new OptionReader(args);
-        while (reader.Next(out string name, out string? inline))
-        {
-            switch (name)
-            {
-                case "--engine":
-                    options.Engine = reader.Value(name, inline);
-                    if (options.Engine is not ("arena" or "baseline" or "both"))
-                        throw new UsageException($"--engine must be arena, baseline or both, got '{options.Engine}'");
-                    break;
-                case "--steps": options.Steps = reader.PositiveInt(name, inline); options._stepsGiven = true; break;
-                case "--trees": options.Trees = reader.PositiveInt(name, inline); break;
-                case "--width": options.Width = reader.PositiveInt(name, inline); break;
-                case "--depth": options.Depth = reader.PositiveInt(name, inline); break;
-                case "--help" or "-h": options.Help = true; break;
-                default: throw new UsageException($"unknown option '{name}'");
-            }
-        }
-        if (options.CustomShape && options._stepsGiven && options.Steps != 1)
-            throw new UsageException("--steps cannot be combined with --trees/--width/--depth (they run one shape)");
-        return options;
-    }
 
     /// <summary>The shapes to build, in order, in one process (so earlier trees stay alive).</summary>
     public IReadOnlyList<StepShape> Plan()
@@ -69,12 +20,12 @@ internal sealed class TakeHomeOptions
         }
         var plan = new List<StepShape>();
         for (int step = TakeHome.FirstStep; step < TakeHome.FirstStep + Steps; step++)
-            plan.Add(new StepShape(step.ToString(System.Globalization.CultureInfo.InvariantCulture), TakeHome.TreesPerStep, TakeHome.WidthOfStep(step), TakeHome.DepthOfStep(step)));
+            plan.Add(new StepShape(step.ToString(CultureInfo.InvariantCulture), TakeHome.TreesPerStep, TakeHome.WidthOfStep(step), TakeHome.DepthOfStep(step)));
         return plan;
     }
 
     /// <summary>The options that reproduce this plan in a worker (engine excluded).</summary>
-    public IEnumerable<string> ShapeArguments()
+    public IEnumerable<string> Arguments()
     {
         if (CustomShape)
         {
@@ -88,6 +39,31 @@ internal sealed class TakeHomeOptions
             yield return Str(Steps);
         }
 
-        static string Str(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        static string Str(int value) => value.ToString(CultureInfo.InvariantCulture);
     }
+}
+
+/// <summary>The shape options (--steps, --trees, --width, --depth), defined once for takehome and its worker.</summary>
+internal sealed class TakeHomeShapeOptions
+{
+    private readonly Option<int> _steps = CliOptions.PositiveInt("--steps", "run steps 10 .. 10+N-1 (step i: 100 trees, width 20*i, depth 50*i; earlier steps' trees stay alive)", 1);
+    private readonly Option<int?> _trees = CliOptions.OptionalPositiveInt("--trees", "trees in the step (default 100); any of --trees/--width/--depth replaces the step plan by one shape");
+    private readonly Option<int?> _width = CliOptions.OptionalPositiveInt("--width", "paths per tree (default 200)");
+    private readonly Option<int?> _depth = CliOptions.OptionalPositiveInt("--depth", "symbols per path (default 500)");
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(_steps);
+        command.Options.Add(_trees);
+        command.Options.Add(_width);
+        command.Options.Add(_depth);
+        command.Validators.Add(r =>
+        {
+            bool custom = r.GetValue(_trees) is not null || r.GetValue(_width) is not null || r.GetValue(_depth) is not null;
+            if (custom && CliOptions.ValueInValidator(r, _steps, 1) != 1)
+                r.AddError("--steps cannot be combined with --trees/--width/--depth (they run one shape)");
+        });
+    }
+
+    public TakeHomeShape Read(ParseResult r) => new(r.GetValue(_steps), r.GetValue(_trees), r.GetValue(_width), r.GetValue(_depth));
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using ProfileArena.Cli.Measurement;
@@ -11,41 +12,45 @@ namespace ProfileArena.Cli.Commands;
 /// on stdout (the single-tree cost, then one per step); progress goes to stderr. A separate process
 /// per engine keeps GC counters, heap size and peak RSS from mixing between engines.
 /// </summary>
-internal sealed class TakeHomeWorkerCommand : ICommand
+internal static class TakeHomeWorkerCommand
 {
     public const string CommandName = "takehome-worker";
 
-    public string Name => CommandName;
-    public string Summary => "(internal) one engine's take-home run, JSON lines on stdout";
-    public bool Hidden => true;
-    public string Usage => "usage: profilearena takehome-worker --engine arena|baseline [--steps N | --trees N --width N --depth N]";
-
-    public int Run(string[] args)
+    public static Command Create(CliIo io)
     {
-        TakeHomeOptions options = TakeHomeOptions.Parse(args);
-        if (options.Engine is not ("arena" or "baseline"))
-            throw new UsageException("the worker needs --engine arena or --engine baseline");
+        var engineOption = new Option<string>("--engine") { Description = "the engine to run", Required = true };
+        engineOption.AcceptOnlyFromAmong("arena", "baseline");
+        var shape = new TakeHomeShapeOptions();
+        // Listed, not Hidden: System.CommandLine prints no help for a hidden command, and --help must not start a run.
+        var command = new Command(CommandName, "(internal, started by takehome) one engine's take-home run, one JSON line per result on stdout, progress on stderr");
+        command.Options.Add(engineOption);
+        shape.AddTo(command);
+        command.SetAction(r => Run(io, r.GetValue(engineOption)!, shape.Read(r)));
+        return command;
+    }
 
-        using ITakeHomeEngine engine = ITakeHomeEngine.Create(options.Engine);
-        Emit(new WorkerLine { Single = engine.MeasureSingleTree() });
+    private static int Run(CliIo io, string engineName, TakeHomeShape shape)
+    {
+        using ITakeHomeEngine engine = ITakeHomeEngine.Create(engineName);
+        Emit(io.Out, new WorkerLine { Single = engine.MeasureSingleTree() });
 
         // One generator for the whole run, like the Go program: step 11 continues step 10's stream.
         var rng = new SplitMix64(SplitMix64.TakeHomeSeed);
         long nodesAlive = 0;
         int treesAlive = 0;
-        foreach (StepShape shape in options.Plan())
+        foreach (StepShape step in shape.Plan())
         {
-            StepResult result = RunStep(engine, options.Engine, shape, ref rng, ref nodesAlive, ref treesAlive);
-            Emit(new WorkerLine { Step = result });
+            StepResult result = RunStep(io.Err, engine, engineName, step, ref rng, ref nodesAlive, ref treesAlive);
+            Emit(io.Out, new WorkerLine { Step = result });
         }
         return ExitCodes.Ok;
     }
 
-    private static StepResult RunStep(ITakeHomeEngine engine, string engineName, StepShape shape,
+    private static StepResult RunStep(TextWriter err, ITakeHomeEngine engine, string engineName, StepShape shape,
         ref SplitMix64 rng, ref long nodesAlive, ref int treesAlive)
     {
         long expectedNodes = TakeHome.NodesPerTree(shape.Width, shape.Depth);
-        var progress = new Progress($"[{engineName}] step {shape.Label}", shape.Trees);
+        var progress = new ProgressReporter(err, $"[{engineName}] step {shape.Label}", shape.Trees, ProgressUnit.Trees);
 
         int gen0 = GC.CollectionCount(0), gen1 = GC.CollectionCount(1), gen2 = GC.CollectionCount(2);
         TimeSpan pause = GC.GetTotalPauseDuration();
@@ -57,7 +62,7 @@ internal sealed class TakeHomeWorkerCommand : ICommand
         {
             (long nodes, ulong total) = engine.BuildTree(ref rng, shape.Width, shape.Depth);
             if (nodes != expectedNodes)
-                Console.Error.WriteLine($"[{engineName}] warning: tree {i} has {nodes} nodes, expected {expectedNodes}");
+                err.WriteLine($"[{engineName}] warning: tree {i} has {nodes} nodes, expected {expectedNodes}");
             nodesBuilt += nodes;
             totalsSum += total;
             progress.Report(i + 1);
@@ -108,39 +113,9 @@ internal sealed class TakeHomeWorkerCommand : ICommand
         };
     }
 
-    private static void Emit(WorkerLine line)
+    private static void Emit(TextWriter output, WorkerLine line)
     {
-        Console.Out.WriteLine(JsonSerializer.Serialize(line, WorkerJson.Default.WorkerLine));
-        Console.Out.Flush();
-    }
-
-    /// <summary>Throttled progress on stderr: trees done, rate, ETA.</summary>
-    private sealed class Progress(string prefix, int total)
-    {
-        private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
-        private readonly Stopwatch _clock = Stopwatch.StartNew();
-        private readonly bool _overwrite = !Console.IsErrorRedirected;
-        private TimeSpan _last = TimeSpan.Zero;
-
-        public void Report(int done)
-        {
-            TimeSpan now = _clock.Elapsed;
-            if (now - _last < Interval && done < total)
-                return;
-            _last = now;
-            double rate = done / Math.Max(now.TotalSeconds, 1e-9);
-            double eta = (total - done) / Math.Max(rate, 1e-9);
-            string text = $"{prefix}: {done}/{total} trees, {rate:F2} trees/s, ETA {eta:F0} s";
-            if (_overwrite)
-                Console.Error.Write("\r" + text.PadRight(72));
-            else
-                Console.Error.WriteLine(text);
-        }
-
-        public void Done()
-        {
-            if (_overwrite)
-                Console.Error.WriteLine();
-        }
+        output.WriteLine(JsonSerializer.Serialize(line, WorkerJson.Default.WorkerLine));
+        output.Flush();
     }
 }

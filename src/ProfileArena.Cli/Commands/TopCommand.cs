@@ -1,48 +1,42 @@
+using System.CommandLine;
 using ProfileArena.Formats;
 
 namespace ProfileArena.Cli.Commands;
 
 /// <summary><c>top INPUT -n 20</c>: the functions with the most self and the most total.</summary>
 /// <remarks>Per frame name: self is the sum over every node of that name; total is the sum of the totals
-/// of the nodes of that name that have no ancestor of the same name, so recursion is not counted twice.</remarks>
-internal sealed class TopCommand(TextWriter? stdout = null, TextWriter? stderr = null) : ICommand
+/// of the nodes of that name that have no ancestor of the same name, so recursion is not counted twice
+/// (<see cref="FunctionTotals"/>).</remarks>
+internal static class TopCommand
 {
-    private TextWriter Out => stdout ?? Console.Out;
-    private TextWriter Err => stderr ?? Console.Error;
-
-    public string Name => "top";
-    public string Summary => "the top functions by self and by total";
-    public bool Hidden => false;
-
-    public string Usage => """
-        usage: profilearena top INPUT... [-n 20] [input options of 'convert']
-        exit codes: 0 ok, 1 bad input (file:line on stderr), 2 usage
-        """;
-
-    public int Run(string[] args)
+    public static Command Create(CliIo io)
     {
-        FormatArgs a = FormatArgs.Parse(args, "n from lenient fractional two-counts allow-empty sample-type max-decompressed-bytes");
-        if (a.Help)
+        var inputs = new InputOptions();
+        Option<int> top = CliOptions.PositiveInt("-n", "how many functions in each list", 20);
+        var command = new Command("top", "the top functions by self and by total (recursion counted once)");
+        inputs.AddTo(command);
+        command.Options.Add(top);
+        command.SetAction(r =>
         {
-            Out.WriteLine(Usage);
-            return ExitCodes.Ok;
-        }
-        return ProfileInputs.WithLoadedTree(a, Err, (store, tree) =>
-        {
-            ulong all = tree.Total;
-            Print("by self", FunctionTotals.Top(tree, a.Top, TopBy.Self), all, a.Top);
-            Out.WriteLine();
-            Print("by total", FunctionTotals.Top(tree, a.Top, TopBy.Total), all, a.Top);
-            return ExitCodes.Ok;
+            int n = r.GetValue(top);
+            return ProfileInputs.WithLoadedTree(inputs.Read(r), io.Err, (store, tree) =>
+            {
+                ulong all = tree.Total;
+                Print(io.Out, "by self", FunctionTotals.Top(tree, n, TopBy.Self), all, n);
+                io.Out.WriteLine();
+                Print(io.Out, "by total", FunctionTotals.Top(tree, n, TopBy.Total), all, n);
+                return ExitCodes.Ok;
+            });
         });
+        return command;
     }
 
-    private void Print(string title, List<FunctionTotal> rows, ulong all, int n)
+    private static void Print(TextWriter output, string title, List<FunctionTotal> rows, ulong all, int n)
     {
-        Out.WriteLine($"top {n} {title} (total {all:N0})");
-        Out.WriteLine($"{"self",15} {"self%",7} {"total",15} {"total%",7}  function");
+        output.WriteLine($"top {n} {title} (total {all:N0})");
+        output.WriteLine($"{"self",15} {"self%",7} {"total",15} {"total%",7}  function");
         foreach (var (name, self, total) in rows)
-            Out.WriteLine($"{self,15:N0} {Percent(self, all),7} {total,15:N0} {Percent(total, all),7}  {(name.Length == 0 ? "(empty name)" : name)}");
+            output.WriteLine($"{self,15:N0} {Percent(self, all),7} {total,15:N0} {Percent(total, all),7}  {(name.Length == 0 ? "(empty name)" : name)}");
     }
 
     private static string Percent(ulong part, ulong all) => all == 0 ? "-" : $"{100.0 * part / all:0.00}%";

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using ProfileArena.Verification;
 using ProfileArena.Workloads;
@@ -8,81 +9,78 @@ namespace ProfileArena.Cli.Commands;
 /// <c>verify-gc</c>: observes each engine's workload from outside the process (EventPipe GC events and
 /// gcdump-style heap snapshots, see ProfileArena.Verification) and prints arena beside Baseline.
 /// </summary>
-internal sealed class VerifyGcCommand : ICommand
+internal static class VerifyGcCommand
 {
-    public string Name => "verify-gc";
-    public string Summary => "prove from outside (EventPipe) that the managed heap stays flat";
-    public bool Hidden => false;
-
-    public string Usage => """
-        usage: profilearena verify-gc [options]
-
-        Runs the take-home workload for each engine in a child process started suspended on a diagnostic
-        port, records every GC (generation, reason, pause) over EventPipe and takes a heap snapshot the way
-        dotnet-gcdump does at each checkpoint (0 = the empty store, subtracted from the others). Prints a
-        Markdown table, writes a JSON file of all figures and a PNG plot. Progress goes to stderr.
-
-        options:
-          --engine arena|baseline|both   engines to observe (default both)
-          --steps N                      the take-home step shape; only 1 (step 10: 100 trees x 200 x 500) is supported
-          --trees N                      trees to build     } any of these replaces step 10's shape
-          --width N                      paths per tree     } (defaults 100, 200, 500)
-          --depth N                      symbols per path   }
-          --checkpoints A,B,...          tree counts to snapshot at (default 1,10,100; 0 and the last always)
-          --json PATH                    JSON output (default verify-gc.json)
-          --plot PATH                    PNG plot (default verify-gc.png)
-          --trace PATH                   also record each engine's GC session to PATH.<engine>.nettrace
-          --help                         show this text
-        """;
-
-    public int Run(string[] args)
+    public static Command Create(CliIo io)
     {
-        string engine = "both", json = "verify-gc.json", plot = "verify-gc.png";
-        string? trace = null, checkpointText = null;
-        int trees = TakeHome.TreesPerStep, width = TakeHome.WidthOfStep(TakeHome.FirstStep), depth = TakeHome.DepthOfStep(TakeHome.FirstStep);
-        var reader = new OptionReader(args);
-        while (reader.Next(out string name, out string? inline))
+        Option<string> engineOption = CliOptions.OneOf("--engine", "engines to observe", "both", "arena", "baseline", "both");
+        var steps = new Option<int>("--steps")
         {
-            switch (name)
+            Description = "the take-home step shape; only 1 (step 10: 100 trees x 200 x 500) is supported",
+            HelpName = "N",
+            DefaultValueFactory = _ => 1,
+            CustomParser = r =>
             {
-                case "--engine":
-                    engine = reader.Value(name, inline);
-                    if (engine is not ("arena" or "baseline" or "both"))
-                        throw new UsageException($"--engine must be arena, baseline or both, got '{engine}'");
-                    break;
-                case "--steps":
-                    if (reader.PositiveInt(name, inline) != 1)
-                        throw new UsageException("verify-gc supports --steps 1 only (step 10); use --trees/--width/--depth for other shapes");
-                    break;
-                case "--trees": trees = reader.PositiveInt(name, inline); break;
-                case "--width": width = reader.PositiveInt(name, inline); break;
-                case "--depth": depth = reader.PositiveInt(name, inline); break;
-                case "--checkpoints": checkpointText = reader.Value(name, inline); break;
-                case "--json": json = reader.Value(name, inline); break;
-                case "--plot": plot = reader.Value(name, inline); break;
-                case "--trace": trace = reader.Value(name, inline); break;
-                case "--help" or "-h":
-                    Console.Out.WriteLine(Usage);
-                    return ExitCodes.Ok;
-                default: throw new UsageException($"unknown option '{name}'");
-            }
-        }
-        if ((long)width * depth > int.MaxValue)
-            throw new UsageException($"--width x --depth = {(long)width * depth} nodes per tree is too many");
+                string text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (!CliOptions.TryPositive(text, out int value)) r.AddError($"--steps needs a positive integer, got '{text}'");
+                else if (value != 1) r.AddError("verify-gc supports --steps 1 only (step 10); use --trees/--width/--depth for other shapes");
+                return value;
+            },
+        };
+        Option<int> trees = CliOptions.PositiveInt("--trees", "trees to build (any of --trees/--width/--depth replaces step 10's shape)", TakeHome.TreesPerStep);
+        Option<int> width = CliOptions.PositiveInt("--width", "paths per tree", TakeHome.WidthOfStep(TakeHome.FirstStep));
+        Option<int> depth = CliOptions.PositiveInt("--depth", "symbols per path", TakeHome.DepthOfStep(TakeHome.FirstStep));
+        var checkpoints = new Option<string?>("--checkpoints") { Description = "tree counts to snapshot at (default 1,10,100; 0 and the last always)", HelpName = "A,B,..." };
+        var json = new Option<string>("--json") { Description = "JSON output", HelpName = "PATH", DefaultValueFactory = _ => "verify-gc.json" };
+        var plot = new Option<string>("--plot") { Description = "PNG plot", HelpName = "PATH", DefaultValueFactory = _ => "verify-gc.png" };
+        var trace = new Option<string?>("--trace") { Description = "also record each engine's GC session to PATH.<engine>.nettrace", HelpName = "PATH" };
+        var command = new Command("verify-gc", "prove from outside (EventPipe GC events, gcdump-style heap snapshots) that the managed heap stays flat")
+        {
+            engineOption, steps, trees, width, depth, checkpoints, json, plot, trace,
+        };
+        command.Validators.Add(r =>
+        {
+            int w = CliOptions.ValueInValidator(r, width, TakeHome.WidthOfStep(TakeHome.FirstStep));
+            int d = CliOptions.ValueInValidator(r, depth, TakeHome.DepthOfStep(TakeHome.FirstStep));
+            if ((long)w * d > int.MaxValue)
+                r.AddError($"--width x --depth = {(long)w * d} nodes per tree is too many");
+            if (Checkpoints(r.GetValue(checkpoints), CliOptions.ValueInValidator(r, trees, TakeHome.TreesPerStep), out string? error) is null)
+                r.AddError(error!);
+        });
+        command.SetAction(r => Run(io, r.GetValue(engineOption)!, r.GetValue(trees), r.GetValue(width), r.GetValue(depth),
+            Checkpoints(r.GetValue(checkpoints), r.GetValue(trees), out _)!, r.GetValue(json)!, r.GetValue(plot)!, r.GetValue(trace),
+            "profilearena " + string.Join(' ', r.Tokens.Select(t => t.Value))));
+        return command;
+    }
+
+    /// <summary>The checkpoint list, or null with <paramref name="error"/> set.</summary>
+    private static List<int>? Checkpoints(string? text, int trees, out string? error)
+    {
+        error = null;
         var checkpoints = new List<int>();
-        foreach (string part in (checkpointText ?? "1,10,100").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        foreach (string part in (text ?? "1,10,100").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
             if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int c))
-                throw new UsageException($"--checkpoints needs tree counts separated by commas, got '{part}'");
+            {
+                error = $"--checkpoints needs tree counts separated by commas, got '{part}'";
+                return null;
+            }
             if (c > trees)
             {
-                if (checkpointText is not null)
-                    throw new UsageException($"checkpoint {c} is more than --trees {trees}");
+                if (text is not null)
+                {
+                    error = $"checkpoint {c} is more than --trees {trees}";
+                    return null;
+                }
                 continue; // a default checkpoint beyond a smaller custom shape
             }
             checkpoints.Add(c);
         }
+        return checkpoints;
+    }
 
+    private static int Run(CliIo io, string engine, int trees, int width, int depth, List<int> checkpoints, string json, string plot, string? trace, string commandLine)
+    {
         WorkloadEngine[] engines = engine switch
         {
             "arena" => [WorkloadEngine.Arena],
@@ -94,7 +92,7 @@ internal sealed class VerifyGcCommand : ICommand
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
             e.Cancel = true; // let the runner stop the child and the session, then exit
-            Console.Error.WriteLine("verify-gc: interrupted; stopping the child...");
+            io.Err.WriteLine("verify-gc: interrupted; stopping the child...");
             cts.Cancel();
         };
         Console.CancelKeyPress += onCancel;
@@ -102,14 +100,14 @@ internal sealed class VerifyGcCommand : ICommand
         {
             var report = new VerificationReport
             {
-                Command = "profilearena verify-gc " + string.Join(' ', args),
+                Command = commandLine,
                 Date = DateTimeOffset.Now,
             };
             foreach (WorkloadEngine e in engines)
             {
                 var runner = new VerificationRunner
                 {
-                    Log = Console.Error,
+                    Log = io.Err,
                     TraceOutputPath = trace is null ? null : $"{trace}.{WorkloadSpec.EngineName(e)}.nettrace",
                 };
                 report.Engines.Add(runner.Run(new WorkloadSpec(e, trees, width, depth, checkpoints), cts.Token));
@@ -117,19 +115,19 @@ internal sealed class VerifyGcCommand : ICommand
 
             File.WriteAllText(json, ReportWriter.Json(report));
             ReportWriter.Plot(report, plot);
-            Console.Out.WriteLine(ReportWriter.Table(report));
-            Console.Out.WriteLine(ReportWriter.TopTypes(report));
-            Console.Error.WriteLine($"verify-gc: wrote {json} and {plot}");
+            io.Out.WriteLine(ReportWriter.Table(report));
+            io.Out.WriteLine(ReportWriter.TopTypes(report));
+            io.Err.WriteLine($"verify-gc: wrote {json} and {plot}");
             return ExitCodes.Ok;
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("verify-gc: cancelled; the child was stopped");
+            io.Err.WriteLine("verify-gc: cancelled; the child was stopped");
             return 130;
         }
         catch (VerificationException e)
         {
-            Console.Error.WriteLine($"error: verify-gc failed during {e.Phase}: {e.Message}");
+            io.Err.WriteLine($"error: verify-gc failed during {e.Phase}: {e.Message}");
             return ExitCodes.Failed;
         }
         finally

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.IO.Compression;
 using System.Text;
+using ProfileArena.Cli;
 using ProfileArena.Cli.Commands;
 using ProfileArena.Formats;
 
@@ -17,11 +18,7 @@ public sealed class CliHostileInputTests : IDisposable
 
     private string Temp(string name) => Path.Combine(_dir, name);
 
-    private int Run(ICommand command, params string[] args)
-    {
-        try { return command.Run(args); }
-        catch (UsageException) { return ExitCodes.Usage; }
-    }
+    private int Run(string command, params string[] args) => CliApp.Run([command, .. args], _out, _err);
 
     private string Ok()
     {
@@ -35,7 +32,7 @@ public sealed class CliHostileInputTests : IDisposable
     {
         string path = Temp("m.pb");
         File.WriteAllBytes(path, [0x0A, 0x04, 0x08, 0x01, 0x10, 0x02, 0x22, 0x04, 0x22, 0x05, 0x08, 0x01]);
-        Assert.Equal(1, Run(new StatsCommand(_out, _err), path));
+        Assert.Equal(1, Run("stats", path));
         Assert.Contains($"error: {path}: byte offset 9: not a valid pprof profile", _err.ToString());
     }
 
@@ -50,19 +47,19 @@ public sealed class CliHostileInputTests : IDisposable
             using var f = File.Create(Temp("nl.pb.gz"));
             PprofFormat.Export(tree, f);
         }
-        Assert.Equal(1, Run(new ConvertCommand(_out, _err), Temp("nl.pb.gz"), "-o", Temp("out.txt")));
+        Assert.Equal(1, Run("convert", Temp("nl.pb.gz"), "-o", Temp("out.txt")));
         Assert.Contains("error: cannot write this output format", _err.ToString());
         Assert.Contains("contains a newline", _err.ToString());
         Assert.Equal(["nl.pb.gz"], Directory.GetFiles(_dir).Select(Path.GetFileName));
 
         // An existing output stays as it was.
         File.WriteAllText(Temp("out.txt"), "old 1\n");
-        Assert.Equal(1, Run(new ConvertCommand(_out, _err), Temp("nl.pb.gz"), "-o", Temp("out.txt")));
+        Assert.Equal(1, Run("convert", Temp("nl.pb.gz"), "-o", Temp("out.txt")));
         Assert.Equal("old 1\n", File.ReadAllText(Temp("out.txt")));
         Assert.Equal(["nl.pb.gz", "out.txt"], Directory.GetFiles(_dir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
 
         // JSON can carry the name.
-        Assert.Equal(0, Run(new ConvertCommand(_out, _err), Temp("nl.pb.gz"), "-o", Temp("out.json")));
+        Assert.Equal(0, Run("convert", Temp("nl.pb.gz"), "-o", Temp("out.json")));
         Assert.Contains("bad\\nname", File.ReadAllText(Temp("out.json")));
     }
 
@@ -70,12 +67,12 @@ public sealed class CliHostileInputTests : IDisposable
     public void DevFullIsWrittenStraightAndTheFailedWriteIsExit1()
     {
         Assert.Equal(FileKind.Other, UnixFileType.Of("/dev/full"));
-        Assert.Equal(1, Run(new ConvertCommand(_out, _err), Ok(), "-o", "/dev/full"));
+        Assert.Equal(1, Run("convert", Ok(), "-o", "/dev/full"));
         Assert.Contains("error:", _err.ToString());
         Assert.Contains("/dev/full", _err.ToString());
         Assert.Equal(FileKind.Other, UnixFileType.Of("/dev/full")); // still the device (as root it used to become a file)
         Assert.False(File.Exists("/dev/full.tmp"));
-        Assert.Equal(0, Run(new ConvertCommand(_out, _err), Ok(), "-o", "/dev/null"));
+        Assert.Equal(0, Run("convert", Ok(), "-o", "/dev/null"));
         Assert.Equal(FileKind.Other, UnixFileType.Of("/dev/null"));
     }
 
@@ -87,7 +84,7 @@ public sealed class CliHostileInputTests : IDisposable
         Assert.Equal(FileKind.Other, UnixFileType.Of(fifo));
         CancellationToken token = TestContext.Current.CancellationToken;
         Task<byte[]> reader = Task.Run(() => File.ReadAllBytes(fifo), token); // blocks until a writer opens the FIFO
-        Task<int> convert = Task.Run(() => Run(new ConvertCommand(_out, _err), Ok(), "-o", fifo), token);
+        Task<int> convert = Task.Run(() => Run("convert", Ok(), "-o", fifo), token);
         try
         {
             Assert.Equal(0, await convert.WaitAsync(TimeSpan.FromSeconds(60), token));
@@ -110,14 +107,14 @@ public sealed class CliHostileInputTests : IDisposable
         string target = Temp("target.txt"), link = Temp("link.txt");
         File.WriteAllText(target, "old 1\n");
         File.CreateSymbolicLink(link, target);
-        Assert.Equal(0, Run(new ConvertCommand(_out, _err), Ok(), "-o", link));
+        Assert.Equal(0, Run("convert", Ok(), "-o", link));
         Assert.Equal(target, new FileInfo(link).LinkTarget);
         Assert.Equal("a;b 1\na;c 2\n", File.ReadAllText(target));
 
         // A dangling link gets its target created.
         string dangling = Temp("dangling.txt"), missing = Temp("missing.txt");
         File.CreateSymbolicLink(dangling, missing);
-        Assert.Equal(0, Run(new ConvertCommand(_out, _err), Ok(), "-o", dangling));
+        Assert.Equal(0, Run("convert", Ok(), "-o", dangling));
         Assert.Equal("a;b 1\na;c 2\n", File.ReadAllText(missing));
         Assert.Equal(missing, new FileInfo(dangling).LinkTarget);
         Assert.DoesNotContain(Directory.GetFiles(_dir), f => f.EndsWith(".tmp", StringComparison.Ordinal));
@@ -126,7 +123,7 @@ public sealed class CliHostileInputTests : IDisposable
     [Fact]
     public void ADirectoryAsOutputIsExit1()
     {
-        Assert.Equal(1, Run(new ConvertCommand(_out, _err), Ok(), "-o", _dir));
+        Assert.Equal(1, Run("convert", Ok(), "-o", _dir));
         Assert.Contains("is a directory", _err.ToString());
     }
 
@@ -140,13 +137,13 @@ public sealed class CliHostileInputTests : IDisposable
             byte[] zeros = new byte[1 << 20];
             for (int i = 0; i < 64; i++) gzip.Write(zeros);
         }
-        Assert.Equal(1, Run(new StatsCommand(_out, _err), bomb, "--max-decompressed-bytes", "1048576"));
+        Assert.Equal(1, Run("stats", bomb, "--max-decompressed-bytes", "1048576"));
         Assert.Contains("larger than 1048576 bytes decompressed (--max-decompressed-bytes)", _err.ToString());
         // The default limit (1 GiB) lets 64 MiB through to the protobuf check: zeros are no profile.
-        Assert.Equal(1, Run(new StatsCommand(_out, _err), bomb));
+        Assert.Equal(1, Run("stats", bomb));
         Assert.Contains("not a valid pprof profile", _err.ToString());
-        Assert.Equal(2, Run(new StatsCommand(_out, _err), bomb, "--max-decompressed-bytes", "lots"));
-        Assert.Equal(2, Run(new ConvertCommand(_out, _err), bomb, "-o", Temp("x.txt"), "--max-decompressed-bytes=3"));
+        Assert.Equal(2, Run("stats", bomb, "--max-decompressed-bytes", "lots"));
+        Assert.Equal(2, Run("convert", bomb, "-o", Temp("x.txt"), "--max-decompressed-bytes=3"));
     }
 
     /// <summary>The "run for minutes": stats, top and convert to every format on one 1,000,000-frame
@@ -157,16 +154,16 @@ public sealed class CliHostileInputTests : IDisposable
         const int depth = 1_000_000;
         string deep = Temp("deep.txt");
         File.WriteAllText(deep, string.Join(';', Enumerable.Range(0, depth).Select(i => i % 3 == 0 ? "f" : i % 3 == 1 ? "g" : "h")) + " 5\n");
-        Assert.Equal(0, Run(new StatsCommand(_out, _err), deep));
+        Assert.Equal(0, Run("stats", deep));
         Assert.Contains("max depth     1,000,000", _out.ToString());
         Assert.Contains("leaves        1", _out.ToString());
 
-        Assert.Equal(0, Run(new TopCommand(_out, _err), deep, "-n", "3"));
+        Assert.Equal(0, Run("top", deep, "-n", "3"));
         // Recursion counted once: each of f, g, h has total 5, not 5 × 333,333.
         Assert.Contains("              5 100.00%  f", _out.ToString());
 
         foreach (string output in new[] { "deep.json", "deep.svg", "deep.out.txt", "deep.pb.gz" })
-            Assert.Equal(0, Run(new ConvertCommand(_out, _err), deep, "-o", Temp(output), "--max-nodes", "2000000"));
+            Assert.Equal(0, Run("convert", deep, "-o", Temp(output), "--max-nodes", "2000000"));
         Assert.Equal(File.ReadAllText(deep), File.ReadAllText(Temp("deep.out.txt")));
     }
 }

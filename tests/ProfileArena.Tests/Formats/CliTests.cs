@@ -1,4 +1,5 @@
 using System.Text;
+using ProfileArena.Cli;
 using ProfileArena.Cli.Commands;
 using ProfileArena.Formats;
 using ProfileArena.Tests.Support;
@@ -17,17 +18,13 @@ public sealed class CliTests : IDisposable
 
     private string Temp(string name) => Path.Combine(_dir, name);
 
-    private int Run(ICommand command, params string[] args)
-    {
-        try { return command.Run(args); }
-        catch (UsageException) { return ExitCodes.Usage; } // what Program does
-    }
+    private int Run(string command, params string[] args) => CliApp.Run([command, .. args], _out, _err);
 
     [Fact]
     public void ConvertMergesSeveralInputsIntoFolded()
     {
         string output = Temp("merged.txt");
-        int code = Run(new ConvertCommand(_out, _err),
+        int code = Run("convert",
             Data("collapsed/inferno/flamegraph/multiple-inputs/perf-vertx-stacks-01-collapsed-all-unsorted-1.txt"),
             Data("collapsed/inferno/flamegraph/multiple-inputs/perf-vertx-stacks-01-collapsed-all-unsorted-2.txt"), "-o", output);
         Assert.Equal(0, code);
@@ -42,12 +39,12 @@ public sealed class CliTests : IDisposable
     public void ConvertDetectsPprofByContentAndWritesJsonAndSvgByExtension()
     {
         // "large.cpu" says nothing about its format: the gzip magic does.
-        Assert.Equal(0, Run(new ConvertCommand(_out, _err), Data("pprof/google-pprof/sample.cpu"), "-o", Temp("p.json"), "--sample-type", "cpu"));
+        Assert.Equal(0, Run("convert", Data("pprof/google-pprof/sample.cpu"), "-o", Temp("p.json"), "--sample-type", "cpu"));
         Assert.Contains("\"format\":\"single\"", File.ReadAllText(Temp("p.json")));
         Assert.Contains("cpu/nanoseconds", _err.ToString());
-        Assert.Equal(0, Run(new ConvertCommand(_out, _err), Data("pprof/google-pprof/sample.cpu"), "-o", Temp("p.svg")));
+        Assert.Equal(0, Run("convert", Data("pprof/google-pprof/sample.cpu"), "-o", Temp("p.svg")));
         Assert.StartsWith("<?xml", File.ReadAllText(Temp("p.svg")));
-        Assert.Equal(0, Run(new ConvertCommand(_out, _err), Data("pprof/google-pprof/sample.cpu"), "-o", Temp("p.folded")));
+        Assert.Equal(0, Run("convert", Data("pprof/google-pprof/sample.cpu"), "-o", Temp("p.folded")));
         Assert.Contains(";", File.ReadAllText(Temp("p.folded")));
     }
 
@@ -55,31 +52,31 @@ public sealed class CliTests : IDisposable
     public void BadInputExitsWith1AndFileLine()
     {
         string bad = Data("bad/inferno/bad-lines_no-count-and-blank-lines.txt");
-        Assert.Equal(1, Run(new ConvertCommand(_out, _err), bad, "-o", Temp("x.txt")));
+        Assert.Equal(1, Run("convert", bad, "-o", Temp("x.txt")));
         Assert.Contains($"error: {bad}:3: no count", _err.ToString());
         Assert.Contains("\"THIS IS A BAD LINE\"", _err.ToString());
         Assert.False(File.Exists(Temp("x.txt")));
-        Assert.Equal(0, Run(new ConvertCommand(_out, _err), bad, "-o", Temp("x.txt"), "--lenient"));
+        Assert.Equal(0, Run("convert", bad, "-o", Temp("x.txt"), "--lenient"));
         Assert.Contains("skipped 2 bad lines (first: 3, 6)", _err.ToString());
-        Assert.Equal(1, Run(new StatsCommand(_out, _err), Temp("missing.txt")));
-        Assert.Equal(1, Run(new TopCommand(_out, _err), Data("collapsed/inferno/diff-folded/results/default.txt")));
-        Assert.Equal(0, Run(new TopCommand(_out, _err), Data("collapsed/inferno/diff-folded/results/default.txt"), "--two-counts", "second"));
+        Assert.Equal(1, Run("stats", Temp("missing.txt")));
+        Assert.Equal(1, Run("top", Data("collapsed/inferno/diff-folded/results/default.txt")));
+        Assert.Equal(0, Run("top", Data("collapsed/inferno/diff-folded/results/default.txt"), "--two-counts", "second"));
     }
 
     [Fact]
     public void UsageErrorsExitWith2()
     {
-        Assert.Equal(2, Run(new ConvertCommand(_out, _err), Data("collapsed/speedscope/simple.txt")));
-        Assert.Equal(2, Run(new ConvertCommand(_out, _err), "-o", Temp("a.txt")));
-        Assert.Equal(2, Run(new ConvertCommand(_out, _err), Data("collapsed/speedscope/simple.txt"), "-o", Temp("a.txt"), "--bogus"));
-        Assert.Equal(2, Run(new TopCommand(_out, _err), Data("collapsed/speedscope/simple.txt"), "-n", "zero"));
-        Assert.Equal(2, Run(new FlameGraphCommand(_out, _err), Data("collapsed/speedscope/simple.txt")));
+        Assert.Equal(2, Run("convert", Data("collapsed/speedscope/simple.txt")));
+        Assert.Equal(2, Run("convert", "-o", Temp("a.txt")));
+        Assert.Equal(2, Run("convert", Data("collapsed/speedscope/simple.txt"), "-o", Temp("a.txt"), "--bogus"));
+        Assert.Equal(2, Run("top", Data("collapsed/speedscope/simple.txt"), "-n", "zero"));
+        Assert.Equal(2, Run("flamegraph", Data("collapsed/speedscope/simple.txt")));
     }
 
     [Fact]
     public void TopListsBySelfAndByTotalWithoutCountingRecursionTwice()
     {
-        Assert.Equal(0, Run(new TopCommand(_out, _err), Data("collapsed/speedscope/recursion.txt"), "-n", "3"));
+        Assert.Equal(0, Run("top", Data("collapsed/speedscope/recursion.txt"), "-n", "3"));
         string text = _out.ToString();
         Assert.Contains("top 3 by self", text);
         Assert.Contains("top 3 by total", text);
@@ -93,7 +90,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void StatsReportsTheShape()
     {
-        Assert.Equal(0, Run(new StatsCommand(_out, _err), Data("collapsed/inferno/collapse-perf/results/single-event-collapsed.txt")));
+        Assert.Equal(0, Run("stats", Data("collapsed/inferno/collapse-perf/results/single-event-collapsed.txt")));
         string text = _out.ToString();
         Assert.Contains("nodes         91 (root included)", text);
         Assert.Contains("max depth     90", text);
@@ -104,7 +101,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void FlamegraphWritesSvg()
     {
-        Assert.Equal(0, Run(new FlameGraphCommand(_out, _err), Data("collapsed/FlameGraph/perf-vertx-stacks-01-collapsed-all.txt"), "-o", Temp("f.svg"), "--title", "vert.x"));
+        Assert.Equal(0, Run("flamegraph", Data("collapsed/FlameGraph/perf-vertx-stacks-01-collapsed-all.txt"), "-o", Temp("f.svg"), "--title", "vert.x"));
         string svg = File.ReadAllText(Temp("f.svg"));
         Assert.Contains(">vert.x</text>", svg);
         Assert.Contains("<title>", svg);
@@ -117,7 +114,7 @@ public sealed class CliTests : IDisposable
         byte[] data = File.ReadAllBytes(Data("collapsed/FlameGraph/perf-vertx-stacks-01-collapsed-all.txt"));
         using (var f = File.Create(big))
             for (long written = 0; written <= ProfileInputs.ProgressThreshold; written += data.Length) f.Write(data);
-        Assert.Equal(0, Run(new StatsCommand(_out, _err), big));
+        Assert.Equal(0, Run("stats", big));
         Assert.Contains("big.txt: 50%", _err.ToString());
         Assert.Contains("big.txt: done", _err.ToString());
     }
