@@ -21,6 +21,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     private readonly ILogger _log;
     private readonly ConcurrentDictionary<string, TenantShards> _tenants = new(StringComparer.Ordinal);
     private readonly object _createLock = new();
+    private readonly NativeBudget _budget;
     private volatile bool _ready;
     private volatile bool _stopped;
 
@@ -31,6 +32,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         _time = time ?? TimeProvider.System;
         _logs = logs ?? NullLoggerFactory.Instance;
         _log = _logs.CreateLogger<ProfileStorage>();
+        _budget = new NativeBudget(options.MaxNativeBytes, () => NativeBytes);
     }
 
     /// <inheritdoc/>
@@ -293,7 +295,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     }
 
     private Shard OpenShard(string tenant, int number, string dir) =>
-        Shard.Open(tenant, number, dir, _options, NowSeconds, () => NativeBytes, _logs.CreateLogger($"ProfileArena.Server.Storage.Shard"));
+        Shard.Open(tenant, number, dir, _options, NowSeconds, _budget, _logs.CreateLogger($"ProfileArena.Server.Storage.Shard"));
 
     private TenantShards Tenant(string tenant) => _tenants.GetOrAdd(tenant, _ => new TenantShards());
 

@@ -23,7 +23,7 @@ internal sealed class Shard : IDisposable
 {
     private readonly StorageOptions _options;
     private readonly Func<long> _now;
-    private readonly Func<long> _storageNativeBytes;
+    private readonly NativeBudget _budget;
     private readonly ILogger _log;
     private readonly int _levels;
     private ITreeBackend _trees;
@@ -40,7 +40,7 @@ internal sealed class Shard : IDisposable
     private string? _broken;
     private long _sizeSnapshotAt;
 
-    private Shard(string tenant, int number, string directory, StorageOptions options, Func<long> now, Func<long> storageNativeBytes, ILogger log)
+    private Shard(string tenant, int number, string directory, StorageOptions options, Func<long> now, NativeBudget budget, ILogger log)
     {
         Tenant = tenant;
         Number = number;
@@ -48,7 +48,7 @@ internal sealed class Shard : IDisposable
         _options = options;
         _levels = options.Levels;
         _now = now;
-        _storageNativeBytes = storageNativeBytes;
+        _budget = budget;
         _log = log;
         _trees = TreeBackends.CreateEmpty(options);
         _sizeSnapshotAt = options.WalSnapshotBytes;
@@ -71,10 +71,10 @@ internal sealed class Shard : IDisposable
     /// <summary>Opens (or creates) the shard in <paramref name="directory"/>: loads the newest snapshot, replays
     /// the WAL after it, cuts a torn tail, then starts the loop.</summary>
     /// <exception cref="InvalidDataException">A snapshot, index or WAL record is corrupt (file and offset named).</exception>
-    public static Shard Open(string tenant, int number, string directory, StorageOptions options, Func<long> now, Func<long> storageNativeBytes, ILogger log)
+    public static Shard Open(string tenant, int number, string directory, StorageOptions options, Func<long> now, NativeBudget budget, ILogger log)
     {
         System.IO.Directory.CreateDirectory(directory);
-        var shard = new Shard(tenant, number, directory, options, now, storageNativeBytes, log);
+        var shard = new Shard(tenant, number, directory, options, now, budget, log);
         try
         {
             shard.Recover();
@@ -214,6 +214,19 @@ internal sealed class Shard : IDisposable
         var accepted = new List<Work>(group.Count);
         var records = new ArrayBufferWriter<byte>();
         var pending = new Dictionary<Target, ulong>();
+        long reserved = 0; // budget reserved by this group's admitted writes, given back once they are applied or refused
+        try
+        {
+            ProcessGroup(group, accepted, records, pending, ref reserved);
+        }
+        finally
+        {
+            _budget.Release(reserved);
+        }
+    }
+
+    private void ProcessGroup(List<Work> group, List<Work> accepted, ArrayBufferWriter<byte> records, Dictionary<Target, ulong> pending, ref long reserved)
+    {
         foreach (Work w in group)
         {
             try
@@ -226,7 +239,7 @@ internal sealed class Shard : IDisposable
                 }
                 else
                 {
-                    Admit(w.Profiles!, pending);
+                    reserved += Admit(w.Profiles!, pending);
                     WalFraming.Write(records, w.Kind == WorkKind.Ingest ? WalRecordKind.Ingest : WalRecordKind.Prepare, _nextSeq + accepted.Count, w.Payload);
                 }
                 accepted.Add(w);
@@ -302,17 +315,15 @@ internal sealed class Shard : IDisposable
         }
     }
 
-    /// <summary>Refuses a write the shard could not apply: over the native budget, or a bucket total past 2^64 − 1.</summary>
-    private void Admit(List<IngestProfile> profiles, Dictionary<Target, ulong> pending)
+    /// <summary>Refuses a write the shard could not apply: over the native budget, or a bucket total past 2^64 − 1.
+    /// Returns the budget it reserved (an upper estimate of the write's nodes and names in every level), which
+    /// the caller gives back once the write is applied or refused.</summary>
+    private long Admit(List<IngestProfile> profiles, Dictionary<Target, ulong> pending)
     {
-        long budget = _options.MaxNativeBytes;
-        if (budget > 0)
+        long estimate = 0;
+        if (_budget.Limit > 0)
         {
-            long estimate = 0;
             foreach (IngestProfile p in profiles) estimate += (p.Stacks.ByteCount + 48L * p.Stacks.Count) * (_levels + 1);
-            long held = _storageNativeBytes();
-            if (held + estimate > budget)
-                throw new StorageFullException($"storage is full: {held:N0} bytes of native memory held, this write needs up to {estimate:N0} more, the budget (Storage:MaxNativeBytes) is {budget:N0}; nothing was stored");
         }
         var mine = new Dictionary<Target, ulong>(); // this call's additions per target
         foreach (IngestProfile p in profiles)
@@ -332,7 +343,9 @@ internal sealed class Shard : IDisposable
                 mine[target] = mine.GetValueOrDefault(target) + amount;
             }
         }
+        _budget.Reserve(estimate); // last: a write refused above reserved nothing
         foreach (var (target, amount) in mine) pending[target] = pending.GetValueOrDefault(target) + amount;
+        return estimate;
     }
 
     private IEnumerable<(Target, ulong)> Targets(IngestProfile p)
