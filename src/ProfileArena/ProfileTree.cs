@@ -74,7 +74,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         TreeStore store = Store;
         using StorePin pin = store.Pin();
         StoreRoot* root = pin.Root;
-        TreeWriter.Insert(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation, key, value);
+        TreeWriter.Insert(store.StoreLock, root, store.Tree(root, _id, _generation, write: true), _generation, key, value);
     }
 
     /// <summary>Inserts a key given as a string, encoded as UTF-8 (unpaired surrogates become U+FFFD).</summary>
@@ -115,7 +115,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         StoreRoot* root = pin.Root;
         using StorePin sourcePin = sourceStore.Pin();
         StoreRoot* sourceRoot = sourcePin.Root;
-        TreeMerger.Merge(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation,
+        TreeMerger.Merge(store.StoreLock, root, store.Tree(root, _id, _generation, write: true), _generation,
             sourceRoot, sourceStore.Tree(sourceRoot, source._id, source._generation), source._generation);
     }
 

@@ -27,8 +27,6 @@ internal unsafe struct TreeRecord
     public long SectionOffset; // mapped snapshots: file offset of the node section (for error messages)
     public ulong SectionHash;  // mapped snapshots: expected XxHash64 of the node section
 
-    public readonly long AllocatedBytes => Nodes.AllocatedBytes + Edges.AllocatedBytes + Cache.AllocatedBytes;
-
     /// <summary>Creates the root (node 0, empty name). Throws before anything is visible.</summary>
     public void Init(NativeAllocator* memory)
     {

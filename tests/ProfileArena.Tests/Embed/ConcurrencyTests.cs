@@ -140,7 +140,7 @@ public class ConcurrencyTests
         CancellationToken token = TestContext.Current.CancellationToken;
         Assert.True(inside.Wait(TimeSpan.FromSeconds(30), token));
 
-        // Another tree's writer (new names too: it takes the store's symbol lock) is not blocked.
+        // Another tree's writer (new names too: it takes the store lock) is not blocked.
         var other = new Thread(() => { for (int i = 0; i < 1000; i++) b.Insert($"fresh{i};z", 1); });
         other.Start();
         Assert.True(other.Join(TimeSpan.FromSeconds(30)), "a writer on tree b waited for tree a's lock");
