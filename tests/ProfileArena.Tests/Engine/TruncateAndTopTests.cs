@@ -2,7 +2,7 @@ using ProfileArena.Baseline;
 using ProfileArena.Tests.Support;
 using ProfileArena.Workloads;
 
-namespace ProfileArena.Tests.Embed;
+namespace ProfileArena.Tests.Engine;
 
 public class TruncateAndTopTests
 {
