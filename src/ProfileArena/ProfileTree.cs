@@ -24,7 +24,14 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
 
     /// <summary>The store that owns this tree.</summary>
     /// <exception cref="InvalidOperationException">This is a default handle.</exception>
-    public TreeStore Store => _store ?? throw new InvalidOperationException("This ProfileTree is a default handle: it refers to no tree. Create trees with TreeStore.CreateTree().");
+    public TreeStore Store
+    {
+        get
+        {
+            if (_store is null) ThrowHelper.DefaultTreeHandle();
+            return _store;
+        }
+    }
 
     /// <summary>The tree's id within its store.</summary>
     /// <exception cref="InvalidOperationException">This is a default handle.</exception>

@@ -224,7 +224,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     {
         if (write) ThrowIfReadOnly(root);
         if (id >= Volatile.Read(ref root->TreeCount))
-            throw new ArgumentException($"Tree id {id} does not exist in this store.");
+            ThrowHelper.NoSuchTree(id);
         TreeRecord* tree = root->Tree(id);
         if (Volatile.Read(ref tree->Live) == 0 || tree->Generation != generation)
             tree->ThrowIfStale(generation);
@@ -239,6 +239,6 @@ public sealed unsafe partial class TreeStore : IDisposable
     internal static void ThrowIfReadOnly(StoreRoot* root)
     {
         if (root->ReadOnly != 0)
-            throw new InvalidOperationException("This store was opened read-only from a snapshot file (TreeStore.OpenSnapshot): it cannot be written. Load it with TreeStore.Load to get a writable copy.");
+            ThrowHelper.ReadOnlyStore();
     }
 }

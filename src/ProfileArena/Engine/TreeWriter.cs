@@ -30,7 +30,7 @@ internal static unsafe class TreeWriter
 
         // The tree's total is the largest total of any node, so this one check covers every node.
         if (tree->Total > ulong.MaxValue - value)
-            throw new OverflowException($"Inserting {value} would overflow the tree's total of {tree->Total} (maximum {ulong.MaxValue}); the tree is unchanged.");
+            ThrowHelper.TotalOverflow(value, tree->Total);
 
         int common = 0, reused = 0;
         if (cache.Valid) reused = ReusableSegments(ref cache, key, out common);

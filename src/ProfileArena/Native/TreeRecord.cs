@@ -130,6 +130,6 @@ internal unsafe struct TreeRecord
     public readonly void ThrowIfStale(uint generation)
     {
         if (Live == 0 || Generation != generation)
-            throw new InvalidOperationException("This ProfileTree was removed from its store (TreeStore.Remove); the handle is no longer valid.");
+            ThrowHelper.StaleTree();
     }
 }
