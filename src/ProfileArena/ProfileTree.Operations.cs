@@ -50,7 +50,7 @@ public readonly unsafe partial struct ProfileTree
         TreeRecord* tree = store.Tree(root, _id, _generation, write: true);
         using var _ = TreeWriteScope.Enter(tree, _generation, "truncate");
         if (maxNodes > 0) minTotal = TreeTruncator.MinTotal(tree, maxNodes);
-        return minTotal == 0 ? 0 : TreeTruncator.FoldBelow(store.SymbolLock, root, tree, minTotal);
+        return minTotal == 0 ? 0 : TreeTruncator.FoldBelow(store.StoreLock, root, tree, minTotal);
     }
 
     /// <summary>
@@ -66,17 +66,8 @@ public readonly unsafe partial struct ProfileTree
         using StorePin pin = store.Pin();
         StoreRoot* root = pin.Root;
         TreeRecord* tree = store.Tree(root, _id, _generation);
-        bool nested = TreeWalker.IsIteratingOnThisThread(tree);
-        if (!nested) tree->Lock.EnterRead(nested: TreeWalker.HoldsReadLock);
-        try
-        {
-            tree->ThrowIfStale(_generation);
-            return TopN.Find(root, tree, n, by);
-        }
-        finally
-        {
-            if (!nested) tree->Lock.ExitRead();
-        }
+        using var _ = TreeReadScope.Enter(tree, _generation);
+        return TopN.Find(root, tree, n, by);
     }
 }
 
@@ -100,4 +91,21 @@ public readonly record struct TopEntry(byte[] Stack, ulong Self, ulong Total)
 
     /// <inheritdoc/>
     public override string ToString() => $"{StackText} self={Self} total={Total}";
+
+    /// <summary>
+    /// Equal when both values are equal and the stacks hold the same bytes (not the same array: the
+    /// generated equality compared the array by reference, so two calls' results never matched).
+    /// </summary>
+    public bool Equals(TopEntry other) =>
+        Self == other.Self && Total == other.Total && Stack.AsSpan().SequenceEqual(other.Stack);
+
+    /// <summary>A hash over the stack's bytes and both values, consistent with <see cref="Equals(TopEntry)"/>.</summary>
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        hash.AddBytes(Stack);
+        hash.Add(Self);
+        hash.Add(Total);
+        return hash.ToHashCode();
+    }
 }

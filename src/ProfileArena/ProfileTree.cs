@@ -24,7 +24,14 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
 
     /// <summary>The store that owns this tree.</summary>
     /// <exception cref="InvalidOperationException">This is a default handle.</exception>
-    public TreeStore Store => _store ?? throw new InvalidOperationException("This ProfileTree is a default handle: it refers to no tree. Create trees with TreeStore.CreateTree().");
+    public TreeStore Store
+    {
+        get
+        {
+            if (_store is null) ThrowHelper.DefaultTreeHandle();
+            return _store;
+        }
+    }
 
     /// <summary>The tree's id within its store.</summary>
     /// <exception cref="InvalidOperationException">This is a default handle.</exception>
@@ -74,7 +81,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         TreeStore store = Store;
         using StorePin pin = store.Pin();
         StoreRoot* root = pin.Root;
-        TreeWriter.Insert(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation, key, value);
+        TreeWriter.Insert(store.StoreLock, root, store.Tree(root, _id, _generation, write: true), _generation, key, value);
     }
 
     /// <summary>Inserts a key given as a string, encoded as UTF-8 (unpaired surrogates become U+FFFD).</summary>
@@ -115,7 +122,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         StoreRoot* root = pin.Root;
         using StorePin sourcePin = sourceStore.Pin();
         StoreRoot* sourceRoot = sourcePin.Root;
-        TreeMerger.Merge(store.SymbolLock, root, store.Tree(root, _id, _generation, write: true), _generation,
+        TreeMerger.Merge(store.StoreLock, root, store.Tree(root, _id, _generation, write: true), _generation,
             sourceRoot, sourceStore.Tree(sourceRoot, source._id, source._generation), source._generation);
     }
 

@@ -21,13 +21,10 @@ public sealed unsafe partial class TreeStore
         using StorePin pin = Pin();
         StoreRoot* root = pin.Root;
         TreeRecord* record = Tree(root, tree.RawId, tree.Generation, write: true);
-        TreeWalker.ThrowIfInsideAVisitor(record, "remove");
         uint count;
         bool retire;
-        record->Lock.EnterWrite();
-        try
+        using (TreeWriteScope.Enter(record, tree.Generation, "remove"))
         {
-            record->ThrowIfStale(tree.Generation);
             count = record->Nodes.Count;
             record->Free(&root->Memory);
             record->Total = 0;
@@ -36,15 +33,11 @@ public sealed unsafe partial class TreeStore
             retire = record->Generation == uint.MaxValue;
             record->Generation++;
         }
-        finally
-        {
-            record->Lock.ExitWrite();
-        }
         Interlocked.Add(ref root->NodeCount, -count);
         Interlocked.Decrement(ref root->LiveTrees);
         if (!retire)
         {
-            lock (_symbolLock)
+            using (_storeLock.Enter())
             {
                 record->NextFree = root->FreeTreeHead;
                 root->FreeTreeHead = tree.RawId + 1;

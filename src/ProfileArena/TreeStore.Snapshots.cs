@@ -18,7 +18,7 @@ public sealed unsafe partial class TreeStore
         if (IsMapped) VerifySnapshot(); // never re-seal unverified bytes with fresh checksums
         using StorePin pin = Pin();
         StoreRoot* root = pin.Root;
-        SnapshotWriter.Save(root, _symbolLock, stream);
+        SnapshotWriter.Save(root, _storeLock, stream);
     }
 
     /// <summary>
@@ -145,7 +145,7 @@ public sealed unsafe partial class TreeStore
         if (root->MapBase == null) return;
         CheckMappedFile(root);
         if (Volatile.Read(ref root->SymbolsVerified) != 0) return;
-        lock (_symbolLock)
+        using (_storeLock.Enter())
         {
             if (root->SymbolsVerified != 0) return;
             SnapshotMapper.VerifySymbols(root);
@@ -156,7 +156,7 @@ public sealed unsafe partial class TreeStore
     /// <summary>A mapped store: throws if the file changed under the mapping (see <see cref="MappedFileGuard"/>).</summary>
     internal void CheckMappedFile(StoreRoot* root)
     {
-        if (root->MapBase != null) _handle.Guard!.Check(root, _symbolLock);
+        if (root->MapBase != null) _handle.Guard!.Check(root, _storeLock);
     }
 
     private bool IsMapped
@@ -172,7 +172,7 @@ public sealed unsafe partial class TreeStore
     private void VerifyMappedTree(StoreRoot* root, TreeRecord* tree)
     {
         EnsureSymbolsVerified(root);
-        lock (_symbolLock)
+        using (_storeLock.Enter())
         {
             if (tree->Verified != 0) return;
             SnapshotMapper.VerifyTree(root, tree);

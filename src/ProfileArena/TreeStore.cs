@@ -5,7 +5,7 @@ namespace ProfileArena;
 
 /// <summary>
 /// Owns profiling trees whose nodes, names and indexes live in native memory, outside the GC heap.
-/// The managed heap holds three objects per store (this, its SafeHandle and its symbol lock)
+/// The managed heap holds three objects per store (this, its SafeHandle and its store lock)
 /// however many trees, nodes and names it holds.
 /// </summary>
 /// <remarks>
@@ -17,10 +17,9 @@ namespace ProfileArena;
 public sealed unsafe partial class TreeStore : IDisposable
 {
     private readonly StoreHandle _handle;
-    // Guards the symbol table's hash slots (finds and interning) and tree creation. Held only for
-    // the name lookups of an insert, never for its node work, so writers on different trees
-    // overlap everywhere else.
-    private readonly Lock _symbolLock = new();
+    // Guards the store-wide state: names, the tree list and its free list, mapped-snapshot
+    // verification. What each lock guards is written once, on StoreLock.
+    private readonly StoreLock _storeLock = StoreLock.Create();
     private volatile bool _disposed;
 
     /// <summary>Creates an empty store with no caps.</summary>
@@ -103,7 +102,7 @@ public sealed unsafe partial class TreeStore : IDisposable
                     $"a new tree's root would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
             uint id = ClaimSlot(root);
             TreeRecord* tree = root->Trees[id];
-            // Initialised outside the symbol lock (no lock is taken while holding another one but
+            // Initialised outside the store lock (no lock is taken while holding another one but
             // "tree, then symbols"): a stale handle may still be spinning on a reused slot's lock,
             // so it is taken, and the stale caller then sees the new generation.
             tree->Lock.EnterWrite();
@@ -128,7 +127,7 @@ public sealed unsafe partial class TreeStore : IDisposable
             }
             catch
             {
-                lock (_symbolLock) // give the slot back
+                using (_storeLock.Enter()) // give the slot back
                 {
                     tree->NextFree = root->FreeTreeHead;
                     root->FreeTreeHead = id + 1;
@@ -152,7 +151,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     /// <summary>Takes a slot off the free list, or appends a zeroed record (published with Live = 0).</summary>
     private uint ClaimSlot(StoreRoot* root)
     {
-        lock (_symbolLock)
+        using (_storeLock.Enter())
         {
             if (root->FreeTreeHead != 0)
             {
@@ -176,7 +175,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         using StorePin pin = Pin();
         StoreRoot* root = pin.Root;
         ThrowIfReadOnly(root);
-        lock (_symbolLock)
+        using (_storeLock.Enter())
             return root->Symbols.FindOrAdd(&root->Memory, name, root->MaxSymbolBytes).Value;
     }
 
@@ -186,7 +185,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         using StorePin pin = Pin();
         StoreRoot* root = pin.Root;
         EnsureSymbolsVerified(root);
-        lock (_symbolLock)
+        using (_storeLock.Enter())
         {
             if (!root->Symbols.HasIndex) root->Symbols.BuildIndex(&root->Memory); // a mapped snapshot's first lookup
             SymbolId id = root->Symbols.Find(name, SymbolTable.Hash(name));
@@ -213,7 +212,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         return new StorePin(_handle);
     }
 
-    internal Lock SymbolLock => _symbolLock;
+    internal StoreLock StoreLock => _storeLock;
 
     /// <summary>
     /// The record of slot <paramref name="id"/>. The caller then takes the tree's lock and calls
@@ -225,7 +224,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     {
         if (write) ThrowIfReadOnly(root);
         if (id >= Volatile.Read(ref root->TreeCount))
-            throw new ArgumentException($"Tree id {id} does not exist in this store.");
+            ThrowHelper.NoSuchTree(id);
         TreeRecord* tree = root->Tree(id);
         if (Volatile.Read(ref tree->Live) == 0 || tree->Generation != generation)
             tree->ThrowIfStale(generation);
@@ -240,6 +239,6 @@ public sealed unsafe partial class TreeStore : IDisposable
     internal static void ThrowIfReadOnly(StoreRoot* root)
     {
         if (root->ReadOnly != 0)
-            throw new InvalidOperationException("This store was opened read-only from a snapshot file (TreeStore.OpenSnapshot): it cannot be written. Load it with TreeStore.Load to get a writable copy.");
+            ThrowHelper.ReadOnlyStore();
     }
 }

@@ -40,7 +40,6 @@ internal sealed class BaselineEngine : ITakeHomeEngine
         {
             ManagedAllocatedBytes = allocated,
             NativeBytes = 0,
-            LiveObjectsEstimate = ObjectGraph.CountReachable(tree),
             Nodes = tree.NodeCount,
         };
 
@@ -92,8 +91,6 @@ internal sealed class ArenaEngine : ITakeHomeEngine
         {
             ManagedAllocatedBytes = allocated,
             NativeBytes = store.NativeBytes,
-            // The store's managed objects are fixed (nodes and symbols live in native memory).
-            LiveObjectsEstimate = ObjectGraph.CountReachable(store),
             Nodes = tree.NodeCount,
         };
     }

@@ -11,9 +11,6 @@ internal sealed class SingleTreeCost
     public long ManagedAllocatedBytes { get; init; }
     public long NativeBytes { get; init; }
 
-    /// <summary>Reachable managed objects, counted by a reflection walk in-process (an estimate:
-    /// to be replaced by an EventPipe heap snapshot).</summary>
-    public long LiveObjectsEstimate { get; init; }
     public long Nodes { get; init; }
 }
 

@@ -19,7 +19,7 @@ internal static unsafe class TreeMerger
     private const uint New = uint.MaxValue;          // map entry: target node still to create
     private const uint Unmapped = uint.MaxValue - 1; // symbol map entry: not looked up yet
 
-    public static void Merge(Lock targetSymbolLock, StoreRoot* targetRoot, TreeRecord* target, uint targetGeneration,
+    public static void Merge(StoreLock targetStoreLock, StoreRoot* targetRoot, TreeRecord* target, uint targetGeneration,
         StoreRoot* sourceRoot, TreeRecord* source, uint sourceGeneration)
     {
         if (target == source)
@@ -28,27 +28,8 @@ internal static unsafe class TreeMerger
             DoubleInPlace(target);
             return;
         }
-        TreeWalker.ThrowIfInsideAVisitor(target, "merge into");
-
-        // Two trees, one written and one read: take the locks in address order so that two merges
-        // in opposite directions cannot deadlock. With the target's write lock held, the source's
-        // read lock is a nested read: it must not queue behind a waiting writer of the source (whose
-        // readers may be waiting for the target).
-        bool targetFirst = target < source;
-        if (targetFirst) target->Lock.EnterWrite();
-        source->Lock.EnterRead(nested: targetFirst);
-        if (!targetFirst) target->Lock.EnterWrite();
-        try
-        {
-            target->ThrowIfStale(targetGeneration);
-            source->ThrowIfStale(sourceGeneration);
-            MergeLocked(targetSymbolLock, targetRoot, target, sourceRoot, source);
-        }
-        finally
-        {
-            target->Lock.ExitWrite();
-            source->Lock.ExitRead();
-        }
+        using var locks = TreeMergeScope.Enter(target, targetGeneration, source, sourceGeneration);
+        MergeLocked(targetStoreLock, targetRoot, target, sourceRoot, source);
     }
 
     /// <summary>
@@ -90,7 +71,7 @@ internal static unsafe class TreeMerger
         tree->Total = total * 2;
     }
 
-    private static void MergeLocked(Lock targetSymbolLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, TreeRecord* source)
+    private static void MergeLocked(StoreLock targetStoreLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, TreeRecord* source)
     {
         ref NodeSlabs from = ref source->Nodes;
         ref NodeSlabs into = ref target->Nodes;
@@ -110,7 +91,7 @@ internal static unsafe class TreeMerger
             if (!sameStore)
             {
                 new Span<uint>(symbolMap, (int)symbolCount).Fill(Unmapped);
-                lock (targetSymbolLock)
+                using (targetStoreLock.Enter())
                 {
                     for (uint i = 1; i < count; i++)
                     {
@@ -152,7 +133,7 @@ internal static unsafe class TreeMerger
             {
                 try
                 {
-                    lock (targetSymbolLock)
+                    using (targetStoreLock.Enter())
                     {
                         SymbolTable.Checkpoint checkpoint = targetRoot->Symbols.Save();
                         try

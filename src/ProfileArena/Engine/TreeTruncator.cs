@@ -117,13 +117,13 @@ internal static unsafe class TreeTruncator
     /// <c>other</c> child (created, or the existing one). Returns the net number of nodes removed.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
-    public static long FoldBelow(Lock symbolLock, StoreRoot* root, TreeRecord* tree, ulong minTotal)
+    public static long FoldBelow(StoreLock storeLock, StoreRoot* root, TreeRecord* tree, ulong minTotal)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
         NativeAllocator* memory = &root->Memory;
         uint count = nodes.Count;
         SymbolId other;
-        lock (symbolLock) other = root->Symbols.Find(OtherName, SymbolTable.Hash(OtherName));
+        using (storeLock.Enter()) other = root->Symbols.Find(OtherName, SymbolTable.Hash(OtherName));
 
         ulong* totals = TreeWalker.SubtreeTotals(ref nodes, out nuint totalsBytes);
         var map = (uint*)NativeAllocator.AllocScratch((nuint)count * sizeof(uint));
@@ -182,7 +182,7 @@ internal static unsafe class TreeTruncator
                 fresh.Edges.EnsureCapacity(memory, ref fresh.Nodes, 0, result);
                 if (needOther)
                 {
-                    lock (symbolLock)
+                    using (storeLock.Enter())
                     {
                         checkpoint = root->Symbols.Save();
                         try
@@ -203,7 +203,7 @@ internal static unsafe class TreeTruncator
             {
                 fresh.Nodes.Free(memory);
                 fresh.Edges.Free(memory);
-                if (interned) lock (symbolLock) root->Symbols.Rollback(memory, checkpoint);
+                if (interned) using (storeLock.Enter()) root->Symbols.Rollback(memory, checkpoint);
                 throw;
             }
 

@@ -58,15 +58,9 @@ internal static unsafe class TreeWalker
     public static void Iterate<TVisitor>(StoreRoot* root, TreeRecord* tree, uint generation, ref TVisitor visitor)
         where TVisitor : IStackVisitor, allows ref struct
     {
-        // A visitor may iterate the same tree again; it already holds the read lock, and taking it
-        // twice would deadlock behind a waiting writer.
-        bool nested = IsIteratingOnThisThread(tree);
-        if (!nested) tree->Lock.EnterRead(nested: HoldsReadLock);
-        if (tree->Live == 0 || tree->Generation != generation)
-        {
-            if (!nested) tree->Lock.ExitRead();
-            tree->ThrowIfStale(generation); // a stale handle to a reused slot, even inside a visitor
-        }
+        // A visitor may iterate the same tree again (the scope does not take the lock twice); a stale
+        // handle to a reused slot throws, even inside a visitor.
+        using TreeReadScope locked = TreeReadScope.Enter(tree, generation);
         Frame frame = new() { Tree = tree, Outer = t_innermost };
         t_innermost = &frame;
         IterationPlan* plan = null;
@@ -82,7 +76,6 @@ internal static unsafe class TreeWalker
             t_innermost = frame.Outer;
             scratch.Free();
             if (planIsPrivate) FreePrivatePlan(root, plan);
-            if (!nested) tree->Lock.ExitRead();
         }
     }
 

@@ -12,13 +12,13 @@ internal static unsafe class TreeWriter
 {
     public const byte Separator = (byte)';';
 
-    public static void Insert(Lock symbolLock, StoreRoot* root, TreeRecord* tree, uint generation, ReadOnlySpan<byte> key, ulong value)
+    public static void Insert(StoreLock storeLock, StoreRoot* root, TreeRecord* tree, uint generation, ReadOnlySpan<byte> key, ulong value)
     {
         using var _ = TreeWriteScope.Enter(tree, generation, "insert into");
-        InsertLocked(symbolLock, root, tree, key, value);
+        InsertLocked(storeLock, root, tree, key, value);
     }
 
-    private static void InsertLocked(Lock symbolLock, StoreRoot* root, TreeRecord* tree, ReadOnlySpan<byte> key, ulong value)
+    private static void InsertLocked(StoreLock storeLock, StoreRoot* root, TreeRecord* tree, ReadOnlySpan<byte> key, ulong value)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
         ref PathCache cache = ref tree->Cache;
@@ -30,7 +30,7 @@ internal static unsafe class TreeWriter
 
         // The tree's total is the largest total of any node, so this one check covers every node.
         if (tree->Total > ulong.MaxValue - value)
-            throw new OverflowException($"Inserting {value} would overflow the tree's total of {tree->Total} (maximum {ulong.MaxValue}); the tree is unchanged.");
+            ThrowHelper.TotalOverflow(value, tree->Total);
 
         int common = 0, reused = 0;
         if (cache.Valid) reused = ReusableSegments(ref cache, key, out common);
@@ -63,7 +63,7 @@ internal static unsafe class TreeWriter
                 pos = end + 1;
             }
 
-            // Resolve the rest: names (under the store's symbol lock, held once per insert), then
+            // Resolve the rest: names (under the store's store lock, held once per insert), then
             // edges down the known names until a child is missing; claim and create the missing nodes.
             NodeIndex parent = reused == 0 ? NodeIndex.Root : cache.PathNodes[reused - 1];
             int resolved = reused;
@@ -71,7 +71,7 @@ internal static unsafe class TreeWriter
             {
                 bool reserved = false;
                 int created = 0;
-                lock (symbolLock)
+                using (storeLock.Enter())
                 {
                     int firstUnknown = depth;
                     ulong unknownHash = 0;

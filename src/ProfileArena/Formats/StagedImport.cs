@@ -14,13 +14,10 @@ internal sealed class StagedImport : IDisposable
     /// <summary>The private tree the parser fills.</summary>
     public ProfileTree Tree { get; }
 
-    /// <summary>Adds the staging tree into <paramref name="target"/> (the one commit step of every import):
-    /// on OverflowException or StoreLimitExceededException the target is unchanged.</summary>
-    public void CommitInto(ProfileTree target) => Commit(Tree, target);
-
-    /// <summary>Adds <paramref name="source"/> into <paramref name="target"/> with
-    /// <see cref="ProfileTree.MergeFrom(ProfileTree)"/>: all or nothing, across stores.</summary>
-    internal static void Commit(ProfileTree source, ProfileTree target) => target.MergeFrom(source);
+    /// <summary>Adds the staging tree into <paramref name="target"/> (the one commit step of every import)
+    /// with <see cref="ProfileTree.MergeFrom(ProfileTree)"/>: all or nothing, across stores; on
+    /// OverflowException or StoreLimitExceededException the target is unchanged.</summary>
+    public void CommitInto(ProfileTree target) => target.MergeFrom(Tree);
 
     public void Dispose() => _store.Dispose();
 }

@@ -35,8 +35,6 @@ internal unsafe struct ByteArena
 
     public void Init() => _openChunk = -1;
 
-    public readonly long AllocatedBytes => (long)_chunkCount * ChunkBytes;
-
     public readonly Checkpoint Save() => new() { ChunkCount = _chunkCount, OpenChunk = _openChunk, OpenUsed = _openUsed, HighWater = _highWater };
 
     public byte* Resolve(uint position8)

@@ -23,8 +23,6 @@ internal unsafe struct EdgeIndex
     private int _shift;     // 64 − log2(bucket count)
     private uint _count;    // bucket count
 
-    public readonly long AllocatedBytes => (long)_count * sizeof(uint);
-
     private readonly uint Bucket(NodeIndex parent, SymbolId symbol)
         => (uint)(((((ulong)parent.Value << 32) | symbol.Value) * 0x9E3779B97F4A7C15UL) >> _shift);
 

@@ -10,13 +10,10 @@ internal unsafe struct NodeSlabs
     public Node* this[NodeIndex index] => _slabs[index.Value];
 
     public readonly ulong Capacity => _slabs.Capacity;
-    public readonly long AllocatedBytes => _slabs.AllocatedBytes;
-
     public readonly int SlabCount => _slabs.SlabCount;
     public readonly int DirectoryCapacity => _slabs.DirectoryCapacity;
     // Under the tree's write lock: no reader holds the directory, so its growth is undone too.
     public void TrimSlabs(NativeAllocator* memory, int slabCount, int directoryCapacity) => _slabs.TrimSlabs(memory, slabCount, directoryCapacity);
-    public readonly bool IsBorrowed => _slabs.IsBorrowed;
     public Node* Slab(int s) => _slabs.Slab(s);
     public static uint SlabItems(int s) => SlabList<Node>.SlabItems(s);
     public void Borrow(NativeAllocator* memory, Node* items, uint count)

@@ -27,8 +27,6 @@ internal unsafe struct PathCache
     public int DepthCapacity;
     public bool Valid;
 
-    public readonly long AllocatedBytes => KeyCapacity + (long)DepthCapacity * (sizeof(int) + sizeof(NodeIndex) + sizeof(SymbolId));
-
     public void EnsureKeyCapacity(NativeAllocator* memory, int length)
     {
         if (length <= KeyCapacity) return;

@@ -28,8 +28,6 @@ internal unsafe struct SlabList<T> where T : unmanaged
     /// <summary>Items that can be addressed without allocating.</summary>
     public readonly ulong Capacity => _capacity;
 
-    public readonly long AllocatedBytes => (long)_capacity * sizeof(T);
-
     public T* this[uint index]
     {
         get
@@ -93,8 +91,6 @@ internal unsafe struct SlabList<T> where T : unmanaged
     }
 
     public readonly int DirectoryCapacity => _slabs.Capacity;
-
-    public readonly bool IsBorrowed => _borrowed;
 
     /// <summary>Start of slab <paramref name="s"/> (s &lt; <see cref="SlabCount"/>).</summary>
     public T* Slab(int s) => (T*)_slabs[s];

@@ -29,7 +29,7 @@ internal struct SymbolEntry
 /// be removed by emptying their slots in reverse order (no tombstones): that is how
 /// <see cref="Rollback"/> undoes a batch that failed half-way. Entries and names never move, so
 /// readers may resolve names while a writer interns; finds and interning run under the store's
-/// symbol lock because rehash frees the old slot array.
+/// store lock because rehash frees the old slot array.
 /// </remarks>
 internal unsafe struct SymbolTable
 {
@@ -104,7 +104,7 @@ internal unsafe struct SymbolTable
         return found.IsMissing ? Add(memory, name, hash, maxNameBytes) : found;
     }
 
-    /// <summary>Starts a batch of interning that ends with <see cref="Commit"/> or <see cref="Rollback"/> (under the symbol lock throughout).</summary>
+    /// <summary>Starts a batch of interning that ends with <see cref="Commit"/> or <see cref="Rollback"/> (under the store lock throughout).</summary>
     public Checkpoint Save()
     {
         Debug.Assert(!_inBatch && _stashSlots == null);
@@ -291,8 +291,6 @@ internal unsafe struct SymbolTable
         _slotMask = mask;
         return duplicate;
     }
-
-    public readonly long AllocatedBytes => _names.AllocatedBytes + _entries.AllocatedBytes + (long)(_slotMask + 1) * (sizeof(uint) + 1);
 
     private void FreeSlots(NativeAllocator* memory)
     {

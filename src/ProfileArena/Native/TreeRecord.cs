@@ -27,8 +27,6 @@ internal unsafe struct TreeRecord
     public long SectionOffset; // mapped snapshots: file offset of the node section (for error messages)
     public ulong SectionHash;  // mapped snapshots: expected XxHash64 of the node section
 
-    public readonly long AllocatedBytes => Nodes.AllocatedBytes + Edges.AllocatedBytes + Cache.AllocatedBytes;
-
     /// <summary>Creates the root (node 0, empty name). Throws before anything is visible.</summary>
     public void Init(NativeAllocator* memory)
     {
@@ -132,6 +130,6 @@ internal unsafe struct TreeRecord
     public readonly void ThrowIfStale(uint generation)
     {
         if (Live == 0 || Generation != generation)
-            throw new InvalidOperationException("This ProfileTree was removed from its store (TreeStore.Remove); the handle is no longer valid.");
+            ThrowHelper.StaleTree();
     }
 }

@@ -1,4 +1,5 @@
 using Microsoft.Win32.SafeHandles;
+using ProfileArena.Engine;
 using ProfileArena.Native;
 
 namespace ProfileArena.Snapshots;
@@ -28,11 +29,11 @@ internal sealed unsafe class MappedFileGuard(SafeFileHandle file, string path)
     private volatile string? _damage;
 
     /// <summary>Throws if the file changed in a way that makes the mapping unusable (see the class remarks).</summary>
-    public void Check(StoreRoot* root, Lock symbolLock)
+    public void Check(StoreRoot* root, StoreLock storeLock)
     {
         if (_damage != null) throw new InvalidDataException(_damage);
         if (RandomAccess.GetLength(file) == _length && File.GetLastWriteTimeUtc(file) == _written) return;
-        lock (symbolLock)
+        using (storeLock.Enter())
         {
             if (_damage != null) throw new InvalidDataException(_damage);
             long length = RandomAccess.GetLength(file);

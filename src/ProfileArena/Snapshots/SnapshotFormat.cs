@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
+using ProfileArena.Native;
 
 namespace ProfileArena.Snapshots;
 
@@ -33,6 +34,74 @@ internal static class SnapshotFormat
 
     public static InvalidDataException Invalid(long offset, string what)
         => new($"Invalid ProfileArena snapshot at byte offset {offset}: {what}.");
+
+    /// <summary>Checks the 64-byte file header (magic, checksum, version, size and flags).</summary>
+    public static void ParseFileHeader(ReadOnlySpan<byte> block)
+    {
+        if (BinaryPrimitives.ReadUInt64LittleEndian(block) != SnapshotFormat.FileMagic)
+            throw SnapshotFormat.Invalid(0, "not a ProfileArena snapshot (magic \"PRFARENA\" missing)");
+        if (BinaryPrimitives.ReadUInt64LittleEndian(block[SnapshotFormat.HashedBytes..]) != SnapshotFormat.HeaderHash(block))
+            throw SnapshotFormat.Invalid(SnapshotFormat.HashedBytes, "file header checksum mismatch");
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(block[8..]);
+        if (version != SnapshotFormat.Version)
+            throw SnapshotFormat.Invalid(8, $"format version {version} is not supported (this build reads version {SnapshotFormat.Version})");
+        if (BinaryPrimitives.ReadUInt32LittleEndian(block[12..]) != SnapshotFormat.BlockSize || block[16..SnapshotFormat.HashedBytes].ContainsAnyExcept((byte)0))
+            throw SnapshotFormat.Invalid(12, "unexpected header size or flags");
+    }
+
+    /// <summary>Checks the trailer: magic, checksum, the index offset and the file length it records.</summary>
+    public static void ParseTrailer(ReadOnlySpan<byte> block, long at, long expectedIndex, long expectedLength)
+    {
+        if (BinaryPrimitives.ReadUInt64LittleEndian(block) != SnapshotFormat.TrailerMagic)
+            throw SnapshotFormat.Invalid(at, "expected the trailer (magic \"PRFAEND\")");
+        if (BinaryPrimitives.ReadUInt64LittleEndian(block[SnapshotFormat.HashedBytes..]) != SnapshotFormat.HeaderHash(block))
+            throw SnapshotFormat.Invalid(at + SnapshotFormat.HashedBytes, "trailer checksum mismatch");
+        if (BinaryPrimitives.ReadInt64LittleEndian(block[8..]) != expectedIndex)
+            throw SnapshotFormat.Invalid(at + 8, "the trailer does not point at the index section");
+        if (BinaryPrimitives.ReadInt64LittleEndian(block[16..]) != expectedLength || block[24..SnapshotFormat.HashedBytes].ContainsAnyExcept((byte)0))
+            throw SnapshotFormat.Invalid(at + 16, "the trailer's file length is wrong");
+    }
+
+    /// <summary>Checks that <paramref name="length"/> name bytes end in the last of <paramref name="chunkCount"/> arena chunks.</summary>
+    public static void CheckNamesLength(long length, int chunkCount, long at)
+    {
+        if (length > (long)chunkCount << ByteArena.ChunkShift || (chunkCount > 0 && length <= (long)(chunkCount - 1) << ByteArena.ChunkShift) || (chunkCount == 0 && length != 0))
+            throw SnapshotFormat.Invalid(at, $"{length} name bytes do not end in the last of {chunkCount} chunks");
+    }
+
+    /// <summary>A node section as the tree table must agree with it: its slot, node count and generation.</summary>
+    public readonly record struct TreeSection(uint Slot, ulong Count, uint Generation);
+
+    /// <summary>
+    /// The checks of the tree table (16 bytes per slot: node count, generation, live flag, zero) against
+    /// the node sections, given by ascending slot; one for Load and OpenSnapshot alike. Returns the
+    /// number of nodes of all trees (checked against <paramref name="maxNodes"/>).
+    /// </summary>
+    public static long CheckTreeTable(ReadOnlySpan<byte> table, long payloadOffset, ReadOnlySpan<TreeSection> sections, long maxNodes)
+    {
+        int slots = table.Length / TreeEntrySize;
+        int next = 0;
+        long nodeTotal = 0;
+        for (int slot = 0; slot < slots; slot++)
+        {
+            ReadOnlySpan<byte> e = table.Slice(slot * TreeEntrySize, TreeEntrySize);
+            long at = payloadOffset + (long)slot * TreeEntrySize;
+            uint count = BinaryPrimitives.ReadUInt32LittleEndian(e), generation = BinaryPrimitives.ReadUInt32LittleEndian(e[4..]);
+            uint live = BinaryPrimitives.ReadUInt32LittleEndian(e[8..]);
+            if (live > 1 || BinaryPrimitives.ReadUInt32LittleEndian(e[12..]) != 0) throw Invalid(at + 8, "bad tree flags");
+            bool hasSection = next < sections.Length && sections[next].Slot == slot;
+            if ((live == 1) != hasSection) throw Invalid(at + 8, $"slot {slot} is {(live == 1 ? "live without" : "free with")} a node section");
+            if (live == 1 && (sections[next].Count != count || count == 0 || sections[next].Generation != generation))
+                throw Invalid(at, $"slot {slot}'s count or generation disagrees with its node section");
+            if (live == 0 && count != 0) throw Invalid(at, $"free slot {slot} claims {count} nodes");
+            if (hasSection) next++;
+            nodeTotal += count;
+        }
+        if (next != sections.Length) throw Invalid(payloadOffset, $"node section for slot {sections[next].Slot} has no tree entry");
+        if (nodeTotal > maxNodes)
+            throw new StoreLimitExceededException(StoreLimit.Nodes, maxNodes, $"the snapshot holds {nodeTotal} nodes, over TreeStoreOptions.MaxNodes = {maxNodes}");
+        return nodeTotal;
+    }
 }
 
 /// <summary>Section kinds, in the order they appear in a file.</summary>

@@ -70,7 +70,7 @@ internal static unsafe class SnapshotLoader
         {
             Span<byte> block = stackalloc byte[SnapshotFormat.BlockSize];
             input.Read(block);
-            ParseFileHeader(block);
+            SnapshotFormat.ParseFileHeader(block);
 
             var index = new List<(SectionKind, uint, long)>();
             byte[]? trees = null, runBytes = null;
@@ -135,7 +135,7 @@ internal static unsafe class SnapshotLoader
                 {
                     long trailerAt = input.Position;
                     input.Read(block);
-                    ParseTrailer(block, trailerAt, expectedIndex: at, expectedLength: trailerAt + SnapshotFormat.BlockSize);
+                    SnapshotFormat.ParseTrailer(block, trailerAt, expectedIndex: at, expectedLength: trailerAt + SnapshotFormat.BlockSize);
                     break;
                 }
             }
@@ -163,31 +163,6 @@ internal static unsafe class SnapshotLoader
             StoreRoot.Destroy(root);
             throw;
         }
-    }
-
-    public static void ParseFileHeader(ReadOnlySpan<byte> block)
-    {
-        if (BinaryPrimitives.ReadUInt64LittleEndian(block) != SnapshotFormat.FileMagic)
-            throw SnapshotFormat.Invalid(0, "not a ProfileArena snapshot (magic \"PRFARENA\" missing)");
-        if (BinaryPrimitives.ReadUInt64LittleEndian(block[SnapshotFormat.HashedBytes..]) != SnapshotFormat.HeaderHash(block))
-            throw SnapshotFormat.Invalid(SnapshotFormat.HashedBytes, "file header checksum mismatch");
-        uint version = BinaryPrimitives.ReadUInt32LittleEndian(block[8..]);
-        if (version != SnapshotFormat.Version)
-            throw SnapshotFormat.Invalid(8, $"format version {version} is not supported (this build reads version {SnapshotFormat.Version})");
-        if (BinaryPrimitives.ReadUInt32LittleEndian(block[12..]) != SnapshotFormat.BlockSize || block[16..SnapshotFormat.HashedBytes].ContainsAnyExcept((byte)0))
-            throw SnapshotFormat.Invalid(12, "unexpected header size or flags");
-    }
-
-    public static void ParseTrailer(ReadOnlySpan<byte> block, long at, long expectedIndex, long expectedLength)
-    {
-        if (BinaryPrimitives.ReadUInt64LittleEndian(block) != SnapshotFormat.TrailerMagic)
-            throw SnapshotFormat.Invalid(at, "expected the trailer (magic \"PRFAEND\")");
-        if (BinaryPrimitives.ReadUInt64LittleEndian(block[SnapshotFormat.HashedBytes..]) != SnapshotFormat.HeaderHash(block))
-            throw SnapshotFormat.Invalid(at + SnapshotFormat.HashedBytes, "trailer checksum mismatch");
-        if (BinaryPrimitives.ReadInt64LittleEndian(block[8..]) != expectedIndex)
-            throw SnapshotFormat.Invalid(at + 8, "the trailer does not point at the index section");
-        if (BinaryPrimitives.ReadInt64LittleEndian(block[16..]) != expectedLength || block[24..SnapshotFormat.HashedBytes].ContainsAnyExcept((byte)0))
-            throw SnapshotFormat.Invalid(at + 16, "the trailer's file length is wrong");
     }
 
     private static void CheckHash(in SectionHeader h, XxHash64 hash)
@@ -264,7 +239,7 @@ internal static unsafe class SnapshotLoader
     {
         int chunkCount = runBytes.Length / SnapshotFormat.RunEntrySize;
         fixed (byte* runs = runBytes) SnapshotValidator.ValidateRuns((uint*)runs, chunkCount, runsAt);
-        CheckNamesLength(h.Length, chunkCount, h.Offset + 16);
+        SnapshotFormat.CheckNamesLength(h.Length, chunkCount, h.Offset + 16);
         ref ByteArena arena = ref root->Symbols.Arena;
         long done = 0;
         for (int c = 0; c < chunkCount; )
@@ -307,12 +282,6 @@ internal static unsafe class SnapshotLoader
 
     /// <summary>Every chunk holds the start of a name, so the saved bytes reach into the last chunk: this
     /// bounds the chunks (64 KiB each) by the bytes actually present.</summary>
-    public static void CheckNamesLength(long length, int chunkCount, long at)
-    {
-        if (length > (long)chunkCount << ByteArena.ChunkShift || (chunkCount > 0 && length <= (long)(chunkCount - 1) << ByteArena.ChunkShift) || (chunkCount == 0 && length != 0))
-            throw SnapshotFormat.Invalid(at, $"{length} name bytes do not end in the last of {chunkCount} chunks");
-    }
-
     public static void AdoptSymbols(StoreRoot* root, uint count, long nameBytes, in SectionHeader h, bool index = true)
     {
         if ((ulong)nameBytes != h.Aux) throw SnapshotFormat.Invalid(h.Offset + 32, $"the header says {h.Aux} name bytes, the entries hold {nameBytes}");
@@ -328,30 +297,12 @@ internal static unsafe class SnapshotLoader
     private static void AdoptTrees(StoreRoot* root, byte[] trees, in SectionHeader h, PendingTree[] pending, ref int pendingCount, uint symbolCount)
     {
         int slots = trees.Length / SnapshotFormat.TreeEntrySize;
-        int next = 0;
-        long nodeTotal = 0;
-        for (int slot = 0; slot < slots; slot++)
-        {
-            ReadOnlySpan<byte> e = trees.AsSpan(slot * SnapshotFormat.TreeEntrySize);
-            long at = h.PayloadOffset + (long)slot * SnapshotFormat.TreeEntrySize;
-            uint count = BinaryPrimitives.ReadUInt32LittleEndian(e), generation = BinaryPrimitives.ReadUInt32LittleEndian(e[4..]);
-            uint live = BinaryPrimitives.ReadUInt32LittleEndian(e[8..]);
-            if (live > 1 || BinaryPrimitives.ReadUInt32LittleEndian(e[12..]) != 0) throw SnapshotFormat.Invalid(at + 8, "bad tree flags");
-            bool hasSection = next < pendingCount && pending[next].Slot == slot;
-            if ((live == 1) != hasSection) throw SnapshotFormat.Invalid(at + 8, $"slot {slot} is {(live == 1 ? "live without" : "free with")} a node section");
-            if (live == 1 && (pending[next].Nodes.Count != count || pending[next].Generation != generation))
-                throw SnapshotFormat.Invalid(at, $"slot {slot}'s count or generation disagrees with its node section");
-            if (live == 0 && count != 0) throw SnapshotFormat.Invalid(at, $"free slot {slot} claims {count} nodes");
-            if (hasSection) next++;
-            nodeTotal += count;
-        }
-        if (next != pendingCount) throw SnapshotFormat.Invalid(h.PayloadOffset, $"node section for slot {pending[next].Slot} has no tree entry");
-        if (nodeTotal > root->MaxNodes)
-            throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
-                $"the snapshot holds {nodeTotal} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
+        var sections = new SnapshotFormat.TreeSection[pendingCount];
+        for (int i = 0; i < pendingCount; i++) sections[i] = new(pending[i].Slot, pending[i].Nodes.Count, pending[i].Generation);
+        long nodeTotal = SnapshotFormat.CheckTreeTable(trees, h.PayloadOffset, sections, root->MaxNodes);
 
         if (slots > 0) root->Trees.EnsureCapacity(&root->Memory, (ulong)slots);
-        next = 0;
+        int next = 0;
         for (int slot = 0; slot < slots; slot++)
         {
             TreeRecord* tree = root->Trees[(uint)slot];

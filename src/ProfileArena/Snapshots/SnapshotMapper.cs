@@ -18,11 +18,11 @@ internal static unsafe class SnapshotMapper
         const int B = SnapshotFormat.BlockSize;
         if (length < 3 * B) throw SnapshotFormat.Invalid(Math.Min(length, 0), $"a snapshot is at least {3 * B} bytes; this file has {length}");
         if (length % B != 0) throw SnapshotFormat.Invalid(length, "a snapshot's length is a multiple of 64");
-        SnapshotLoader.ParseFileHeader(new ReadOnlySpan<byte>(file, B));
+        SnapshotFormat.ParseFileHeader(new ReadOnlySpan<byte>(file, B));
         long trailerAt = length - B;
         var trailer = new ReadOnlySpan<byte>(file + trailerAt, B);
         long indexAt = BinaryPrimitives.ReadInt64LittleEndian(trailer[8..]);
-        SnapshotLoader.ParseTrailer(trailer, trailerAt, indexAt, length);
+        SnapshotFormat.ParseTrailer(trailer, trailerAt, indexAt, length);
         if (indexAt < B || indexAt > trailerAt - B || indexAt % B != 0) throw SnapshotFormat.Invalid(trailerAt + 8, $"index offset {indexAt} out of range");
         SectionHeader index = Header(file, indexAt, trailerAt);
         if (index.Kind != SectionKind.Index) throw SnapshotFormat.Invalid(indexAt + 4, "the trailer does not point at the index section");
@@ -62,7 +62,7 @@ internal static unsafe class SnapshotMapper
         if (runs.Length / SnapshotFormat.RunEntrySize > ByteArena.MaxChunks) throw SnapshotFormat.Invalid(runs.Offset + 16, "too many name chunks");
         uint symbolCount = (uint)(symbols.Length / SnapshotFormat.SymbolEntrySize);
         int chunkCount = (int)(runs.Length / SnapshotFormat.RunEntrySize);
-        SnapshotLoader.CheckNamesLength(names.Length, chunkCount, names.Offset + 16);
+        SnapshotFormat.CheckNamesLength(names.Length, chunkCount, names.Offset + 16);
         if (symbolCount == 0) throw SnapshotFormat.Invalid(symbols.PayloadOffset, "the symbol table is empty");
 
         StoreRoot* root = StoreRoot.Create(options, internEmptyName: false);
@@ -76,44 +76,30 @@ internal static unsafe class SnapshotMapper
             root->MappedNames = names;
             // Symbols are verified (checksums, runs, ranges, names) on first use, like the trees: see VerifySymbols.
 
+            if (trees.Length > int.MaxValue) throw SnapshotFormat.Invalid(trees.Offset + 16, "too many tree slots");
             int slots = (int)(trees.Length / SnapshotFormat.TreeEntrySize);
-            if (slots > int.MaxValue - 1) throw SnapshotFormat.Invalid(trees.Offset + 16, "too many tree slots");
-            byte* table = file + trees.PayloadOffset;
+            var table = new ReadOnlySpan<byte>(file + trees.PayloadOffset, (int)trees.Length);
+            var sectionsBySlot = new SnapshotFormat.TreeSection[firstOther];
+            for (int i = 0; i < firstOther; i++)
+                sectionsBySlot[i] = new(headers[i].Slot, (ulong)headers[i].Length / SnapshotFormat.NodeSize, headers[i].Generation);
+            long nodeTotal = SnapshotFormat.CheckTreeTable(table, trees.PayloadOffset, sectionsBySlot, root->MaxNodes);
             int next = 0;
-            long nodeTotal = 0;
             if (slots > 0) root->Trees.EnsureCapacity(&root->Memory, (ulong)slots);
             for (int slot = 0; slot < slots; slot++)
             {
-                long at = trees.PayloadOffset + (long)slot * SnapshotFormat.TreeEntrySize;
-                var e = new ReadOnlySpan<byte>(table + (long)slot * SnapshotFormat.TreeEntrySize, SnapshotFormat.TreeEntrySize);
-                uint count = BinaryPrimitives.ReadUInt32LittleEndian(e), generation = BinaryPrimitives.ReadUInt32LittleEndian(e[4..]);
-                uint live = BinaryPrimitives.ReadUInt32LittleEndian(e[8..]);
-                if (live > 1 || BinaryPrimitives.ReadUInt32LittleEndian(e[12..]) != 0) throw SnapshotFormat.Invalid(at + 8, "bad tree flags");
-                bool hasSection = next < firstOther && headers[next].Slot == slot;
-                if ((live == 1) != hasSection) throw SnapshotFormat.Invalid(at + 8, $"slot {slot} is {(live == 1 ? "live without" : "free with")} a node section");
                 TreeRecord* tree = root->Trees[(uint)slot];
                 *tree = default;
-                tree->Generation = generation;
+                tree->Generation = BinaryPrimitives.ReadUInt32LittleEndian(table[(slot * SnapshotFormat.TreeEntrySize + 4)..]);
                 root->TreeCount = (uint)slot + 1;
-                if (!hasSection)
-                {
-                    if (count != 0) throw SnapshotFormat.Invalid(at, $"free slot {slot} claims {count} nodes");
-                    continue;
-                }
+                if (next >= firstOther || headers[next].Slot != slot) continue;
                 SectionHeader h = headers[next++];
-                if (h.Length / SnapshotFormat.NodeSize != count || count == 0 || h.Generation != generation)
-                    throw SnapshotFormat.Invalid(at, $"slot {slot}'s count or generation disagrees with its node section");
-                tree->Nodes.Borrow(&root->Memory, (Node*)(file + h.PayloadOffset), count);
+                tree->Nodes.Borrow(&root->Memory, (Node*)(file + h.PayloadOffset), (uint)(h.Length / SnapshotFormat.NodeSize));
                 tree->Total = h.Aux;
                 tree->SectionOffset = h.PayloadOffset;
                 tree->SectionHash = h.PayloadHash;
                 tree->Live = 1;
                 root->LiveTrees++;
-                nodeTotal += count;
             }
-            if (next != firstOther) throw SnapshotFormat.Invalid(trees.PayloadOffset, $"node section for slot {headers[next].Slot} has no tree entry");
-            if (nodeTotal > root->MaxNodes)
-                throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes, $"the snapshot holds {nodeTotal} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
             root->NodeCount = nodeTotal;
             return root;
         }
@@ -184,7 +170,7 @@ internal static unsafe class SnapshotMapper
             borrowed.Free(&root->Memory);
             throw;
         }
-        root->Symbols = borrowed; // published under the store's symbol lock, before SymbolsVerified
+        root->Symbols = borrowed; // published under the store's store lock, before SymbolsVerified
     }
 
     /// <summary>First use of a mapped tree: its node section's hash, then its structure.</summary>

@@ -61,7 +61,7 @@ internal static unsafe class SnapshotWriter
         }
     }
 
-    public static void Save(StoreRoot* root, Lock symbolLock, Stream stream)
+    public static void Save(StoreRoot* root, StoreLock storeLock, Stream stream)
     {
         var output = new Output(stream);
         Span<byte> header = output.Block;
@@ -78,28 +78,20 @@ internal static unsafe class SnapshotWriter
         {
             TreeRecord* tree = root->Trees[slot];
             Span<byte> entry = table.AsSpan((int)slot * SnapshotFormat.TreeEntrySize, SnapshotFormat.TreeEntrySize);
-            bool nested = TreeWalker.IsIteratingOnThisThread(tree);
-            if (!nested) tree->Lock.EnterRead(nested: TreeWalker.HoldsReadLock);
-            try
-            {
-                BinaryPrimitives.WriteUInt32LittleEndian(entry[4..], tree->Generation);
-                if (tree->Live == 0) continue;
-                uint count = tree->Nodes.Count;
-                BinaryPrimitives.WriteUInt32LittleEndian(entry, count);
-                BinaryPrimitives.WriteUInt32LittleEndian(entry[8..], 1);
-                WriteNodes(output, ref tree->Nodes, slot, tree->Generation, tree->Total);
-            }
-            finally
-            {
-                if (!nested) tree->Lock.ExitRead();
-            }
+            using TreeReadScope scope = TreeReadScope.Enter(tree);
+            BinaryPrimitives.WriteUInt32LittleEndian(entry[4..], tree->Generation);
+            if (tree->Live == 0) continue;
+            uint count = tree->Nodes.Count;
+            BinaryPrimitives.WriteUInt32LittleEndian(entry, count);
+            BinaryPrimitives.WriteUInt32LittleEndian(entry[8..], 1);
+            WriteNodes(output, ref tree->Nodes, slot, tree->Generation, tree->Total);
         }
         output.Section(SectionKind.Trees, table);
 
         uint symbolCount;
         int chunkCount;
         long highWater, nameBytes;
-        lock (symbolLock)
+        using (storeLock.Enter())
         {
             symbolCount = root->Symbols.Count;
             nameBytes = root->Symbols.NameBytes;

@@ -6,6 +6,7 @@ namespace ProfileArena.Tests.Verification;
 /// The claim, measured from outside the process at CI scale: a workload child per engine, EventPipe heap
 /// snapshots at 0 (empty store), 1 and 20 trees of the take-home shape 20 × 50 (1,002 nodes per tree).
 /// </summary>
+[Trait("Category", "Slow")] // each test spawns workload children and takes EventPipe heap snapshots
 public sealed class StoreCostVerificationTests
 {
     private const int Trees = 20, Width = 20, Depth = 50;

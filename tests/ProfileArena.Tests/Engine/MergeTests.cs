@@ -2,7 +2,7 @@ using ProfileArena.Baseline;
 using ProfileArena.Tests.Support;
 using ProfileArena.Workloads;
 
-namespace ProfileArena.Tests.Core;
+namespace ProfileArena.Tests.Engine;
 
 /// <summary>MergeFrom against the Baseline with the source's inserts replayed into the target.</summary>
 public class MergeTests

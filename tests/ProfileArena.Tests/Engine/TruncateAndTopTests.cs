@@ -2,7 +2,7 @@ using ProfileArena.Baseline;
 using ProfileArena.Tests.Support;
 using ProfileArena.Workloads;
 
-namespace ProfileArena.Tests.Embed;
+namespace ProfileArena.Tests.Engine;
 
 public class TruncateAndTopTests
 {
@@ -113,5 +113,27 @@ public class TruncateAndTopTests
         foreach (var k in new[] { "b", "a;z", "a;y", "c" }) tree.Insert(k, 1);
         Assert.Equal(["a;y", "a;z", "b", "c"], tree.Top(10, TopBy.Self).Select(e => e.StackText));
         Assert.Equal(["a", "a;y"], tree.Top(2, TopBy.Total).Select(e => e.StackText));
+    }
+
+    [Fact]
+    public void TopEntriesCompareByStackBytes()
+    {
+        using var store = new TreeStore();
+        var tree = store.CreateTree();
+        var rng = new Random(13);
+        for (int i = 0; i < 500; i++) tree.Insert($"f{rng.Next(8)};g{rng.Next(8)};h{rng.Next(4)}", (ulong)rng.Next(1, 50));
+        TopEntry[] first = tree.Top(20, TopBy.Total), second = tree.Top(20, TopBy.Total);
+        Assert.Equal(first, second); // two calls, fresh arrays, same entries
+        Assert.Equal(first.Length, first.Concat(second).ToHashSet().Count);
+        for (int i = 0; i < first.Length; i++)
+        {
+            Assert.NotSame(first[i].Stack, second[i].Stack);
+            Assert.Equal(first[i].GetHashCode(), second[i].GetHashCode());
+            var otherStack = first[i] with { Stack = [.. first[i].Stack, (byte)'x'] };
+            Assert.NotEqual(first[i], otherStack);
+            Assert.NotEqual(first[i], first[i] with { Self = first[i].Self + 1 });
+            Assert.NotEqual(first[i], first[i] with { Total = first[i].Total + 1 });
+        }
+        Assert.Equal(default(TopEntry), new TopEntry([], 0, 0)); // a default entry's null stack reads as empty
     }
 }

@@ -1,4 +1,4 @@
-namespace ProfileArena.Tests.Embed;
+namespace ProfileArena.Tests.Engine;
 
 /// <summary>
 /// Issue 14 item 7: nesting the contract allows must never hang. Nested reads work even with writers

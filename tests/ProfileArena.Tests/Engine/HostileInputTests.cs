@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 using ProfileArena.Baseline;
 using ProfileArena.Tests.Support;
 
-namespace ProfileArena.Tests.Core;
+namespace ProfileArena.Tests.Engine;
 
 /// <summary>Issue 14 (engine): bounded stacks, refused writes that change nothing, a version that cannot wrap.</summary>
 public class HostileInputTests

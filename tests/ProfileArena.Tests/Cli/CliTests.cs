@@ -4,7 +4,7 @@ using ProfileArena.Cli.Commands;
 using ProfileArena.Formats;
 using ProfileArena.Tests.Support;
 
-namespace ProfileArena.Tests.Formats;
+namespace ProfileArena.Tests.Cli;
 
 /// <summary>The format commands, run in-process with their own writers.</summary>
 public sealed class CliTests : IDisposable

@@ -5,7 +5,7 @@ using ProfileArena.Cli;
 using ProfileArena.Cli.Commands;
 using ProfileArena.Formats;
 
-namespace ProfileArena.Tests.Formats;
+namespace ProfileArena.Tests.Cli;
 
 /// <summary>Issue 14, CLI half: bad input is exit 1 with a message, a failed write leaves no temporary file,
 /// -o never replaces a device, a FIFO or a symlink, and deep stacks are linear.</summary>

@@ -1,6 +1,6 @@
 using ProfileArena.Workloads;
 
-namespace ProfileArena.Tests.Core;
+namespace ProfileArena.Tests.Engine;
 
 /// <summary>Insert and Iterate allocate no managed memory in steady state.</summary>
 public class AllocationTests

@@ -1,7 +1,7 @@
 using ProfileArena.Baseline;
 using ProfileArena.Tests.Support;
 
-namespace ProfileArena.Tests.Embed;
+namespace ProfileArena.Tests.Engine;
 
 public class LifecycleTests
 {

@@ -1,6 +1,6 @@
 using ProfileArena.Tests.Support;
 
-namespace ProfileArena.Tests.Embed;
+namespace ProfileArena.Tests.Engine;
 
 /// <summary>The README's "Embedding in a server" example, run as written (with real samples).</summary>
 public class ReadmeExampleTests

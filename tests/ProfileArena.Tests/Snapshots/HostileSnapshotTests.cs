@@ -3,7 +3,7 @@ using System.Text;
 using ProfileArena.Snapshots;
 using ProfileArena.Tests.Support;
 
-namespace ProfileArena.Tests.Embed;
+namespace ProfileArena.Tests.Snapshots;
 
 /// <summary>Issue 14: snapshots crafted to pass every checksum must still be bounded by validation.</summary>
 public class HostileSnapshotTests

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using ProfileArena.Tests.Support;
 using ProfileArena.Workloads;
 
-namespace ProfileArena.Tests.Embed;
+namespace ProfileArena.Tests.Snapshots;
 
 /// <summary>
 /// Mutation fuzzing of real snapshots: every mutated file either loads into a store that then

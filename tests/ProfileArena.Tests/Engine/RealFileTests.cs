@@ -1,7 +1,7 @@
 using ProfileArena.Baseline;
 using ProfileArena.Tests.Support;
 
-namespace ProfileArena.Tests.Core;
+namespace ProfileArena.Tests.Engine;
 
 /// <summary>Every collapsed file in ../shared/testdata: each line's stack and count into the arena and the Baseline.</summary>
 public class RealFileTests

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using ProfileArena.Baseline;
 using ProfileArena.Formats;
 
-namespace ProfileArena.Tests.Formats;
+namespace ProfileArena.Tests.Support;
 
 /// <summary>
 /// An independent, string-based reading of folded files, written from the policy in README.md

@@ -2,7 +2,7 @@ using System.Text;
 using ProfileArena.Baseline;
 using ProfileArena.Tests.Support;
 
-namespace ProfileArena.Tests.Core;
+namespace ProfileArena.Tests.Engine;
 
 /// <summary>The examples of tree-semantics.md, checked against the spec and against the Baseline port.</summary>
 public class SemanticsTests

@@ -2,7 +2,7 @@ using ProfileArena.Baseline;
 using ProfileArena.Engine;
 using ProfileArena.Tests.Support;
 
-namespace ProfileArena.Tests.Embed;
+namespace ProfileArena.Tests.Engine;
 
 /// <summary>Issue 14 item 8: Top on deep chains and wide fans, by work counted (never timed), and against the oracle.</summary>
 public class DeepShapeTests
