@@ -23,22 +23,22 @@ internal static class SeriesIndexFile
         w.Write(seq);
         w.Write(treesLength);
         w.Write(levels);
-        Str(w, tenant);
+        StorageBinary.WriteString(w, tenant);
         List<SeriesState> all = [.. series];
         w.Write(all.Count);
         foreach (SeriesState s in all)
         {
-            Str(w, s.Key.Name);
+            StorageBinary.WriteString(w, s.Key.Name);
             w.Write(s.Key.Labels.Length);
             foreach (Label l in s.Key.Labels)
             {
-                Str(w, l.Name);
-                Str(w, l.Value);
+                StorageBinary.WriteString(w, l.Name);
+                StorageBinary.WriteString(w, l.Value);
             }
-            Str(w, s.Metadata.SpyName);
+            StorageBinary.WriteString(w, s.Metadata.SpyName);
             w.Write(s.Metadata.SampleRate);
-            Str(w, s.Metadata.Units);
-            Str(w, s.Metadata.AggregationType);
+            StorageBinary.WriteString(w, s.Metadata.Units);
+            StorageBinary.WriteString(w, s.Metadata.AggregationType);
             foreach (Dictionary<long, int> level in s.Buckets)
             {
                 w.Write(level.Count);
@@ -74,19 +74,19 @@ internal static class SeriesIndexFile
             int savedLevels = r.ReadInt32();
             if (savedLevels != levels)
                 throw new InvalidDataException($"written with {savedLevels} levels, Storage:Levels is {levels} (changing the level count needs an empty data directory)");
-            string tenant = Str(r);
-            int count = Count(r, bytes.Length);
+            string tenant = StorageBinary.ReadString(r);
+            int count = StorageBinary.ReadCount(r, bytes.Length);
             var series = new List<SeriesState>(count);
             for (int i = 0; i < count; i++)
             {
-                string name = Str(r);
-                var labels = new Label[Count(r, bytes.Length)];
-                for (int j = 0; j < labels.Length; j++) labels[j] = new Label(Str(r), Str(r));
-                var metadata = new SeriesMetadata(Str(r), r.ReadUInt32(), Str(r), Str(r));
+                string name = StorageBinary.ReadString(r);
+                var labels = new Label[StorageBinary.ReadCount(r, bytes.Length)];
+                for (int j = 0; j < labels.Length; j++) labels[j] = new Label(StorageBinary.ReadString(r), StorageBinary.ReadString(r));
+                var metadata = new SeriesMetadata(StorageBinary.ReadString(r), r.ReadUInt32(), StorageBinary.ReadString(r), StorageBinary.ReadString(r));
                 var state = new SeriesState(new SeriesKey(tenant, name, labels), metadata, levels);
                 for (int level = 0; level < levels; level++)
                 {
-                    int buckets = Count(r, bytes.Length);
+                    int buckets = StorageBinary.ReadCount(r, bytes.Length);
                     for (int b = 0; b < buckets; b++)
                     {
                         long start = r.ReadInt64();
@@ -104,27 +104,5 @@ internal static class SeriesIndexFile
         {
             throw new InvalidDataException($"series index {path} is corrupt at byte offset {r.BaseStream.Position}: {e.Message}", e);
         }
-    }
-
-    private static void Str(BinaryWriter w, string s)
-    {
-        byte[] bytes = Encoding.UTF8.GetBytes(s);
-        w.Write(bytes.Length);
-        w.Write(bytes);
-    }
-
-    private static string Str(BinaryReader r)
-    {
-        int length = Count(r, (int)(r.BaseStream.Length - r.BaseStream.Position));
-        byte[] bytes = r.ReadBytes(length);
-        if (bytes.Length != length) throw new EndOfStreamException();
-        return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
-    }
-
-    private static int Count(BinaryReader r, int max)
-    {
-        int n = r.ReadInt32();
-        if (n < 0 || n > max) throw new InvalidDataException($"count {n} out of range");
-        return n;
     }
 }

@@ -19,20 +19,20 @@ internal static class WalPayload
         w.Write(profiles.Count);
         foreach (IngestProfile p in profiles)
         {
-            Str(w, p.Series.Tenant);
-            Str(w, p.Series.Name);
+            StorageBinary.WriteString(w, p.Series.Tenant);
+            StorageBinary.WriteString(w, p.Series.Name);
             w.Write(p.Series.Labels.Length);
             foreach (Label l in p.Series.Labels)
             {
-                Str(w, l.Name);
-                Str(w, l.Value);
+                StorageBinary.WriteString(w, l.Name);
+                StorageBinary.WriteString(w, l.Value);
             }
             w.Write(p.FromSeconds);
             w.Write(p.UntilSeconds);
-            Str(w, p.Metadata.SpyName);
+            StorageBinary.WriteString(w, p.Metadata.SpyName);
             w.Write(p.Metadata.SampleRate);
-            Str(w, p.Metadata.Units);
-            Str(w, p.Metadata.AggregationType);
+            StorageBinary.WriteString(w, p.Metadata.Units);
+            StorageBinary.WriteString(w, p.Metadata.AggregationType);
             w.Write(p.Stacks.Count);
             for (int i = 0; i < p.Stacks.Count; i++)
             {
@@ -67,21 +67,21 @@ internal static class WalPayload
         try
         {
             long txn = r.ReadInt64();
-            int count = Count(r, payload.Length / 32);
+            int count = StorageBinary.ReadCount(r, payload.Length / 32);
             var profiles = new List<IngestProfile>(count);
             for (int i = 0; i < count; i++)
             {
-                string tenant = Str(r), name = Str(r);
-                int labelCount = Count(r, payload.Length / 8);
+                string tenant = StorageBinary.ReadString(r), name = StorageBinary.ReadString(r);
+                int labelCount = StorageBinary.ReadCount(r, payload.Length / 8);
                 var labels = new Label[labelCount];
-                for (int j = 0; j < labelCount; j++) labels[j] = new Label(Str(r), Str(r));
+                for (int j = 0; j < labelCount; j++) labels[j] = new Label(StorageBinary.ReadString(r), StorageBinary.ReadString(r));
                 long from = r.ReadInt64(), until = r.ReadInt64();
-                var metadata = new SeriesMetadata(Str(r), r.ReadUInt32(), Str(r), Str(r));
-                int stacks = Count(r, payload.Length / 12);
+                var metadata = new SeriesMetadata(StorageBinary.ReadString(r), r.ReadUInt32(), StorageBinary.ReadString(r), StorageBinary.ReadString(r));
+                int stacks = StorageBinary.ReadCount(r, payload.Length / 12);
                 var batch = new StackBatch();
                 for (int j = 0; j < stacks; j++)
                 {
-                    int length = Count(r, payload.Length);
+                    int length = StorageBinary.ReadCount(r, payload.Length);
                     byte[] stack = r.ReadBytes(length);
                     if (stack.Length != length) throw new EndOfStreamException();
                     batch.Add(stack, r.ReadUInt64());
@@ -95,27 +95,5 @@ internal static class WalPayload
         {
             throw new InvalidDataException($"malformed payload at payload byte {r.BaseStream.Position}: {e.Message}", e);
         }
-    }
-
-    private static void Str(BinaryWriter w, string s)
-    {
-        byte[] bytes = Encoding.UTF8.GetBytes(s);
-        w.Write(bytes.Length);
-        w.Write(bytes);
-    }
-
-    private static string Str(BinaryReader r)
-    {
-        int length = Count(r, (int)(r.BaseStream.Length - r.BaseStream.Position));
-        byte[] bytes = r.ReadBytes(length);
-        if (bytes.Length != length) throw new EndOfStreamException();
-        return Encoding.UTF8.GetString(bytes);
-    }
-
-    private static int Count(BinaryReader r, int max)
-    {
-        int n = r.ReadInt32();
-        if (n < 0 || n > max) throw new InvalidDataException($"count {n} out of range at payload byte {r.BaseStream.Position - 4}");
-        return n;
     }
 }
