@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http.Features;
+using ProfileArena.Server.Buffers;
 using ProfileArena.Server.Hosting;
 using ProfileArena.Server.Storage;
 
@@ -73,23 +74,32 @@ public sealed class ApiHandler(TenantResolver tenants, IProfileStorage storage, 
         await context.Response.WriteAsync(message + "\n");
     }
 
-    /// <summary>Reads the request body into memory, at most <paramref name="maxBytes"/> (413 beyond).</summary>
-    public static async Task<byte[]> ReadBody(HttpRequest request, long maxBytes, CancellationToken cancel)
+    /// <summary>Reads the request body into a pooled buffer (the caller disposes it), at most
+    /// <paramref name="maxBytes"/> (413 beyond). On any failure the buffer is returned before the exception leaves.</summary>
+    public static async Task<PooledBuffer> ReadBody(HttpRequest request, long maxBytes, CancellationToken cancel)
     {
         var sizeFeature = request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (sizeFeature is { IsReadOnly: false }) sizeFeature.MaxRequestBodySize = maxBytes;
         if (request.ContentLength > maxBytes)
             throw new RequestException(StatusCodes.Status413PayloadTooLarge, $"request body of {request.ContentLength} bytes is over the limit of {maxBytes} (Server:MaxRequestBodyBytes)");
-        using var buffer = new MemoryStream(request.ContentLength is long n and > 0 ? (int)n : 64 << 10);
-        byte[] chunk = new byte[64 << 10];
-        while (true)
+        // One byte more than a declared length, so the read that sees the end needs no bigger array.
+        var buffer = new PooledBuffer(request.ContentLength is long n and > 0 ? (int)n + 1 : 64 << 10);
+        try
         {
-            int read = await request.Body.ReadAsync(chunk, cancel);
-            if (read == 0) break;
-            if (buffer.Length + read > maxBytes)
-                throw new RequestException(StatusCodes.Status413PayloadTooLarge, $"request body over the limit of {maxBytes} bytes (Server:MaxRequestBodyBytes)");
-            buffer.Write(chunk, 0, read);
+            while (true)
+            {
+                int read = await request.Body.ReadAsync(buffer.GetMemory(16 << 10), cancel);
+                if (read == 0) break;
+                if (buffer.Length + (long)read > maxBytes)
+                    throw new RequestException(StatusCodes.Status413PayloadTooLarge, $"request body over the limit of {maxBytes} bytes (Server:MaxRequestBodyBytes)");
+                buffer.Advance(read);
+            }
+            return buffer;
         }
-        return buffer.ToArray();
+        catch
+        {
+            buffer.Dispose();
+            throw;
+        }
     }
 }

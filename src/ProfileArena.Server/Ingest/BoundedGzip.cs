@@ -1,4 +1,6 @@
 using System.IO.Compression;
+using System.Runtime.InteropServices;
+using ProfileArena.Server.Buffers;
 using ProfileArena.Server.Http;
 
 namespace ProfileArena.Server.Ingest;
@@ -10,30 +12,45 @@ public static class BoundedGzip
     /// <summary>True when <paramref name="data"/> starts with gzip's magic bytes 1F 8B.</summary>
     public static bool IsGzip(ReadOnlySpan<byte> data) => data.Length >= 2 && data[0] == 0x1F && data[1] == 0x8B;
 
-    /// <summary>Decompresses <paramref name="compressed"/> (what: <paramref name="what"/>, for messages).</summary>
+    /// <summary>Decompresses <paramref name="compressed"/> (what: <paramref name="what"/>, for messages) into a
+    /// pooled buffer the caller disposes (returned to the pool here when this throws).</summary>
     /// <exception cref="RequestException">413 past <paramref name="maxBytes"/>; 400 for corrupt data.</exception>
-    public static byte[] Decompress(ReadOnlyMemory<byte> compressed, long maxBytes, string what)
+    public static PooledBuffer Decompress(ReadOnlyMemory<byte> compressed, long maxBytes, string what)
     {
-        using var input = new MemoryStream(compressed.ToArray(), writable: false);
+        using Stream input = ReadOnlyStream(compressed);
         using var gzip = new GZipStream(input, CompressionMode.Decompress);
-        using var output = new MemoryStream();
-        byte[] buffer = new byte[64 << 10];
+        var output = new PooledBuffer((int)Math.Min(maxBytes + 1, Math.Min(Array.MaxLength / 4, compressed.Length * 4L + 4096)));
         try
         {
             while (true)
             {
-                int n = gzip.Read(buffer, 0, buffer.Length);
+                // Never more than one byte past the cap: that byte proves the output too large.
+                Span<byte> room = output.GetSpan(64 << 10);
+                int n = gzip.Read(room[..(int)Math.Min(room.Length, maxBytes + 1 - output.Length)]);
                 if (n == 0) break;
-                if (output.Length + n > maxBytes)
+                if (output.Length + (long)n > maxBytes)
                     throw new RequestException(StatusCodes.Status413PayloadTooLarge,
                         $"{what}: decompresses to more than {maxBytes} bytes (Server:MaxDecompressedBytes)");
-                output.Write(buffer, 0, n);
+                output.Advance(n);
             }
+            return output;
         }
         catch (InvalidDataException e)
         {
-            throw RequestException.BadRequest($"{what}: corrupt gzip data after {output.Length} decompressed bytes: {e.Message}");
+            long at = output.Length;
+            output.Dispose();
+            throw RequestException.BadRequest($"{what}: corrupt gzip data after {at} decompressed bytes: {e.Message}");
         }
-        return output.ToArray();
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
     }
+
+    /// <summary>A read-only stream over <paramref name="bytes"/>, without copying when they live in an array.</summary>
+    public static Stream ReadOnlyStream(ReadOnlyMemory<byte> bytes) =>
+        MemoryMarshal.TryGetArray(bytes, out ArraySegment<byte> segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(bytes.ToArray(), writable: false);
 }

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Net.Http.Headers;
 using ProfileArena.Formats;
+using ProfileArena.Server.Buffers;
 using ProfileArena.Server.Hosting;
 using ProfileArena.Server.Http;
 using ProfileArena.Server.Storage;
@@ -63,15 +64,19 @@ public sealed class IngestDecoder(ServerOptions options)
         }
     }
 
-    private static List<IngestProfile> One(string tenant, IngestParameters p, StackBatch stacks) =>
-        stacks.Count == 0 ? [] : [new IngestProfile(p.Name.Key(tenant, p.Name.App), p.From, p.Until, p.Metadata, stacks)];
+    private static List<IngestProfile> One(string tenant, IngestParameters p, StackBatch stacks)
+    {
+        if (stacks.Count > 0) return [new IngestProfile(p.Name.Key(tenant, p.Name.App), p.From, p.Until, p.Metadata, stacks)];
+        stacks.Dispose();
+        return [];
+    }
 
     private static StackBatch Folded(TreeStore staging, ReadOnlyMemory<byte> body)
     {
         ProfileTree tree = staging.CreateTree();
         try
         {
-            using var input = new MemoryStream(body.ToArray(), writable: false);
+            using Stream input = BoundedGzip.ReadOnlyStream(body);
             FoldedFormat.Import(input, tree, new FoldedImportOptions { AllowEmpty = true });
         }
         catch (ProfileFormatException e)
@@ -104,53 +109,90 @@ public sealed class IngestDecoder(ServerOptions options)
     {
         SampleTypeTable table = SampleTypeTable.Default;
         ReadOnlyMemory<byte> profile = body;
-        if (IsMultipart(contentType ?? ""))
-            (profile, table) = ReadForm(contentType!, body);
-        byte[] raw = BoundedGzip.IsGzip(profile.Span)
-            ? BoundedGzip.Decompress(profile, options.MaxDecompressedBytes, "profile")
-            : profile.ToArray();
-        if (raw.Length > options.MaxDecompressedBytes)
-            throw new RequestException(StatusCodes.Status413PayloadTooLarge, $"profile: larger than {options.MaxDecompressedBytes} bytes (Server:MaxDecompressedBytes)");
-        var decoded = PprofSeries(staging, raw)
-            .Select(t => (t.Stacks, Known: table.IsKnown(t.Type), Described: table.Describe(t.Type, t.Unit)))
-            .ToList();
-        // A type the table knows claims its series name first; a type it does not know whose own name
-        // collides is left out, as pyroscope (which stores only the types its table knows) leaves it out:
-        // Go's cpu/nanoseconds beside samples/count (→ cpu).
-        var claimed = new Dictionary<string, bool>(StringComparer.Ordinal);
-        foreach (var d in decoded.Where(d => d.Known))
-        {
-            if (!claimed.TryAdd(d.Described.SeriesType, true))
-                throw RequestException.BadRequest($"profile: two sample types map to the series '{p.Name.App}.{d.Described.SeriesType}'; send a sample_type_config that names them apart");
-        }
+        PooledBuffer? part = null, inflated = null;
+        List<(StackBatch Stacks, bool Known, (string SeriesType, string Units, string Aggregation) Described)>? decoded = null;
         var result = new List<IngestProfile>();
-        foreach (var (stacks, known, (seriesType, units, aggregation)) in decoded)
+        try
         {
-            if (!known && !claimed.TryAdd(seriesType, false)) continue;
-            string seriesName = $"{p.Name.App}.{seriesType}";
-            if (seriesName.Length > options.MaxNameLength + 64)
-                throw RequestException.BadRequest($"profile: series name '{TimeParameter.Excerpt(seriesName)}' is too long");
-            if (stacks.Count == 0) continue;
-            var metadata = p.Metadata with { Units = units, AggregationType = aggregation };
-            result.Add(new IngestProfile(p.Name.Key(tenant, seriesName), p.From, p.Until, metadata, stacks));
+            if (IsMultipart(contentType ?? ""))
+            {
+                (part, table) = ReadForm(contentType!, body);
+                profile = part.WrittenMemory;
+            }
+            if (BoundedGzip.IsGzip(profile.Span))
+            {
+                inflated = BoundedGzip.Decompress(profile, options.MaxDecompressedBytes, "profile");
+                profile = inflated.WrittenMemory;
+            }
+            if (profile.Length > options.MaxDecompressedBytes)
+                throw new RequestException(StatusCodes.Status413PayloadTooLarge, $"profile: larger than {options.MaxDecompressedBytes} bytes (Server:MaxDecompressedBytes)");
+            decoded = [.. PprofSeries(staging, profile)
+                .Select(t => (t.Stacks, Known: table.IsKnown(t.Type), Described: table.Describe(t.Type, t.Unit)))];
+            // A type the table knows claims its series name first; a type it does not know whose own name
+            // collides is left out, as pyroscope (which stores only the types its table knows) leaves it out:
+            // Go's cpu/nanoseconds beside samples/count (→ cpu).
+            var claimed = new Dictionary<string, bool>(StringComparer.Ordinal);
+            foreach (var d in decoded.Where(d => d.Known))
+            {
+                if (!claimed.TryAdd(d.Described.SeriesType, true))
+                    throw RequestException.BadRequest($"profile: two sample types map to the series '{p.Name.App}.{d.Described.SeriesType}'; send a sample_type_config that names them apart");
+            }
+            foreach (var (stacks, known, (seriesType, units, aggregation)) in decoded)
+            {
+                if (!known && !claimed.TryAdd(seriesType, false)) continue;
+                string seriesName = $"{p.Name.App}.{seriesType}";
+                if (seriesName.Length > options.MaxNameLength + 64)
+                    throw RequestException.BadRequest($"profile: series name '{TimeParameter.Excerpt(seriesName)}' is too long");
+                if (stacks.Count == 0) continue;
+                var metadata = p.Metadata with { Units = units, AggregationType = aggregation };
+                result.Add(new IngestProfile(p.Name.Key(tenant, seriesName), p.From, p.Until, metadata, stacks));
+            }
+            return result;
         }
-        return result;
+        catch
+        {
+            result.Clear();
+            throw;
+        }
+        finally
+        {
+            // Every batch not handed out in the result goes back to the pool (all of them when this throws).
+            if (decoded != null)
+            {
+                foreach (var d in decoded)
+                {
+                    if (!result.Any(r => ReferenceEquals(r.Stacks, d.Stacks))) d.Stacks.Dispose();
+                }
+            }
+            inflated?.Dispose();
+            part?.Dispose();
+        }
     }
 
     /// <summary>Each sample type of the profile with its stacks: one <see cref="PprofFormat.Read"/> pass
     /// feeds a staging tree per sample type (which also sums repeated stacks).</summary>
-    private List<(string Type, string Unit, StackBatch Stacks)> PprofSeries(TreeStore staging, byte[] raw)
+    private List<(string Type, string Unit, StackBatch Stacks)> PprofSeries(TreeStore staging, ReadOnlyMemory<byte> raw)
     {
         var sink = new PerTypeTrees(staging);
         try
         {
-            PprofFormat.Read(new MemoryStream(raw, writable: false), sink, new PprofImportOptions { MaxBytes = Math.Max(16, Math.Min(int.MaxValue, options.MaxDecompressedBytes)) });
+            PprofFormat.ReadInPlace(raw, sink, new PprofImportOptions { MaxBytes = Math.Max(16, Math.Min(int.MaxValue, options.MaxDecompressedBytes)) });
         }
         catch (ProfileFormatException e)
         {
             throw RequestException.BadRequest($"profile (pprof): {e.Reason}");
         }
-        return [.. sink.Types.Select((t, i) => (t.Type, t.Unit, ToBatch(sink.Trees[i])))];
+        var series = new List<(string Type, string Unit, StackBatch Stacks)>(sink.Types.Count);
+        try
+        {
+            for (int i = 0; i < sink.Types.Count; i++) series.Add((sink.Types[i].Type, sink.Types[i].Unit, ToBatch(sink.Trees[i])));
+        }
+        catch
+        {
+            foreach (var s in series) s.Stacks.Dispose();
+            throw;
+        }
+        return series;
     }
 
     /// <summary>Routes each sample's values to the tree of its sample type; a negative value (a diff
@@ -190,15 +232,16 @@ public sealed class IngestDecoder(ServerOptions options)
     /// <summary>Reads a multipart form: part <c>profile</c> (required: 415 without it), optional
     /// <c>sample_type_config</c>; a <c>prev_profile</c> (cumulative deltas) is refused with 400, as
     /// grafana/pyroscope refuses it.</summary>
-    private static (ReadOnlyMemory<byte> Profile, SampleTypeTable Table) ReadForm(string contentType, ReadOnlyMemory<byte> body)
+    private static (PooledBuffer Profile, SampleTypeTable Table) ReadForm(string contentType, ReadOnlyMemory<byte> body)
     {
         if (!MediaTypeHeaderValue.TryParse(contentType, out MediaTypeHeaderValue? media))
             throw RequestException.BadRequest($"Content-Type: cannot parse '{TimeParameter.Excerpt(contentType)}'");
         string boundary = HeaderUtilities.RemoveQuotes(media.Boundary).ToString();
         if (boundary.Length == 0 || boundary.Length > 200)
             throw RequestException.BadRequest("Content-Type: multipart/form-data needs a boundary of 1-200 characters");
-        var reader = new MultipartReader(boundary, new MemoryStream(body.ToArray(), writable: false)) { BodyLengthLimit = body.Length };
-        byte[]? profile = null, config = null;
+        var reader = new MultipartReader(boundary, BoundedGzip.ReadOnlyStream(body)) { BodyLengthLimit = body.Length };
+        PooledBuffer? profile = null;
+        byte[]? config = null;
         int parts = 0;
         try
         {
@@ -209,12 +252,18 @@ public sealed class IngestDecoder(ServerOptions options)
                 string? field = null;
                 if (ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out ContentDispositionHeaderValue? disposition))
                     field = HeaderUtilities.RemoveQuotes(disposition.Name).ToString();
-                using var data = new MemoryStream();
-                section.Body.CopyTo(data);
                 switch (field)
                 {
-                    case "profile": profile = data.ToArray(); break;
-                    case "sample_type_config": config = data.ToArray(); break;
+                    case "profile":
+                        profile?.Dispose();
+                        profile = ReadPart(section.Body);
+                        break;
+                    case "sample_type_config":
+                        using (PooledBuffer data = ReadPart(section.Body)) config = data.WrittenSpan.ToArray();
+                        break;
+                    default:
+                        ReadPart(section.Body).Dispose();
+                        break;
                     case "prev_profile":
                         throw RequestException.BadRequest("multipart: part 'prev_profile' (cumulative profiles sent as deltas) is not supported; send each profile's own values (pyroscope-go: upgrade the client)");
                 }
@@ -222,21 +271,62 @@ public sealed class IngestDecoder(ServerOptions options)
         }
         catch (Exception e) when (e is IOException or InvalidDataException)
         {
+            profile?.Dispose();
             throw RequestException.BadRequest($"multipart: malformed form after {parts} parts: {e.Message}");
+        }
+        catch
+        {
+            profile?.Dispose();
+            throw;
         }
         if (profile is null)
             throw new RequestException(StatusCodes.Status415UnsupportedMediaType, $"multipart: no part named 'profile' ({parts} parts read)");
-        return (profile, config is null ? SampleTypeTable.Default : SampleTypeTable.Parse(config));
+        try
+        {
+            return (profile, config is null ? SampleTypeTable.Default : SampleTypeTable.Parse(config));
+        }
+        catch
+        {
+            profile.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>One form part's bytes in a pooled buffer (the form's own length limit bounds it).</summary>
+    private static PooledBuffer ReadPart(Stream part)
+    {
+        var data = new PooledBuffer(16 << 10);
+        try
+        {
+            int n;
+            // 16 KiB at a time: the part's stream has no Read(Span) of its own, and Stream's fallback rents a
+            // shared array as long as the span (a megabyte one would come from the Large Object Heap).
+            while ((n = part.Read(data.GetSpan(16 << 10)[..(16 << 10)])) > 0) data.Advance(n);
+            return data;
+        }
+        catch
+        {
+            data.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The tree's stacks with their self values (nodes with self 0 carry nothing of their own).</summary>
     private static StackBatch ToBatch(ProfileTree tree)
     {
         var batch = new StackBatch();
-        tree.Iterate((stack, self, total) =>
+        try
         {
-            if (self > 0) batch.Add(stack, self);
-        });
-        return batch;
+            tree.Iterate((stack, self, total) =>
+            {
+                if (self > 0) batch.Add(stack, self);
+            });
+            return batch;
+        }
+        catch
+        {
+            batch.Dispose();
+            throw;
+        }
     }
 }

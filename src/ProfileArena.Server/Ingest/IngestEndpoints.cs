@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Options;
+using ProfileArena.Server.Buffers;
 using ProfileArena.Server.Hosting;
 using ProfileArena.Server.Http;
 using ProfileArena.Server.Operations;
@@ -23,21 +24,32 @@ public static class IngestEndpoints
             var started = Stopwatch.GetTimestamp();
             string format = "unknown";
             bool stored = false;
+            List<IngestProfile> profiles = [];
             try
             {
                 ServerOptions limits = options.Value;
                 IngestParameters parameters = IngestParameters.Parse(context.Request.Query, limits, clock.GetUtcNow());
-                byte[] body = await ApiHandler.ReadBody(context.Request, limits.MaxRequestBodyBytes, context.RequestAborted);
-                metrics.IngestBytes.Inc(body.Length);
-                if (context.Request.Headers.ContentEncoding.ToString() is { Length: > 0 } encoding)
+                using PooledBuffer received = await ApiHandler.ReadBody(context.Request, limits.MaxRequestBodyBytes, context.RequestAborted);
+                metrics.IngestBytes.Inc(received.Length);
+                PooledBuffer? inflated = null;
+                try
                 {
-                    if (!encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase))
-                        throw new RequestException(StatusCodes.Status415UnsupportedMediaType, $"Content-Encoding '{encoding}' is not supported (only gzip)");
-                    body = BoundedGzip.Decompress(body, limits.MaxDecompressedBytes, "body (Content-Encoding: gzip)");
+                    ReadOnlyMemory<byte> body = received.WrittenMemory;
+                    if (context.Request.Headers.ContentEncoding.ToString() is { Length: > 0 } encoding)
+                    {
+                        if (!encoding.Equals("gzip", StringComparison.OrdinalIgnoreCase))
+                            throw new RequestException(StatusCodes.Status415UnsupportedMediaType, $"Content-Encoding '{encoding}' is not supported (only gzip)");
+                        inflated = BoundedGzip.Decompress(body, limits.MaxDecompressedBytes, "body (Content-Encoding: gzip)");
+                        body = inflated.WrittenMemory;
+                    }
+                    string? contentType = context.Request.ContentType;
+                    format = IngestDecoder.ChooseFormat(parameters.Format, contentType, body.Span).ToString().ToLowerInvariant();
+                    profiles = new IngestDecoder(limits).Decode(tenant, parameters, contentType, body);
                 }
-                string? contentType = context.Request.ContentType;
-                format = IngestDecoder.ChooseFormat(parameters.Format, contentType, body).ToString().ToLowerInvariant();
-                List<IngestProfile> profiles = new IngestDecoder(limits).Decode(tenant, parameters, contentType, body);
+                finally
+                {
+                    inflated?.Dispose();
+                }
                 if (profiles.Count > 0)
                 {
                     try
@@ -58,6 +70,9 @@ public static class IngestEndpoints
             }
             finally
             {
+                // The request owns its batches' pooled arrays; storage holds no reference once IngestAsync
+                // completed (a shard keeps its own copy of a prepared part).
+                foreach (IngestProfile p in profiles) p.Stacks.Dispose();
                 metrics.IngestRequests.WithLabels(format, stored ? "stored" : "rejected").Inc();
                 metrics.IngestDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
             }

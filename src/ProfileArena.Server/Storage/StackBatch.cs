@@ -1,15 +1,23 @@
+using System.Buffers;
+using ProfileArena.Server.Buffers;
+
 namespace ProfileArena.Server.Storage;
 
 /// <summary>
 /// Stacks and their values, packed into one byte buffer (each stack is <c>frame;frame;frame</c>, root
 /// first, as <see cref="ProfileTree.Insert(ReadOnlySpan{byte}, ulong)"/> takes it). Three arrays whatever
 /// the number of stacks: what an ingest request decodes into, what the WAL writes, what a shard inserts.
+/// The arrays are rented from <see cref="IngestPools"/> (a megabyte profile would otherwise put
+/// them on the Large Object Heap at every push): whoever creates a batch disposes it once nothing reads
+/// it — the ingest request after <see cref="IProfileStorage.IngestAsync"/> completes (storage keeps no
+/// reference past that: a shard that must hold a part longer takes a <see cref="Copy"/>).
 /// </summary>
-public sealed class StackBatch
+public sealed class StackBatch : IDisposable
 {
-    private byte[] _bytes = new byte[256];
-    private int[] _ends = new int[16];
-    private ulong[] _values = new ulong[16];
+    private byte[] _bytes = IngestPools.Bytes.Rent(256);
+    private int[] _ends = IngestPools.Ints.Rent(16);
+    private ulong[] _values = IngestPools.ULongs.Rent(16);
+    private bool _disposed;
 
     /// <summary>Number of stacks.</summary>
     public int Count { get; private set; }
@@ -22,23 +30,41 @@ public sealed class StackBatch
 
     /// <summary>Appends one stack with its value.</summary>
     /// <exception cref="InvalidOperationException">The batch would pass 2 GiB of stack bytes.</exception>
+    /// <exception cref="ObjectDisposedException">The batch was disposed.</exception>
     public void Add(ReadOnlySpan<byte> stack, ulong value)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         int start = ByteCount;
         if (stack.Length > Array.MaxLength - start)
             throw new InvalidOperationException("a stack batch holds at most 2 GiB of stack bytes");
         if (start + stack.Length > _bytes.Length)
-            Array.Resize(ref _bytes, (int)Math.Min(Array.MaxLength, Math.Max(start + (long)stack.Length, _bytes.Length * 2L)));
+            Grow(IngestPools.Bytes, ref _bytes, start, (int)Math.Min(Array.MaxLength, Math.Max(start + (long)stack.Length, _bytes.Length * 2L)));
         if (Count == _ends.Length)
         {
-            Array.Resize(ref _ends, Count * 2);
-            Array.Resize(ref _values, Count * 2);
+            Grow(IngestPools.Ints, ref _ends, Count, Count * 2);
+            Grow(IngestPools.ULongs, ref _values, Count, Count * 2);
         }
         stack.CopyTo(_bytes.AsSpan(start));
         _ends[Count] = start + stack.Length;
         _values[Count] = value;
         Total = value > ulong.MaxValue - Total ? ulong.MaxValue : Total + value;
         Count++;
+    }
+
+    /// <summary>A new batch (its own pooled arrays) with the same stacks and values; the caller disposes it.</summary>
+    public StackBatch Copy()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var copy = new StackBatch();
+        Grow(IngestPools.Bytes, ref copy._bytes, 0, ByteCount);
+        Grow(IngestPools.Ints, ref copy._ends, 0, Count);
+        Grow(IngestPools.ULongs, ref copy._values, 0, Count);
+        _bytes.AsSpan(0, ByteCount).CopyTo(copy._bytes);
+        _ends.AsSpan(0, Count).CopyTo(copy._ends);
+        _values.AsSpan(0, Count).CopyTo(copy._values);
+        copy.Count = Count;
+        copy.Total = Total;
+        return copy;
     }
 
     /// <summary>The stack at <paramref name="index"/>.</summary>
@@ -54,5 +80,31 @@ public sealed class StackBatch
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
         return _values[index];
+    }
+
+    /// <summary>Gives the arrays back to the pool (idempotent). The batch is empty after, so a reader that
+    /// wrongly comes later sees no stacks rather than another request's bytes; <see cref="Add"/> throws.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        Count = 0;
+        Total = 0;
+        IngestPools.Bytes.Return(_bytes);
+        IngestPools.Ints.Return(_ends);
+        IngestPools.ULongs.Return(_values);
+        _bytes = [];
+        _ends = [];
+        _values = [];
+    }
+
+    /// <summary>Replaces <paramref name="array"/> by a pooled one of at least <paramref name="size"/> elements, keeping the first <paramref name="used"/>.</summary>
+    private static void Grow<T>(ArrayPool<T> pool, ref T[] array, int used, int size)
+    {
+        if (size <= array.Length) return;
+        T[] bigger = pool.Rent(size);
+        array.AsSpan(0, used).CopyTo(bigger);
+        pool.Return(array);
+        array = bigger;
     }
 }

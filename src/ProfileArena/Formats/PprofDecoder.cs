@@ -11,17 +11,27 @@ namespace ProfileArena.Formats;
 /// </summary>
 /// <remarks>Names stay byte ranges of the buffer; nothing is copied per frame but into the one key buffer.
 /// Memory is the buffer, tables proportional to it, and the key (at most MaxStackBytes).</remarks>
-internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions options)
+internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions options) : IDisposable
 {
-    private readonly List<(int Start, int Length)> _strings = [];
+    private readonly PooledList<(int Start, int Length)> _strings = new();
     private readonly List<(long Type, long Unit, int Offset)> _sampleTypes = [];
-    private readonly Dictionary<ulong, (long Name, long SystemName)> _functions = [];
-    private readonly Dictionary<ulong, (int FirstLine, int LineCount, ulong Address, int Offset)> _locations = [];
-    private readonly List<ulong> _lineFunctions = [];
-    private readonly List<(int Start, int End)> _samples = [];
+    private readonly PooledIdMap<(long Name, long SystemName)> _functions = new();
+    private readonly PooledIdMap<(int FirstLine, int LineCount, ulong Address, int Offset)> _locations = new();
+    private readonly PooledList<ulong> _lineFunctions = new();
+    private readonly PooledList<(int Start, int End)> _samples = new();
     private (long Type, long Unit, int Offset) _periodType;
     private long _period, _timeNanos, _durationNanos, _defaultSampleType;
     private int _defaultSampleTypeOffset;
+
+    /// <summary>Gives the tables' pooled arrays back (the tables of a megabyte profile are past the Large Object Heap threshold).</summary>
+    public void Dispose()
+    {
+        _strings.Dispose();
+        _functions.Dispose();
+        _locations.Dispose();
+        _lineFunctions.Dispose();
+        _samples.Dispose();
+    }
 
     /// <summary>Decodes the tables, then hands every sample to <paramref name="sink"/>.</summary>
     public PprofReadResult Run(IPprofSampleSink sink, bool gzipped)
@@ -180,7 +190,7 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
         long totalFramesBudget = Math.Max(options.MaxStackFrames, (long)options.MaxFramesPerInputByte * length);
         using var key = new KeyBuilder(options.MaxStackBytes, options.MaxStackFrames, totalFramesBudget);
         long count = 0;
-        foreach ((int start, int end) in _samples)
+        foreach ((int start, int end) in _samples.AsSpan())
         {
             int offset = start;
             key.SampleOffset = offset;

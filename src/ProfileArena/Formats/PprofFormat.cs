@@ -1,4 +1,5 @@
 using System.IO.Compression;
+using System.Runtime.InteropServices;
 
 namespace ProfileArena.Formats;
 
@@ -67,7 +68,35 @@ public static class PprofFormat
         options ??= new PprofImportOptions();
         options.Validate();
         byte[] data = ProfileInputBuffer.ReadAll(input, options.MaxBytes, out int length, out bool gzipped);
-        return new PprofDecoder(data, length, options).Run(sink, gzipped);
+        using var decoder = new PprofDecoder(data, length, options);
+        return decoder.Run(sink, gzipped);
+    }
+
+    /// <summary>
+    /// <see cref="Read(Stream, IPprofSampleSink, PprofImportOptions?)"/> for a profile already in memory: a raw
+    /// profile.proto held in an array is decoded in place, without the copy the stream overload makes (a server
+    /// that receives megabyte profiles would otherwise allocate one on the Large Object Heap per profile); a
+    /// gzip-compressed one goes through the stream overload.
+    /// </summary>
+    /// <param name="profile">A gzip-compressed or raw profile.proto; not kept after the call returns.</param>
+    /// <param name="sink">Receives the profile.</param>
+    /// <param name="options">Limits (<see cref="PprofImportOptions.SampleType"/> is ignored); defaults when null.</param>
+    /// <exception cref="ProfileFormatException">As the stream overload.</exception>
+    public static PprofReadResult ReadInPlace(ReadOnlyMemory<byte> profile, IPprofSampleSink sink, PprofImportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(sink);
+        options ??= new PprofImportOptions();
+        options.Validate();
+        bool gzipped = profile.Length >= 2 && profile.Span[0] == 0x1F && profile.Span[1] == 0x8B;
+        if (gzipped || !MemoryMarshal.TryGetArray(profile, out ArraySegment<byte> segment) || segment.Offset != 0)
+        {
+            using var input = new MemoryStream(profile.ToArray(), writable: false);
+            return Read(input, sink, options);
+        }
+        if (segment.Count > options.MaxBytes)
+            throw ProfileFormatException.AtOffset(options.MaxBytes, $"the profile is larger than {options.MaxBytes} bytes (PprofImportOptions.MaxBytes)");
+        using var decoder = new PprofDecoder(segment.Array!, segment.Count, options);
+        return decoder.Run(sink, gzipped: false);
     }
 
     /// <summary>True when the first bytes are gzip's magic or look like a profile.proto message

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
+using ProfileArena.Server.Buffers;
 using ProfileArena.Server.Storage.Series;
 using ProfileArena.Server.Storage.Trees;
 using ProfileArena.Server.Storage.Wal;
@@ -33,6 +34,9 @@ internal sealed class Shard : IDisposable
     private readonly Channel<Work> _work = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<long, PreparedPart> _prepared = [];
     private readonly Dictionary<Target, ulong> _reserved = [];
+    // The records of one write group, reused group after group (a fresh writer per group put its megabyte
+    // arrays on the Large Object Heap at every push); dropped when one huge group made it much bigger than usual.
+    private ArrayBufferWriter<byte> _groupRecords = new();
     private WalLog? _wal;
     private Task? _loop;
     private long _nextSeq = 1;
@@ -96,7 +100,7 @@ internal sealed class Shard : IDisposable
     public Task Enqueue(WorkKind kind, List<IngestProfile>? profiles, long txn)
     {
         var work = new Work(kind, profiles, txn, kind is WorkKind.Ingest or WorkKind.Prepare ? WalPayload.Encode(profiles!, txn) : null);
-        if (!_work.Writer.TryWrite(work)) work.Done.TrySetException(new StorageUnavailableException($"shard {this} is stopped"));
+        if (!_work.Writer.TryWrite(work)) work.Fail(new StorageUnavailableException($"shard {this} is stopped"));
         return work.Done.Task;
     }
 
@@ -141,7 +145,7 @@ internal sealed class Shard : IDisposable
                     if (w.Kind is WorkKind.Ingest or WorkKind.Prepare or WorkKind.Commit)
                     {
                         group.Add(w);
-                        bytes += w.Payload?.Length ?? 8;
+                        bytes += w.PayloadLength;
                     }
                     else
                     {
@@ -160,14 +164,14 @@ internal sealed class Shard : IDisposable
                         // A bug, not an input problem: fail this group, refuse further writes, keep answering queries.
                         _broken ??= $"shard {this} failed unexpectedly ({e.GetType().Name}: {e.Message}); it refuses writes until restart";
                         _log.LogCritical(e, "{Problem}", _broken);
-                        foreach (Work w in group) w.Done.TrySetException(new StorageUnavailableException(_broken, e));
+                        foreach (Work w in group) w.Fail(new StorageUnavailableException(_broken, e));
                     }
                 }
                 if (control != null && ProcessControl(control))
                 {
                     // Stopped: nothing more is accepted; whatever was queued behind the stop fails instead of hanging.
                     _work.Writer.TryComplete();
-                    while (reader.TryRead(out Work? late)) late.Done.TrySetException(new StorageUnavailableException($"shard {this} is stopped"));
+                    while (reader.TryRead(out Work? late)) late.Fail(new StorageUnavailableException($"shard {this} is stopped"));
                     return;
                 }
                 if (group.Count == 0 && control == null) break;
@@ -187,7 +191,11 @@ internal sealed class Shard : IDisposable
             switch (work.Kind)
             {
                 case WorkKind.Abort:
-                    if (_prepared.Remove(work.Txn, out PreparedPart? part)) Release(part);
+                    if (_prepared.Remove(work.Txn, out PreparedPart? part))
+                    {
+                        Release(part);
+                        part.Dispose();
+                    }
                     break;
                 case WorkKind.Snapshot:
                     if (_broken != null) throw new StorageUnavailableException(_broken);
@@ -197,14 +205,14 @@ internal sealed class Shard : IDisposable
                     RemoveExpired();
                     break;
                 case WorkKind.Stop:
-                    work.Done.TrySetResult();
+                    work.Succeed();
                     return true;
             }
-            work.Done.TrySetResult();
+            work.Succeed();
         }
         catch (Exception e)
         {
-            work.Done.TrySetException(e);
+            work.Fail(e);
         }
         return false;
     }
@@ -212,7 +220,9 @@ internal sealed class Shard : IDisposable
     private void ProcessGroup(List<Work> group)
     {
         var accepted = new List<Work>(group.Count);
-        var records = new ArrayBufferWriter<byte>();
+        ArrayBufferWriter<byte> records = _groupRecords;
+        records.ResetWrittenCount();
+        if (records.Capacity > 4L * _options.WalGroupBytes) _groupRecords = records = new ArrayBufferWriter<byte>();
         var pending = new Dictionary<Target, ulong>();
         long reserved = 0; // budget reserved by this group's admitted writes, given back once they are applied or refused
         try
@@ -240,13 +250,13 @@ internal sealed class Shard : IDisposable
                 else
                 {
                     reserved += Admit(w.Profiles!, pending);
-                    WalFraming.Write(records, w.Kind == WorkKind.Ingest ? WalRecordKind.Ingest : WalRecordKind.Prepare, _nextSeq + accepted.Count, w.Payload);
+                    WalFraming.Write(records, w.Kind == WorkKind.Ingest ? WalRecordKind.Ingest : WalRecordKind.Prepare, _nextSeq + accepted.Count, w.Payload!.WrittenSpan);
                 }
                 accepted.Add(w);
             }
             catch (Exception e)
             {
-                w.Done.TrySetException(e);
+                w.Fail(e);
             }
         }
         if (accepted.Count == 0) return;
@@ -256,7 +266,7 @@ internal sealed class Shard : IDisposable
         }
         catch (StorageUnavailableException e)
         {
-            foreach (Work w in accepted) w.Done.TrySetException(e);
+            foreach (Work w in accepted) w.Fail(e);
             return;
         }
         _nextSeq += accepted.Count;
@@ -267,7 +277,7 @@ internal sealed class Shard : IDisposable
             try
             {
                 ApplyRecord(w.Kind, w.Profiles, w.Txn);
-                w.Done.TrySetResult();
+                w.Succeed();
             }
             catch (Exception e)
             {
@@ -275,7 +285,7 @@ internal sealed class Shard : IDisposable
                 // stops taking writes; a restart replays the WAL (and fails loudly if the record still cannot apply).
                 _broken = $"shard {this} could not apply a durable WAL record ({e.GetType().Name}: {e.Message}); it refuses writes until restart";
                 _log.LogCritical(e, "{Problem}", _broken);
-                w.Done.TrySetException(new StorageUnavailableException(_broken, e));
+                w.Fail(new StorageUnavailableException(_broken, e));
             }
         }
     }
@@ -289,8 +299,14 @@ internal sealed class Shard : IDisposable
                 break;
             case WorkKind.Prepare:
             {
-                var part = new PreparedPart(profiles!, [.. profiles!.SelectMany(Targets)]);
-                if (_prepared.Remove(txn, out PreparedPart? old)) Release(old);
+                // The part outlives the call that brought it (until its commit or abort, and a snapshot re-encodes
+                // it), while the caller returns its batches to the pool once the call completes: own a copy.
+                var part = new PreparedPart([.. profiles!.Select(p => p with { Stacks = p.Stacks.Copy() })], [.. profiles!.SelectMany(Targets)]);
+                if (_prepared.Remove(txn, out PreparedPart? old))
+                {
+                    Release(old);
+                    old.Dispose();
+                }
                 _prepared[txn] = part;
                 foreach (var (target, amount) in part.Reserved) _reserved[target] = _reserved.GetValueOrDefault(target) + amount;
                 break;
@@ -299,7 +315,14 @@ internal sealed class Shard : IDisposable
             {
                 if (!_prepared.Remove(txn, out PreparedPart? part)) throw new InvalidDataException($"commit of transaction {txn} without its prepared part");
                 Release(part);
-                Apply(part.Profiles);
+                try
+                {
+                    Apply(part.Profiles);
+                }
+                finally
+                {
+                    part.Dispose();
+                }
                 break;
             }
         }
@@ -583,7 +606,11 @@ internal sealed class Shard : IDisposable
             // snapshot can retire the old one.
             var records = new ArrayBufferWriter<byte>();
             long next = _nextSeq;
-            foreach (var (txn, part) in _prepared) WalFraming.Write(records, WalRecordKind.Prepare, next++, WalPayload.Encode(part.Profiles, txn));
+            foreach (var (txn, part) in _prepared)
+            {
+                using PooledBuffer payload = WalPayload.Encode(part.Profiles, txn);
+                WalFraming.Write(records, WalRecordKind.Prepare, next++, payload.WrittenSpan);
+            }
             _wal.Append(records.WrittenSpan);
             _nextSeq = next;
         }
@@ -675,11 +702,16 @@ internal sealed class Shard : IDisposable
                     switch (record.Kind)
                     {
                         case WalRecordKind.Ingest:
-                            ApplyRecord(WorkKind.Ingest, WalPayload.Decode(record.Payload).Profiles, 0);
-                            break;
                         case WalRecordKind.Prepare:
                             var (txn, profiles) = WalPayload.Decode(record.Payload);
-                            ApplyRecord(WorkKind.Prepare, profiles, txn);
+                            try
+                            {
+                                ApplyRecord(record.Kind == WalRecordKind.Ingest ? WorkKind.Ingest : WorkKind.Prepare, profiles, txn);
+                            }
+                            finally
+                            {
+                                foreach (IngestProfile p in profiles) p.Stacks.Dispose();
+                            }
                             break;
                         default:
                             ApplyRecord(WorkKind.Commit, null, WalPayload.DecodeTxn(record.Payload));
@@ -715,6 +747,7 @@ internal sealed class Shard : IDisposable
         {
             // Parts of calls spanning shards whose commit never came: those calls were never acknowledged.
             _log.LogWarning("Shard {Shard}: dropped {Count} prepared parts without commit (calls that were never acknowledged)", this, _prepared.Count);
+            foreach (PreparedPart part in _prepared.Values) part.Dispose();
             _prepared.Clear();
             _reserved.Clear();
         }
@@ -733,16 +766,41 @@ internal sealed class Shard : IDisposable
 
     internal enum WorkKind { Ingest, Prepare, Commit, Abort, Snapshot, Retention, Stop }
 
-    private sealed class Work(WorkKind kind, List<IngestProfile>? profiles, long txn, byte[]? payload)
+    private sealed class Work(WorkKind kind, List<IngestProfile>? profiles, long txn, PooledBuffer? payload)
     {
+        private PooledBuffer? _payload = payload;
+
         public WorkKind Kind { get; } = kind;
         public List<IngestProfile>? Profiles { get; } = profiles;
         public long Txn { get; } = txn;
-        public byte[]? Payload { get; } = payload;
+        /// <summary>The encoded WAL payload (Ingest, Prepare), pooled: returned when the work completes.</summary>
+        public PooledBuffer? Payload => _payload;
+        public int PayloadLength => _payload?.Length ?? 8;
         public TaskCompletionSource Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // The payload goes back to the pool before the caller can see the outcome: once Done completes, the
+        // caller may dispose its batches, and nothing here reads the work again.
+        public void Succeed()
+        {
+            Interlocked.Exchange(ref _payload, null)?.Dispose();
+            Done.TrySetResult();
+        }
+
+        public void Fail(Exception e)
+        {
+            Interlocked.Exchange(ref _payload, null)?.Dispose();
+            Done.TrySetException(e);
+        }
     }
 
-    private sealed record PreparedPart(List<IngestProfile> Profiles, List<(Target, ulong)> Reserved);
+    /// <summary>A prepared part of a call spanning shards: owns its copies of the batches until commit or abort.</summary>
+    private sealed record PreparedPart(List<IngestProfile> Profiles, List<(Target, ulong)> Reserved) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (IngestProfile p in Profiles) p.Stacks.Dispose();
+        }
+    }
 
     private readonly record struct Target(SeriesKey Series, int Level, long Start);
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
+using ProfileArena.Server.Buffers;
 
 namespace ProfileArena.Server.Storage.Wal;
 
@@ -11,39 +12,71 @@ namespace ProfileArena.Server.Storage.Wal;
 /// </summary>
 internal static class WalPayload
 {
-    public static byte[] Encode(IReadOnlyList<IngestProfile> profiles, long txn)
+    /// <summary>Encodes the payload into a pooled buffer the caller disposes (a megabyte profile's payload
+    /// would otherwise be a fresh Large Object Heap array per push).</summary>
+    public static PooledBuffer Encode(IReadOnlyList<IngestProfile> profiles, long txn)
     {
-        var output = new MemoryStream();
-        var w = new BinaryWriter(output, Encoding.UTF8);
-        w.Write(txn);
-        w.Write(profiles.Count);
-        foreach (IngestProfile p in profiles)
+        long size = 12;
+        foreach (IngestProfile p in profiles) size += 256 + p.Stacks.ByteCount + 12L * p.Stacks.Count;
+        var output = new PooledBuffer((int)Math.Min(size, 1 << 30));
+        try
         {
-            StorageBinary.WriteString(w, p.Series.Tenant);
-            StorageBinary.WriteString(w, p.Series.Name);
-            w.Write(p.Series.Labels.Length);
-            foreach (Label l in p.Series.Labels)
+            I64(output, txn);
+            I32(output, profiles.Count);
+            foreach (IngestProfile p in profiles)
             {
-                StorageBinary.WriteString(w, l.Name);
-                StorageBinary.WriteString(w, l.Value);
+                Str(output, p.Series.Tenant);
+                Str(output, p.Series.Name);
+                I32(output, p.Series.Labels.Length);
+                foreach (Label l in p.Series.Labels)
+                {
+                    Str(output, l.Name);
+                    Str(output, l.Value);
+                }
+                I64(output, p.FromSeconds);
+                I64(output, p.UntilSeconds);
+                Str(output, p.Metadata.SpyName);
+                BinaryPrimitives.WriteUInt32LittleEndian(output.GetSpan(4), p.Metadata.SampleRate);
+                output.Advance(4);
+                Str(output, p.Metadata.Units);
+                Str(output, p.Metadata.AggregationType);
+                I32(output, p.Stacks.Count);
+                for (int i = 0; i < p.Stacks.Count; i++)
+                {
+                    ReadOnlySpan<byte> stack = p.Stacks.Stack(i);
+                    I32(output, stack.Length);
+                    output.Write(stack);
+                    BinaryPrimitives.WriteUInt64LittleEndian(output.GetSpan(8), p.Stacks.Value(i));
+                    output.Advance(8);
+                }
             }
-            w.Write(p.FromSeconds);
-            w.Write(p.UntilSeconds);
-            StorageBinary.WriteString(w, p.Metadata.SpyName);
-            w.Write(p.Metadata.SampleRate);
-            StorageBinary.WriteString(w, p.Metadata.Units);
-            StorageBinary.WriteString(w, p.Metadata.AggregationType);
-            w.Write(p.Stacks.Count);
-            for (int i = 0; i < p.Stacks.Count; i++)
-            {
-                ReadOnlySpan<byte> stack = p.Stacks.Stack(i);
-                w.Write(stack.Length);
-                w.Write(stack);
-                w.Write(p.Stacks.Value(i));
-            }
+            return output;
         }
-        w.Flush();
-        return output.ToArray();
+        catch
+        {
+            output.Dispose();
+            throw;
+        }
+    }
+
+    private static void I32(PooledBuffer output, int value)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(output.GetSpan(4), value);
+        output.Advance(4);
+    }
+
+    private static void I64(PooledBuffer output, long value)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(output.GetSpan(8), value);
+        output.Advance(8);
+    }
+
+    private static void Str(PooledBuffer output, string s)
+    {
+        int length = Encoding.UTF8.GetByteCount(s);
+        I32(output, length);
+        Encoding.UTF8.GetBytes(s, output.GetSpan(length));
+        output.Advance(length);
     }
 
     public static byte[] EncodeCommit(long txn)

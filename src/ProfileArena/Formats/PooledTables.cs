@@ -1,0 +1,150 @@
+using System.Buffers;
+
+namespace ProfileArena.Formats;
+
+/// <summary>
+/// The pool of the decoder's tables, one per element type. Not <see cref="ArrayPool{T}.Shared"/>, which drops
+/// its arrays at gen2 collections under medium memory load, so a megabyte table would be allocated on the Large
+/// Object Heap again; this one never trims and keeps at most 16 arrays per power-of-two size.
+/// </summary>
+internal static class TablePool<T>
+{
+    public static readonly ArrayPool<T> Arrays = ArrayPool<T>.Create(1 << 27, 16);
+}
+
+/// <summary>
+/// An append-only list whose array is rented from <see cref="TablePool{T}"/>: the pprof decoder's
+/// tables of a megabyte profile (strings, samples, lines) are each past the Large Object Heap threshold, and a
+/// server decoding such profiles at every push must not allocate them anew each time. Dispose returns the array.
+/// </summary>
+internal sealed class PooledList<T> : IDisposable
+{
+    private T[] _items = TablePool<T>.Arrays.Rent(16);
+
+    public int Count { get; private set; }
+
+    public T this[int index]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
+            return _items[index];
+        }
+    }
+
+    public void Add(T item)
+    {
+        if (Count == _items.Length)
+        {
+            T[] bigger = TablePool<T>.Arrays.Rent(_items.Length * 2);
+            _items.AsSpan(0, Count).CopyTo(bigger);
+            TablePool<T>.Arrays.Return(_items);
+            _items = bigger;
+        }
+        _items[Count++] = item;
+    }
+
+    public ReadOnlySpan<T> AsSpan() => _items.AsSpan(0, Count);
+
+    public void Dispose()
+    {
+        T[] items = _items;
+        _items = [];
+        Count = 0;
+        if (items.Length > 0) TablePool<T>.Arrays.Return(items);
+    }
+}
+
+/// <summary>
+/// A map from pprof ids (any <see cref="ulong"/>) to values, open addressing with linear probing over arrays
+/// rented from <see cref="TablePool{T}"/> (see <see cref="PooledList{T}"/> for why). Setting an id
+/// again replaces its value, as a <see cref="Dictionary{TKey, TValue}"/> indexer does.
+/// </summary>
+internal sealed class PooledIdMap<TValue> : IDisposable
+{
+    private ulong[] _keys = [];
+    private TValue[] _values = [];
+    private bool[] _used = [];
+    private int _count, _mask = -1;
+
+    public int Count => _count;
+
+    public TValue this[ulong id]
+    {
+        set
+        {
+            if ((_count + 1) * 2L > _mask + 1L) Grow();
+            int slot = Find(id);
+            if (!_used[slot])
+            {
+                _used[slot] = true;
+                _keys[slot] = id;
+                _count++;
+            }
+            _values[slot] = value;
+        }
+    }
+
+    public bool TryGetValue(ulong id, out TValue value)
+    {
+        if (_count > 0)
+        {
+            int slot = Find(id);
+            if (_used[slot])
+            {
+                value = _values[slot];
+                return true;
+            }
+        }
+        value = default!;
+        return false;
+    }
+
+    /// <summary>The slot holding <paramref name="id"/>, or the free slot where it belongs (the table is never full).</summary>
+    private int Find(ulong id)
+    {
+        // Fibonacci hashing spreads the dense ids pprof writers use (1, 2, 3, …) and strided ones alike.
+        int slot = (int)((id * 0x9E3779B97F4A7C15UL) >> 33) & _mask;
+        while (_used[slot] && _keys[slot] != id) slot = (slot + 1) & _mask;
+        return slot;
+    }
+
+    private void Grow()
+    {
+        ulong[] keys = _keys;
+        TValue[] values = _values;
+        bool[] used = _used;
+        int oldSize = _mask + 1;
+        int size = Math.Max(64, oldSize * 2);
+        _keys = TablePool<ulong>.Arrays.Rent(size);
+        _values = TablePool<TValue>.Arrays.Rent(size);
+        _used = TablePool<bool>.Arrays.Rent(size);
+        // A rented array may be longer than asked: use a power of two that fits, and clear what is used.
+        size = 1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Min(Math.Min(_keys.Length, _values.Length), _used.Length)));
+        _used.AsSpan(0, size).Clear();
+        _mask = size - 1;
+        _count = 0;
+        for (int i = 0; i < oldSize; i++)
+        {
+            if (used[i]) this[keys[i]] = values[i];
+        }
+        Return(keys, values, used);
+    }
+
+    private static void Return(ulong[] keys, TValue[] values, bool[] used)
+    {
+        if (keys.Length > 0) TablePool<ulong>.Arrays.Return(keys);
+        if (values.Length > 0) TablePool<TValue>.Arrays.Return(values, clearArray: System.Runtime.CompilerServices.RuntimeHelpers.IsReferenceOrContainsReferences<TValue>());
+        if (used.Length > 0) TablePool<bool>.Arrays.Return(used);
+    }
+
+    public void Dispose()
+    {
+        Return(_keys, _values, _used);
+        _keys = [];
+        _values = [];
+        _used = [];
+        _count = 0;
+        _mask = -1;
+    }
+}
