@@ -81,8 +81,14 @@ internal static unsafe class TreeMerger
 
         uint count = from.Count;
         bool sameStore = sourceRoot == targetRoot;
+        // Across stores, source names map to target names. Indexed by source symbol when the source store's
+        // symbol table is not much larger than the tree (each distinct name looked up once); indexed by source
+        // node when it is (a small tree of a big store — a query merging one bucket of a shard — must not pay
+        // to fill a map of the whole store's symbols on every merge: work stays proportional to the tree).
         uint symbolCount = sameStore ? 0 : sourceRoot->Symbols.Count;
-        nuint mapBytes = (nuint)count * sizeof(uint), symbolMapBytes = (nuint)symbolCount * sizeof(uint);
+        bool perNode = !sameStore && symbolCount > 4uL * count;
+        uint symbolSlots = perNode ? count : symbolCount;
+        nuint mapBytes = (nuint)count * sizeof(uint), symbolMapBytes = (nuint)symbolSlots * sizeof(uint);
         var map = (uint*)NativeAllocator.AllocScratch(mapBytes);
         var symbolMap = sameStore ? null : (uint*)NativeAllocator.AllocScratch(Math.Max(symbolMapBytes, 1));
         try
@@ -90,16 +96,17 @@ internal static unsafe class TreeMerger
             bool anyUnknownName = false;
             if (!sameStore)
             {
-                new Span<uint>(symbolMap, (int)symbolCount).Fill(Unmapped);
+                new Span<uint>(symbolMap, (int)symbolSlots).Fill(Unmapped);
                 using (targetStoreLock.Enter())
                 {
                     for (uint i = 1; i < count; i++)
                     {
                         uint s = from[i]->Symbol.Value;
-                        if (symbolMap[s] != Unmapped) continue;
+                        uint slot = perNode ? i : s;
+                        if (symbolMap[slot] != Unmapped) continue;
                         ReadOnlySpan<byte> name = sourceRoot->Symbols.Name(new SymbolId(s));
-                        symbolMap[s] = targetRoot->Symbols.Find(name, SymbolTable.Hash(name)).Value;
-                        anyUnknownName |= symbolMap[s] == SymbolId.Missing.Value;
+                        symbolMap[slot] = targetRoot->Symbols.Find(name, SymbolTable.Hash(name)).Value;
+                        anyUnknownName |= symbolMap[slot] == SymbolId.Missing.Value;
                     }
                 }
             }
@@ -116,7 +123,7 @@ internal static unsafe class TreeMerger
                 Node* node = from[i];
                 Debug.Assert(node->Parent.Value < i, "parent index must be below child index");
                 uint parent = map[node->Parent.Value];
-                uint symbol = sameStore ? node->Symbol.Value : symbolMap[node->Symbol.Value];
+                uint symbol = sameStore ? node->Symbol.Value : symbolMap[perNode ? i : node->Symbol.Value];
                 uint mapped = New;
                 if (parent != New && symbol != SymbolId.Missing.Value)
                 {
@@ -138,9 +145,13 @@ internal static unsafe class TreeMerger
                         SymbolTable.Checkpoint checkpoint = targetRoot->Symbols.Save();
                         try
                         {
-                            for (uint s = 0; s < symbolCount; s++)
-                                if (symbolMap[s] == SymbolId.Missing.Value)
-                                    symbolMap[s] = targetRoot->Symbols.FindOrAdd(&targetRoot->Memory, sourceRoot->Symbols.Name(new SymbolId(s)), targetRoot->MaxSymbolBytes).Value;
+                            for (uint slot = 0; slot < symbolSlots; slot++)
+                            {
+                                if (symbolMap[slot] != SymbolId.Missing.Value) continue;
+                                // Per node, a name several nodes share is added by the first and found by the rest.
+                                SymbolId s = perNode ? from[slot]->Symbol : new SymbolId(slot);
+                                symbolMap[slot] = targetRoot->Symbols.FindOrAdd(&targetRoot->Memory, sourceRoot->Symbols.Name(s), targetRoot->MaxSymbolBytes).Value;
+                            }
                             targetRoot->Symbols.Commit(&targetRoot->Memory);
                         }
                         catch
@@ -165,7 +176,7 @@ internal static unsafe class TreeMerger
                 Node* node = from[i];
                 if (map[i] == New)
                 {
-                    uint symbol = sameStore ? node->Symbol.Value : symbolMap[node->Symbol.Value];
+                    uint symbol = sameStore ? node->Symbol.Value : symbolMap[perNode ? i : node->Symbol.Value];
                     map[i] = target->AddChild(new NodeIndex(map[node->Parent.Value]), new SymbolId(symbol)).Value;
                 }
                 into[map[i]]->Self += node->Self;

@@ -49,6 +49,37 @@ public class MergeTests
     }
 
     [Fact]
+    public void MergeOfASmallTreeFromAStoreWithManyNamesMatchesReplaying()
+    {
+        // The source store holds far more names than the merged tree has nodes, so names are mapped per node
+        // (not through a map of the whole store's symbols): names shared by several nodes, names new to the
+        // target, names the target already has, and a second merge that finds them all.
+        using var targetStore = new TreeStore();
+        using var sourceStore = new TreeStore();
+        ProfileTree bulk = sourceStore.CreateTree();
+        for (int i = 0; i < 20_000; i++) bulk.Insert($"bulk;name{i}", 1);
+        ProfileTree source = sourceStore.CreateTree();
+        ProfileTree target = targetStore.CreateTree();
+        var expected = new BaselineTree();
+        var expectedSource = new BaselineTree();
+        foreach (var (k, v) in RandomInserts(21, 200)) { target.Insert(k, v); expected.Insert(k, v); }
+        var sourceInserts = new List<(byte[] Key, ulong Value)>();
+        string[] keys = ["new;new;new", "new;name7", "name7;new;x", "y;name19999", "x;y;z", "new", "name7;name7"];
+        for (int i = 0; i < keys.Length; i++) sourceInserts.Add((System.Text.Encoding.UTF8.GetBytes(keys[i]), 1 + 2UL * (ulong)i));
+        sourceInserts.AddRange(RandomInserts(22, 300));
+        foreach (var (k, v) in sourceInserts) { source.Insert(k, v); expectedSource.Insert(k, v); }
+        Assert.True(sourceStore.SymbolCount > 4L * source.NodeCount, "the source store must dwarf the tree for this path");
+
+        for (int merge = 0; merge < 2; merge++)
+        {
+            target.MergeFrom(source);
+            foreach (var (k, v) in sourceInserts) expected.Insert(k, v);
+            TreeSnapshot.AssertSame(expected, target);
+        }
+        TreeSnapshot.AssertSame(expectedSource, source);
+    }
+
+    [Fact]
     public void MergeOfRealFilesEqualsInsertingBoth()
     {
         string dir = Path.Combine(SharedData.TestData, "collapsed", "inferno", "flamegraph", "multiple-inputs");
