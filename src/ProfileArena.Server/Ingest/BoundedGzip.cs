@@ -9,9 +9,6 @@ namespace ProfileArena.Server.Ingest;
 /// (plus one 64 KiB buffer) before it is refused.</summary>
 public static class BoundedGzip
 {
-    /// <summary>True when <paramref name="data"/> starts with gzip's magic bytes 1F 8B.</summary>
-    public static bool IsGzip(ReadOnlySpan<byte> data) => data.Length >= 2 && data[0] == 0x1F && data[1] == 0x8B;
-
     /// <summary>Decompresses <paramref name="compressed"/> (what: <paramref name="what"/>, for messages) into a
     /// pooled buffer the caller disposes (returned to the pool here when this throws).</summary>
     /// <exception cref="RequestException">413 past <paramref name="maxBytes"/>; 400 for corrupt data.</exception>

@@ -36,7 +36,7 @@ public sealed class IngestDecoder(ServerOptions options)
         if (format is "trie" or "tree" or "jfr" or "speedscope" || contentType.StartsWith("binary/octet-stream+", StringComparison.OrdinalIgnoreCase))
             throw RequestException.BadRequest($"format '{format ?? contentType}' is not supported by this server (supported: folded (default), lines, pprof, multipart pprof)");
         if (format == "lines") return IngestFormat.Lines;
-        if (format == "pprof" || IsMultipart(contentType) || BoundedGzip.IsGzip(body)) return IngestFormat.Pprof;
+        if (format == "pprof" || IsMultipart(contentType) || PprofFormat.IsGzip(body)) return IngestFormat.Pprof;
         return IngestFormat.Folded;
     }
 
@@ -119,7 +119,7 @@ public sealed class IngestDecoder(ServerOptions options)
                 (part, table) = ReadForm(contentType!, body);
                 profile = part.WrittenMemory;
             }
-            if (BoundedGzip.IsGzip(profile.Span))
+            if (PprofFormat.IsGzip(profile.Span))
             {
                 inflated = BoundedGzip.Decompress(profile, options.MaxDecompressedBytes, "profile");
                 profile = inflated.WrittenMemory;

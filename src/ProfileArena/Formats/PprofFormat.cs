@@ -87,7 +87,7 @@ public static class PprofFormat
         ArgumentNullException.ThrowIfNull(sink);
         options ??= new PprofImportOptions();
         options.Validate();
-        bool gzipped = profile.Length >= 2 && profile.Span[0] == 0x1F && profile.Span[1] == 0x8B;
+        bool gzipped = IsGzip(profile.Span);
         if (gzipped || !MemoryMarshal.TryGetArray(profile, out ArraySegment<byte> segment) || segment.Offset != 0)
         {
             using var input = new MemoryStream(profile.ToArray(), writable: false);
@@ -102,7 +102,11 @@ public static class PprofFormat
     /// <summary>True when the first bytes are gzip's magic or look like a profile.proto message
     /// (field 1 or 2, length-delimited), the test the CLI uses to tell pprof from folded text.</summary>
     public static bool LooksLikePprof(ReadOnlySpan<byte> head) =>
-        head.Length >= 2 && ((head[0] == 0x1F && head[1] == 0x8B) || head[0] is 0x0A or 0x12);
+        IsGzip(head) || (head.Length >= 2 && head[0] is 0x0A or 0x12);
+
+    /// <summary>True when <paramref name="head"/> starts with gzip's magic bytes 1F 8B: the one test of
+    /// compression for every reader (the name of a file or a content type never decides it).</summary>
+    public static bool IsGzip(ReadOnlySpan<byte> head) => head.Length >= 2 && head[0] == 0x1F && head[1] == 0x8B;
 
     internal static PprofImportResult ImportInto(Stream input, ProfileTree tree, PprofImportOptions options)
     {

@@ -16,7 +16,7 @@ internal static class ProfileInputBuffer
     {
         byte[] magic = new byte[2];
         int n = input.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
-        gzipped = n == 2 && magic[0] == 0x1F && magic[1] == 0x8B;
+        gzipped = PprofFormat.IsGzip(magic.AsSpan(0, n));
         var chunks = new List<(byte[] Bytes, int Filled)>();
         long total = 0;
         Stream? gzip = null;
