@@ -242,7 +242,7 @@ public class ServerEndpointTests
         Assert.Contains("refusing to listen on http://0.0.0.0:0", e.Message);
         Assert.Contains("Server:AllowNonLoopback", e.Message);
         // Allowed when told so, or when tenants authenticate (built only: tests never bind outside loopback).
-        ProfileArena.Server.Hosting.ServerApp.Build(["--urls", "http://0.0.0.0:0", "--Server:AllowNonLoopback=true"], (s, c) => ProfileArena.Server.Storage.StorageServiceCollectionExtensions.AddProfileStorage(s, c));
-        ProfileArena.Server.Hosting.ServerApp.Build(["--urls", "http://0.0.0.0:0", "--Auth:Tenants:acme=secret"], (s, c) => ProfileArena.Server.Storage.StorageServiceCollectionExtensions.AddProfileStorage(s, c));
+        ((IDisposable)ProfileArena.Server.Hosting.ServerApp.Build(["--urls", "http://0.0.0.0:0", "--Server:AllowNonLoopback=true"], (s, c) => ProfileArena.Server.Storage.StorageServiceCollectionExtensions.AddProfileStorage(s, c))).Dispose();
+        ((IDisposable)ProfileArena.Server.Hosting.ServerApp.Build(["--urls", "http://0.0.0.0:0", "--Auth:Tenants:acme=secret"], (s, c) => ProfileArena.Server.Storage.StorageServiceCollectionExtensions.AddProfileStorage(s, c))).Dispose();
     }
 }
