@@ -50,8 +50,9 @@ internal sealed class LeakingWorkloadEngine(WorkloadEngine kind, IWorkloadEngine
         else
         {
             _leak.Add(new byte[16]);                                  // a header object per tree...
-            // ...and a name (concatenated: a new string every time, where the runtime caches small numbers' strings)
-            _leak.Add("tree " + tree.ToString(CultureInfo.InvariantCulture));
+            // ...and a name. Formatted in place (an interpolated string handler), not with int.ToString, whose strings
+            // for small numbers the runtime caches: each would be one more live object, not the leak's.
+            _leak.Add(string.Create(CultureInfo.InvariantCulture, $"tree {tree}"));
         }
         return tree;
     }
