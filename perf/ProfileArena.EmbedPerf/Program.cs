@@ -40,7 +40,7 @@ static double Time(Action a) { var sw = Stopwatch.StartNew(); a(); return sw.Ela
 {
     using var small = new TreeStore();
     var warmRng = new SplitMix64(3);
-    var warmSink = new Sink(small.CreateTree());
+    var warmSink = new ArenaSink(small.CreateTree());
     TakeHome.GenerateTree(ref warmRng, 20, 20, ref warmSink);
     string warm = Path.Combine(dir, $"embedperf-warm-{Environment.ProcessId}.snap");
     for (int i = 0; i < 60; i++)
@@ -62,7 +62,7 @@ using var store = new TreeStore();
 var rng = new SplitMix64(SplitMix64.TakeHomeSeed);
 for (int t = 0; t < trees; t++)
 {
-    var sink = new Sink(store.CreateTree());
+    var sink = new ArenaSink(store.CreateTree());
     TakeHome.GenerateTree(ref rng, width, depth, ref sink);
 }
 string path = Path.Combine(dir, $"embedperf-{Environment.ProcessId}.snap");
@@ -139,7 +139,7 @@ for (int s = 0; s < 8; s++)
 var takeHome = mergeStore.CreateTree();
 var takeHomeBaseline = new BaselineTree();
 var thRng = new SplitMix64(1);
-var thSink = new Sink(takeHome);
+var thSink = new ArenaSink(takeHome);
 TakeHome.GenerateTree(ref thRng, width, depth, ref thSink);
 takeHome.Iterate((stack, self, _) => takeHomeBaseline.Insert(stack, self));
 
@@ -171,8 +171,3 @@ Console.WriteLine($"| workload | arena MergeFrom | Baseline (Iterate + Insert) |
 Console.WriteLine("|---|---:|---:|---:|");
 Console.WriteLine($"| fold real profile ×{folds} | {arenaFold * 1e3:N1} ms ({folds * realNodes / arenaFold / 1e6:N0} M nodes/s) | {baselineFold * 1e3:N1} ms | {baselineFold / arenaFold:N1}× |");
 Console.WriteLine($"| clone take-home tree | {arenaCopy * 1e3:N1} ms ({takeHome.NodeCount / arenaCopy / 1e6:N1} M nodes/s) | {baselineCopy * 1e3:N1} ms | {baselineCopy / arenaCopy:N1}× |");
-
-readonly struct Sink(ProfileTree tree) : IKeySink
-{
-    public void Insert(ReadOnlySpan<byte> key, ulong value) => tree.Insert(key, value);
-}

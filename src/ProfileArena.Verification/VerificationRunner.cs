@@ -47,7 +47,7 @@ public sealed class VerificationRunner
     {
         ArgumentNullException.ThrowIfNull(spec);
         spec.Validate();
-        string engine = WorkloadSpec.EngineName(spec.Engine);
+        string engine = WorkloadEngines.Name(spec.Engine);
         string tag = $"[{engine}]";
         if (!File.Exists(WorkloadPath))
             throw new VerificationException("start", $"workload not found at {WorkloadPath}");

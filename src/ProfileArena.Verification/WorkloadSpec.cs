@@ -1,16 +1,6 @@
-namespace ProfileArena.Verification;
+using ProfileArena.Workloads;
 
-/// <summary>The engines the observed child can run. The leaky ones exist only for the verification
-/// tests: they keep managed objects the arena must not need, so the tests can prove they catch that.</summary>
-public enum WorkloadEngine
-{
-    Arena,
-    Baseline,
-    /// <summary>Test only: the arena plus two managed objects kept per tree.</summary>
-    ArenaLeakPerTree,
-    /// <summary>Test only: the arena plus one managed object kept per node.</summary>
-    ArenaLeakPerNode,
-}
+namespace ProfileArena.Verification;
 
 /// <summary>What one tree is: the take-home generator's tree, or the single <c>foo;bar;baz</c> = 100 insert.</summary>
 public enum WorkloadShape
@@ -19,7 +9,8 @@ public enum WorkloadShape
     FooBarBaz,
 }
 
-/// <summary>One observed child: an engine, a number of trees of width × depth, and the tree counts at
+/// <summary>One observed child: an engine (<see cref="WorkloadEngine"/>, named on the child's command line by
+/// <see cref="WorkloadEngines.Name"/>), a number of trees of width × depth, and the tree counts at
 /// which a heap snapshot is taken (0, the empty store, is always one; so is <see cref="Trees"/>).</summary>
 public sealed record WorkloadSpec(WorkloadEngine Engine, int Trees, int Width, int Depth, IReadOnlyList<int> Checkpoints,
     WorkloadShape Shape = WorkloadShape.TakeHome)
@@ -44,19 +35,10 @@ public sealed record WorkloadSpec(WorkloadEngine Engine, int Trees, int Width, i
         }
     }
 
-    public static string EngineName(WorkloadEngine engine) => engine switch
-    {
-        WorkloadEngine.Arena => "arena",
-        WorkloadEngine.Baseline => "baseline",
-        WorkloadEngine.ArenaLeakPerTree => "arena-leak-per-tree",
-        WorkloadEngine.ArenaLeakPerNode => "arena-leak-per-node",
-        _ => throw new ArgumentOutOfRangeException(nameof(engine)),
-    };
-
     internal IEnumerable<string> ChildArguments()
     {
         yield return "--engine";
-        yield return EngineName(Engine);
+        yield return WorkloadEngines.Name(Engine);
         yield return "--shape";
         yield return Shape == WorkloadShape.FooBarBaz ? "foobarbaz" : "takehome";
         yield return "--trees";

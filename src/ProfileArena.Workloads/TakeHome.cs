@@ -1,11 +1,5 @@
 namespace ProfileArena.Workloads;
 
-/// <summary>Something that accepts the take-home workload's inserts (an engine's tree).</summary>
-public interface IKeySink
-{
-    void Insert(ReadOnlySpan<byte> key, ulong value);
-}
-
 /// <summary>The take-home program's tree generator (shared/tree-semantics.md, "The take-home workload").</summary>
 public static class TakeHome
 {

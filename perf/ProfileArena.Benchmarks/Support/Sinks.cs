@@ -2,22 +2,11 @@ using ProfileArena.Engine;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using ProfileArena.Baseline;
 using ProfileArena.Workloads;
 
 namespace ProfileArena.Benchmarks.Support;
 
-/// <summary>Take-home inserts into an arena tree.</summary>
-public struct ArenaSink(ProfileTree tree) : IKeySink
-{
-    public void Insert(ReadOnlySpan<byte> key, ulong value) => tree.Insert(key, value);
-}
-
-/// <summary>Take-home inserts into the object-per-node Baseline.</summary>
-public struct BaselineSink(BaselineTree tree) : IKeySink
-{
-    public void Insert(ReadOnlySpan<byte> key, ulong value) => tree.Insert(key, value);
-}
+// The engines' sinks (ArenaSink, BaselineSink) are ProfileArena.Workloads' own; these are the benchmarks' measuring sinks.
 
 /// <summary>
 /// The memory floor of an insert that reads each key once: exactly what the arena's path cache does

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using ProfileArena.Workloads;
 
 namespace ProfileArena.Cli.Commands;
 
@@ -33,6 +34,51 @@ internal static class CliOptions
         var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => defaultValue };
         option.AcceptOnlyFromAmong(values);
         return option;
+    }
+
+    /// <summary>The <c>--engine</c> of takehome and verify-gc: one of <see cref="WorkloadEngines.Compared"/> by name, or
+    /// <c>both</c> (the default), which runs them all in order. An unknown name is a usage error listing the valid ones.</summary>
+    /// <remarks>No DefaultValueFactory (help would print the list's type, not "both"): read it with <see cref="Engines"/>.</remarks>
+    public static Option<IReadOnlyList<WorkloadEngine>> EngineChoice(string description)
+    {
+        const string All = "both";
+        string[] valid = [.. WorkloadEngines.Compared.Select(WorkloadEngines.Name), All];
+        return new Option<IReadOnlyList<WorkloadEngine>>("--engine")
+        {
+            Description = $"{description} (default {All})",
+            HelpName = string.Join('|', valid),
+            CustomParser = r =>
+            {
+                string text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (text == All) return WorkloadEngines.Compared;
+                if (WorkloadEngines.TryParse(text, out WorkloadEngine engine, WorkloadEngines.Compared)) return [engine];
+                r.AddError($"--engine: {WorkloadEngines.UnknownName(text, valid)}");
+                return WorkloadEngines.Compared;
+            },
+        };
+    }
+
+    /// <summary>The engines an <see cref="EngineChoice"/> option selects (all compared ones when it is not given).</summary>
+    public static IReadOnlyList<WorkloadEngine> Engines(ParseResult r, Option<IReadOnlyList<WorkloadEngine>> option) =>
+        r.GetValue(option) ?? WorkloadEngines.Compared;
+
+    /// <summary>A required <c>--engine</c> naming one of <see cref="WorkloadEngines.Compared"/>.</summary>
+    public static Option<WorkloadEngine> OneEngine(string description)
+    {
+        string[] valid = [.. WorkloadEngines.Compared.Select(WorkloadEngines.Name)];
+        return new Option<WorkloadEngine>("--engine")
+        {
+            Description = description,
+            HelpName = string.Join('|', valid),
+            Required = true,
+            CustomParser = r =>
+            {
+                string text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+                if (WorkloadEngines.TryParse(text, out WorkloadEngine engine, WorkloadEngines.Compared)) return engine;
+                r.AddError($"--engine: {WorkloadEngines.UnknownName(text, valid)}");
+                return default;
+            },
+        };
     }
 
     /// <summary>An option's value inside a command validator, which runs before defaults are filled in

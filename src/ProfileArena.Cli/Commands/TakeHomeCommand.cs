@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text.Json;
 using ProfileArena.Cli.TakeHomeRun;
+using ProfileArena.Workloads;
 
 namespace ProfileArena.Cli.Commands;
 
@@ -14,31 +15,30 @@ internal static class TakeHomeCommand
 {
     public static Command Create(CliIo io)
     {
-        Option<string> engineOption = CliOptions.OneOf("--engine", "engines to run", "both", "arena", "baseline", "both");
+        Option<IReadOnlyList<WorkloadEngine>> engineOption = CliOptions.EngineChoice("engines to run");
         var shape = new TakeHomeShapeOptions();
         var command = new Command("takehome", "the Go take-home workload (one 'foo;bar;baz' tree, then step 10: 100 trees x 200 x 500), arena vs baseline, each in a child process")
         {
             engineOption,
         };
         shape.AddTo(command);
-        command.SetAction(r => Run(io, r.GetValue(engineOption)!, shape.Read(r)));
+        command.SetAction(r => Run(io, CliOptions.Engines(r, engineOption), shape.Read(r)));
         return command;
     }
 
-    private static int Run(CliIo io, string engineChoice, TakeHomeShape shape)
+    private static int Run(CliIo io, IReadOnlyList<WorkloadEngine> engines, TakeHomeShape shape)
     {
-        string[] engines = engineChoice == "both" ? ["arena", "baseline"] : [engineChoice];
         var results = new List<EngineRun>();
         int exitCode = ExitCodes.Ok;
         // Sequential, not parallel: the machine has 2 cores and timings must not compete.
-        foreach (string engine in engines)
+        foreach (WorkloadEngine engine in engines)
         {
             EngineRun run = RunWorker(io, engine, shape);
             HeapCheck.Observe(run, shape.Plan()[0]);
             results.Add(run);
             if (run.ExitCode != 0)
             {
-                io.Err.WriteLine($"[{engine}] worker exited with code {run.ExitCode}; its results are incomplete.");
+                io.Err.WriteLine($"[{run.Name}] worker exited with code {run.ExitCode}; its results are incomplete.");
                 exitCode = ExitCodes.Failed;
             }
         }
@@ -47,7 +47,7 @@ internal static class TakeHomeCommand
         return exitCode;
     }
 
-    private static EngineRun RunWorker(CliIo io, string engine, TakeHomeShape shape)
+    private static EngineRun RunWorker(CliIo io, WorkloadEngine engine, TakeHomeShape shape)
     {
         var start = new ProcessStartInfo
         {
@@ -60,7 +60,7 @@ internal static class TakeHomeCommand
             start.ArgumentList.Add(Assembly.GetEntryAssembly()?.Location ?? throw new InvalidOperationException("No entry assembly."));
         start.ArgumentList.Add(TakeHomeWorkerCommand.CommandName);
         start.ArgumentList.Add("--engine");
-        start.ArgumentList.Add(engine);
+        start.ArgumentList.Add(WorkloadEngines.Name(engine));
         foreach (string arg in shape.Arguments())
             start.ArgumentList.Add(arg);
 
@@ -82,7 +82,7 @@ internal static class TakeHomeCommand
             else if (parsed?.Step is { } step)
                 run.Steps.Add(step);
             else
-                io.Err.WriteLine($"[{engine}] unexpected worker output: {line}");
+                io.Err.WriteLine($"[{run.Name}] unexpected worker output: {line}");
         }
         process.WaitForExit();
         run.ExitCode = process.ExitCode;

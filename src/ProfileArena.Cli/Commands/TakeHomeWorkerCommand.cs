@@ -18,21 +18,20 @@ internal static class TakeHomeWorkerCommand
 
     public static Command Create(CliIo io)
     {
-        var engineOption = new Option<string>("--engine") { Description = "the engine to run", Required = true };
-        engineOption.AcceptOnlyFromAmong("arena", "baseline");
+        Option<WorkloadEngine> engineOption = CliOptions.OneEngine("the engine to run");
         var shape = new TakeHomeShapeOptions();
         // Listed, not Hidden: System.CommandLine prints no help for a hidden command, and --help must not start a run.
         var command = new Command(CommandName, "(internal, started by takehome) one engine's take-home run, one JSON line per result on stdout, progress on stderr");
         command.Options.Add(engineOption);
         shape.AddTo(command);
-        command.SetAction(r => Run(io, r.GetValue(engineOption)!, shape.Read(r)));
+        command.SetAction(r => Run(io, r.GetValue(engineOption), shape.Read(r)));
         return command;
     }
 
-    private static int Run(CliIo io, string engineName, TakeHomeShape shape)
+    private static int Run(CliIo io, WorkloadEngine kind, TakeHomeShape shape)
     {
-        using ITakeHomeEngine engine = ITakeHomeEngine.Create(engineName);
-        Emit(io.Out, new WorkerLine { Single = engine.MeasureSingleTree() });
+        using IWorkloadEngine engine = WorkloadEngines.Create(kind, shape.Plan().Sum(step => step.Trees));
+        Emit(io.Out, new WorkerLine { Single = MeasureSingleTree(engine) });
 
         // One generator for the whole run, like the Go program: step 11 continues step 10's stream.
         var rng = new SplitMix64(SplitMix64.TakeHomeSeed);
@@ -40,15 +39,26 @@ internal static class TakeHomeWorkerCommand
         int treesAlive = 0;
         foreach (StepShape step in shape.Plan())
         {
-            StepResult result = RunStep(io.Err, engine, engineName, step, ref rng, ref nodesAlive, ref treesAlive);
+            StepResult result = RunStep(io.Err, engine, step, ref rng, ref nodesAlive, ref treesAlive);
             Emit(io.Out, new WorkerLine { Step = result });
         }
         return ExitCodes.Ok;
     }
 
-    private static StepResult RunStep(TextWriter err, ITakeHomeEngine engine, string engineName, StepShape shape,
+    /// <summary>What one <c>foo;bar;baz</c> = 100 tree costs, built in isolation (for the arena: a store of its own).</summary>
+    private static SingleTreeCost MeasureSingleTree(IWorkloadEngine engine)
+    {
+        engine.BuildAlone("foo;bar;baz"u8, 100); // warm-up: JIT and static constructors must not count as the tree's cost
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        (long nodes, long nativeBytes) = engine.BuildAlone("foo;bar;baz"u8, 100);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        return new SingleTreeCost { ManagedAllocatedBytes = allocated, NativeBytes = nativeBytes, Nodes = nodes };
+    }
+
+    private static StepResult RunStep(TextWriter err, IWorkloadEngine engine, StepShape shape,
         ref SplitMix64 rng, ref long nodesAlive, ref int treesAlive)
     {
+        string engineName = WorkloadEngines.Name(engine.Kind);
         long expectedNodes = TakeHome.NodesPerTree(shape.Width, shape.Depth);
         var progress = new ProgressReporter(err, $"[{engineName}] step {shape.Label}", shape.Trees, ProgressUnit.Trees);
 
@@ -60,7 +70,9 @@ internal static class TakeHomeWorkerCommand
         var build = Stopwatch.StartNew();
         for (int i = 0; i < shape.Trees; i++)
         {
-            (long nodes, ulong total) = engine.BuildTree(ref rng, shape.Width, shape.Depth);
+            int tree = engine.BuildTakeHome(ref rng, shape.Width, shape.Depth);
+            long nodes = engine.NodeCount(tree);
+            ulong total = engine.Total(tree);
             if (nodes != expectedNodes)
                 err.WriteLine($"[{engineName}] warning: tree {i} has {nodes} nodes, expected {expectedNodes}");
             nodesBuilt += nodes;

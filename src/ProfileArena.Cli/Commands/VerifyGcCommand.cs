@@ -13,7 +13,7 @@ internal static class VerifyGcCommand
 {
     public static Command Create(CliIo io)
     {
-        Option<string> engineOption = CliOptions.OneOf("--engine", "engines to observe", "both", "arena", "baseline", "both");
+        Option<IReadOnlyList<WorkloadEngine>> engineOption = CliOptions.EngineChoice("engines to observe");
         var steps = new Option<int>("--steps")
         {
             Description = "the take-home step shape; only 1 (step 10: 100 trees x 200 x 500) is supported",
@@ -47,7 +47,7 @@ internal static class VerifyGcCommand
             if (Checkpoints(r.GetValue(checkpoints), CliOptions.ValueInValidator(r, trees, TakeHome.TreesPerStep), out string? error) is null)
                 r.AddError(error!);
         });
-        command.SetAction(r => Run(io, r.GetValue(engineOption)!, r.GetValue(trees), r.GetValue(width), r.GetValue(depth),
+        command.SetAction(r => Run(io, CliOptions.Engines(r, engineOption), r.GetValue(trees), r.GetValue(width), r.GetValue(depth),
             Checkpoints(r.GetValue(checkpoints), r.GetValue(trees), out _)!, r.GetValue(json)!, r.GetValue(plot)!, r.GetValue(trace),
             "profilearena " + string.Join(' ', r.Tokens.Select(t => t.Value))));
         return command;
@@ -79,15 +79,8 @@ internal static class VerifyGcCommand
         return checkpoints;
     }
 
-    private static int Run(CliIo io, string engine, int trees, int width, int depth, List<int> checkpoints, string json, string plot, string? trace, string commandLine)
+    private static int Run(CliIo io, IReadOnlyList<WorkloadEngine> engines, int trees, int width, int depth, List<int> checkpoints, string json, string plot, string? trace, string commandLine)
     {
-        WorkloadEngine[] engines = engine switch
-        {
-            "arena" => [WorkloadEngine.Arena],
-            "baseline" => [WorkloadEngine.Baseline],
-            _ => [WorkloadEngine.Arena, WorkloadEngine.Baseline],
-        };
-
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
         {
@@ -108,7 +101,7 @@ internal static class VerifyGcCommand
                 var runner = new VerificationRunner
                 {
                     Log = io.Err,
-                    TraceOutputPath = trace is null ? null : $"{trace}.{WorkloadSpec.EngineName(e)}.nettrace",
+                    TraceOutputPath = trace is null ? null : $"{trace}.{WorkloadEngines.Name(e)}.nettrace",
                 };
                 report.Engines.Add(runner.Run(new WorkloadSpec(e, trees, width, depth, checkpoints), cts.Token));
             }

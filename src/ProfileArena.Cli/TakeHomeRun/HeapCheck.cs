@@ -1,4 +1,5 @@
 using ProfileArena.Verification;
+using ProfileArena.Workloads;
 
 namespace ProfileArena.Cli.TakeHomeRun;
 
@@ -13,18 +14,18 @@ internal static class HeapCheck
     /// (the plan's first step, all its trees alive). A failure is reported on stderr and leaves them null.</summary>
     public static void Observe(EngineRun run, StepShape firstStep)
     {
-        WorkloadEngine engine = run.Engine == "arena" ? WorkloadEngine.Arena : WorkloadEngine.Baseline;
+        WorkloadEngine engine = run.Engine;
         var runner = new VerificationRunner { Log = Console.Error };
         try
         {
-            Console.Error.WriteLine($"[{run.Engine}] live objects over EventPipe: one foo;bar;baz tree");
+            Console.Error.WriteLine($"[{run.Name}] live objects over EventPipe: one foo;bar;baz tree");
             run.HeapSingle = runner.Run(new WorkloadSpec(engine, 1, 1, 1, [1], WorkloadShape.FooBarBaz)).Last?.AttributableObjects;
-            Console.Error.WriteLine($"[{run.Engine}] live objects over EventPipe: step {firstStep.Label} (a second child builds it again)");
+            Console.Error.WriteLine($"[{run.Name}] live objects over EventPipe: step {firstStep.Label} (a second child builds it again)");
             run.HeapStep = runner.Run(new WorkloadSpec(engine, firstStep.Trees, firstStep.Width, firstStep.Depth, [])).Last?.AttributableObjects;
         }
         catch (VerificationException e)
         {
-            Console.Error.WriteLine($"[{run.Engine}] heap snapshot failed during {e.Phase}: {e.Message}");
+            Console.Error.WriteLine($"[{run.Name}] heap snapshot failed during {e.Phase}: {e.Message}");
         }
     }
 }

@@ -1,11 +1,13 @@
 using System.Globalization;
+using ProfileArena.Workloads;
 
 namespace ProfileArena.Cli.TakeHomeRun;
 
 /// <summary>Everything one engine's worker reported.</summary>
-internal sealed class EngineRun(string engine)
+internal sealed class EngineRun(WorkloadEngine engine)
 {
-    public string Engine { get; } = engine;
+    public WorkloadEngine Engine { get; } = engine;
+    public string Name => WorkloadEngines.Name(Engine);
     public SingleTreeCost? Single { get; set; }
     public List<StepResult> Steps { get; } = [];
     public int ExitCode { get; set; }
@@ -22,8 +24,8 @@ internal static class Report
 
     public static void Print(TextWriter o, IReadOnlyList<EngineRun> runs, IReadOnlyList<StepShape> plan)
     {
-        EngineRun? arena = runs.FirstOrDefault(r => r.Engine == "arena");
-        EngineRun? baseline = runs.FirstOrDefault(r => r.Engine == "baseline");
+        EngineRun? arena = runs.FirstOrDefault(r => r.Engine == WorkloadEngine.Arena);
+        EngineRun? baseline = runs.FirstOrDefault(r => r.Engine == WorkloadEngine.Baseline);
         bool ratio = arena is not null && baseline is not null;
 
         o.WriteLine();
@@ -99,8 +101,8 @@ internal static class Report
                 cells.Add(value(run) is { } v ? format(v) : "-");
             if (ratio)
             {
-                double? a = value(runs.First(r => r.Engine == "arena"));
-                double? b = value(runs.First(r => r.Engine == "baseline"));
+                double? a = value(runs.First(r => r.Engine == WorkloadEngine.Arena));
+                double? b = value(runs.First(r => r.Engine == WorkloadEngine.Baseline));
                 cells.Add(a is { } x && b is { } y
                     ? x == 0 ? (y == 0 ? "=" : "inf") : (y / x).ToString("0.##", Inv) + "x"
                     : "-");
@@ -110,7 +112,7 @@ internal static class Report
 
         public void Print(TextWriter o)
         {
-            string[] header = [.. new[] { "" }.Concat(runs.Select(r => r.Engine)).Concat(ratio ? ["baseline/arena"] : [])];
+            string[] header = [.. new[] { "" }.Concat(runs.Select(r => r.Name)).Concat(ratio ? ["baseline/arena"] : [])];
             var all = new List<string[]> { header };
             all.AddRange(_rows);
             int[] widths = [.. Enumerable.Range(0, header.Length).Select(c => all.Max(r => r[c].Length))];

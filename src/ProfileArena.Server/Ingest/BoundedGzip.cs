@@ -7,6 +7,12 @@ namespace ProfileArena.Server.Ingest;
 
 /// <summary>Inflates gzip in a stream with a cap on the output, so a gzip bomb costs at most the cap
 /// (plus one 64 KiB buffer) before it is refused.</summary>
+/// <remarks>The library's <c>ProfileArena.Formats.ProfileInputBuffer</c> (the CLI's and <c>PprofFormat.Read</c>'s
+/// input) follows the same rule (never more than the cap plus one byte) with a different job: any stream, gzip or
+/// not, into an exact-size array the caller keeps, errors as <c>ProfileFormatException</c> with a byte offset. This
+/// one keeps the request path free of Large Object Heap allocations by writing into a <see cref="PooledBuffer"/>
+/// (returned to the server's pool after the request), and tells a bomb (413) from corrupt data (400). One loop for
+/// both would put a public bounded-copy type into the library only for the server, so each keeps its own.</remarks>
 public static class BoundedGzip
 {
     /// <summary>Decompresses <paramref name="compressed"/> (what: <paramref name="what"/>, for messages) into a

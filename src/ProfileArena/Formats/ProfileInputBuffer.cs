@@ -6,6 +6,15 @@ namespace ProfileArena.Formats;
 /// then copied once into an array of the exact size. A gzip bomb therefore costs at most the limit (plus one
 /// chunk), and a valid input twice its size at the one copy.
 /// </summary>
+/// <remarks>
+/// The server's <c>ProfileArena.Server.Ingest.BoundedGzip</c> applies the same rule (never hold more than the
+/// limit plus one byte) but is a separate mechanism on purpose: it inflates bytes already in memory, always gzip,
+/// into a buffer rented from the server's pool and returned after the request, and answers 413 (too large) or 400
+/// (corrupt) itself. This one reads any stream (a file, gzip or not, told by the magic bytes) into an array the
+/// caller keeps, and reports a <see cref="ProfileFormatException"/> with the byte offset. Sharing the loop would
+/// make the three-line limit rule public API of the library for the server's sake, and the library has no pool
+/// to give the server's buffers back to.
+/// </remarks>
 internal static class ProfileInputBuffer
 {
     private const int FirstChunk = 64 << 10, LargestChunk = 16 << 20;

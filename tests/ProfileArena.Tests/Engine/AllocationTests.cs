@@ -5,11 +5,6 @@ namespace ProfileArena.Tests.Engine;
 /// <summary>Insert and Iterate allocate no managed memory in steady state.</summary>
 public class AllocationTests
 {
-    private struct TreeSink(ProfileTree tree) : IKeySink
-    {
-        public void Insert(ReadOnlySpan<byte> key, ulong value) => tree.Insert(key, value);
-    }
-
     private struct ByteTouchingVisitor : IStackVisitor
     {
         public ulong Sum;
@@ -28,7 +23,7 @@ public class AllocationTests
         using var store = new TreeStore();
         var tree = store.CreateTree();
         var rng = new SplitMix64(1);
-        var sink = new TreeSink(tree);
+        var sink = new ArenaSink(tree);
         TakeHome.GenerateTree(ref rng, 2, 100, ref sink); // warm-up: JIT, generator buffer (deepest key), caches
         string[] stringKeys = ["s;0", "s;1", "s;2"];
         byte[][] keys = Enumerable.Range(0, 1000).Select(i => System.Text.Encoding.UTF8.GetBytes($"main;h{i % 7};w{i % 31};leaf{i}")).ToArray();
@@ -48,7 +43,7 @@ public class AllocationTests
         using var store = new TreeStore();
         var tree = store.CreateTree();
         var rng = new SplitMix64(2);
-        var sink = new TreeSink(tree);
+        var sink = new ArenaSink(tree);
         TakeHome.GenerateTree(ref rng, 50, 200, ref sink);
         for (int i = 0; i < 20_000; i++) tree.Insert($"fan;c{i}", 1); // a 20,000-child node to sort
 

@@ -137,28 +137,21 @@ public class DifferentialTests
         TreeSnapshot.AssertSame(baseline, tree);
     }
 
-    private struct TwoSinks(ProfileTree tree, BaselineTree baseline) : IKeySink
-    {
-        public void Insert(ReadOnlySpan<byte> key, ulong value)
-        {
-            tree.Insert(key, value);
-            baseline.Insert(key, value);
-        }
-    }
-
     [Fact]
     public void TakeHomeGeneratorAtSmallSize()
     {
+        // Two generators on one seed: each engine sees the same key stream.
         var rng = new SplitMix64(SplitMix64.TakeHomeSeed);
+        var baselineRng = new SplitMix64(SplitMix64.TakeHomeSeed);
         using var store = new TreeStore();
         for (int t = 0; t < 3; t++)
         {
-            var tree = store.CreateTree();
-            var baseline = new BaselineTree();
-            var sink = new TwoSinks(tree, baseline);
-            TakeHome.GenerateTree(ref rng, 12, 30, ref sink);
-            Assert.Equal(2 + 12 * 30, tree.NodeCount);
-            TreeSnapshot.AssertSame(baseline, tree);
+            var arena = new ArenaSink(store.CreateTree());
+            TakeHome.GenerateTree(ref rng, 12, 30, ref arena);
+            var baseline = new BaselineSink(new BaselineTree());
+            TakeHome.GenerateTree(ref baselineRng, 12, 30, ref baseline);
+            Assert.Equal(2 + 12 * 30, arena.Tree.NodeCount);
+            TreeSnapshot.AssertSame(baseline.Tree, arena.Tree);
         }
     }
 }

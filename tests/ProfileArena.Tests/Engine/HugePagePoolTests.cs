@@ -9,13 +9,8 @@ public class HugePagePoolTests
     private static void Fill(ProfileTree tree, int paths, int seed)
     {
         var rng = new ProfileArena.Workloads.SplitMix64((ulong)seed);
-        var sink = new Sink(tree);
+        var sink = new ProfileArena.Workloads.ArenaSink(tree);
         ProfileArena.Workloads.TakeHome.GenerateTree(ref rng, paths, 100, ref sink);
-    }
-
-    private readonly struct Sink(ProfileTree tree) : ProfileArena.Workloads.IKeySink
-    {
-        public void Insert(ReadOnlySpan<byte> key, ulong value) => tree.Insert(key, value);
     }
 
     [Fact]

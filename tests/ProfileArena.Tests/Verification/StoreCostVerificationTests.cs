@@ -1,4 +1,5 @@
 using ProfileArena.Verification;
+using ProfileArena.Workloads;
 
 namespace ProfileArena.Tests.Verification;
 
