@@ -5,46 +5,13 @@ using ProfileArena.Native;
 namespace ProfileArena.Engine;
 
 /// <summary>
-/// Clear and the pyroscope-style truncation (fold the smallest subtrees into <c>other</c>). Both
-/// build the new node set beside the old one and swap it in only when nothing can fail any more,
-/// so a refused operation leaves the tree as it was. Callers hold the tree's write lock.
+/// The pyroscope-style truncation: fold the smallest subtrees into <c>other</c>. The new node set is
+/// built beside the old one and swapped in (<see cref="TreeLifecycle.ReplaceNodes"/>) only when nothing
+/// can fail any more, so a refused truncation leaves the tree as it was. Callers hold the tree's write lock.
 /// </summary>
 internal static unsafe class TreeTruncator
 {
     public static ReadOnlySpan<byte> OtherName => "other"u8;
-
-    public static void Clear(StoreRoot* root, TreeRecord* tree)
-    {
-        NativeAllocator* memory = &root->Memory;
-        uint before = tree->Nodes.Count;
-        TreeRecord fresh = default;
-        try
-        {
-            fresh.Init(memory);
-        }
-        catch (StoreLimitExceededException)
-        {
-            // The budget is full: free first (that always leaves room for one root), then start again.
-            fresh.Free(memory);
-            tree->Nodes.Free(memory);
-            tree->Edges.Free(memory);
-            fresh = default;
-            fresh.Init(memory);
-        }
-        Swap(root, tree, ref fresh, before);
-        tree->Total = 0;
-    }
-
-    private static void Swap(StoreRoot* root, TreeRecord* tree, ref TreeRecord fresh, uint before)
-    {
-        NativeAllocator* memory = &root->Memory;
-        tree->Nodes.Free(memory);
-        tree->Edges.Free(memory);
-        tree->Nodes = fresh.Nodes;
-        tree->Edges = fresh.Edges;
-        tree->Cache.Valid = false; // node indices changed; the cache's arrays are kept
-        Interlocked.Add(ref root->NodeCount, -(long)(before - tree->Nodes.Count));
-    }
 
     /// <summary>
     /// The cut for <paramref name="maxNodes"/>: the maxNodes-th largest total among non-root nodes, or 0
@@ -257,7 +224,8 @@ internal static unsafe class TreeTruncator
             Debug.Assert(next == result);
             for (uint i = 1; i < result; i++) fresh.Edges.Add(ref to, new NodeIndex(i));
 
-            Swap(root, tree, ref fresh, count);
+            TreeLifecycle.ReplaceNodes(root, tree, ref fresh);
+            Interlocked.Add(ref root->NodeCount, -(long)(count - result));
             return (long)count - result;
         }
         finally
