@@ -29,7 +29,7 @@ internal unsafe struct TreeRecord
     {
         Nodes.EnsureCapacity(memory, 1);
         Edges.EnsureCapacity(memory, ref Nodes, 0, 1);
-        *Nodes[0] = default; // the root: name 0 (""), no children, self 0
+        *Nodes[NodeIndex.Root] = default; // the root: name 0 (""), no children, self 0
         Nodes.Count = 1;
     }
 
