@@ -13,10 +13,9 @@ public readonly unsafe partial struct ProfileTree
     {
         TreeStore store = Store;
         using StorePin pin = store.Pin();
-        StoreRoot* root = pin.Root;
-        TreeRecord* tree = store.Tree(root, _id, _generation, write: true);
+        TreeRecord* tree = store.TreeForWrite(pin, _id, _generation);
         using var _ = TreeWriteScope.Enter(tree, _generation, "clear");
-        TreeTruncator.Clear(root, tree);
+        TreeLifecycle.Clear(pin.Root, tree);
     }
 
     /// <summary>
@@ -46,11 +45,10 @@ public readonly unsafe partial struct ProfileTree
     {
         TreeStore store = Store;
         using StorePin pin = store.Pin();
-        StoreRoot* root = pin.Root;
-        TreeRecord* tree = store.Tree(root, _id, _generation, write: true);
+        TreeRecord* tree = store.TreeForWrite(pin, _id, _generation);
         using var _ = TreeWriteScope.Enter(tree, _generation, "truncate");
         if (maxNodes > 0) minTotal = TreeTruncator.MinTotal(tree, maxNodes);
-        return minTotal == 0 ? 0 : TreeTruncator.FoldBelow(store.StoreLock, root, tree, minTotal);
+        return minTotal == 0 ? 0 : TreeTruncator.FoldBelow(store.StoreLock, pin.Root, tree, minTotal);
     }
 
     /// <summary>
@@ -64,10 +62,9 @@ public readonly unsafe partial struct ProfileTree
         if (by is not (TopBy.Self or TopBy.Total)) throw new ArgumentOutOfRangeException(nameof(by));
         TreeStore store = Store;
         using StorePin pin = store.Pin();
-        StoreRoot* root = pin.Root;
-        TreeRecord* tree = store.Tree(root, _id, _generation);
+        TreeRecord* tree = store.TreeForRead(pin, _id, _generation);
         using var _ = TreeReadScope.Enter(tree, _generation);
-        return TopN.Find(root, tree, n, by);
+        return TopN.Find(pin.Root, tree, n, by);
     }
 }
 

@@ -53,8 +53,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         {
             TreeStore store = Store;
             using StorePin pin = store.Pin();
-            StoreRoot* root = pin.Root;
-            return store.Tree(root, _id, _generation)->Lock.StateForTests;
+            return store.TreeForRead(pin, _id, _generation)->LockStateForTests;
         }
     }
 
@@ -63,8 +62,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     {
         TreeStore store = Store;
         using StorePin pin = store.Pin();
-        StoreRoot* root = pin.Root;
-        store.Tree(root, _id, _generation)->Lock.SetVersionForTests(version);
+        store.TreeForRead(pin, _id, _generation)->SetLockVersionForTests(version);
     }
 
     internal uint Generation => _generation;
@@ -80,8 +78,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     {
         TreeStore store = Store;
         using StorePin pin = store.Pin();
-        StoreRoot* root = pin.Root;
-        TreeWriter.Insert(store.StoreLock, root, store.Tree(root, _id, _generation, write: true), _generation, key, value);
+        TreeWriter.Insert(store.StoreLock, pin.Root, store.TreeForWrite(pin, _id, _generation), _generation, key, value);
     }
 
     /// <summary>Inserts a key given as a string, encoded as UTF-8 (unpaired surrogates become U+FFFD).</summary>
@@ -119,11 +116,9 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         TreeStore store = Store;
         TreeStore sourceStore = source.Store;
         using StorePin pin = store.Pin();
-        StoreRoot* root = pin.Root;
         using StorePin sourcePin = sourceStore.Pin();
-        StoreRoot* sourceRoot = sourcePin.Root;
-        TreeMerger.Merge(store.StoreLock, root, store.Tree(root, _id, _generation, write: true), _generation,
-            sourceRoot, sourceStore.Tree(sourceRoot, source._id, source._generation), source._generation);
+        TreeMerger.Merge(store.StoreLock, pin.Root, store.TreeForWrite(pin, _id, _generation), _generation,
+            sourcePin.Root, sourceStore.TreeForRead(sourcePin, source._id, source._generation), source._generation);
     }
 
     /// <summary>
@@ -144,12 +139,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         {
             TreeStore store = Store;
             using StorePin pin = store.Pin();
-            StoreRoot* root = pin.Root;
-            TreeRecord* tree = store.Tree(root, _id, _generation);
-            ulong total = Volatile.Read(ref tree->Total); // one aligned 8-byte word: never torn
-            // Remove increments the generation: unchanged since the lookup means the value is this tree's.
-            if (Volatile.Read(ref tree->Live) == 0 || Volatile.Read(ref tree->Generation) != _generation) tree->ThrowIfStale(_generation);
-            return total;
+            return store.TreeForRead(pin, _id, _generation)->ReadTotal(_generation);
         }
     }
 
@@ -160,11 +150,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         {
             TreeStore store = Store;
             using StorePin pin = store.Pin();
-            StoreRoot* root = pin.Root;
-            TreeRecord* tree = store.Tree(root, _id, _generation);
-            long count = Volatile.Read(ref tree->Nodes.Count);
-            tree->ThrowIfStale(_generation); // Remove may have run since the lookup
-            return count;
+            return store.TreeForRead(pin, _id, _generation)->ReadNodeCount(_generation);
         }
     }
 
@@ -186,8 +172,7 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     {
         TreeStore store = Store;
         using StorePin pin = store.Pin();
-        StoreRoot* root = pin.Root;
-        TreeWalker.Iterate(root, store.Tree(root, _id, _generation), _generation, ref visitor);
+        TreeWalker.Iterate(pin.Root, store.TreeForRead(pin, _id, _generation), _generation, ref visitor);
     }
 
     private readonly struct DelegateVisitor(StackVisitor visitor) : IStackVisitor

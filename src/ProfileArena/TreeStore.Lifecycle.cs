@@ -19,30 +19,8 @@ public sealed unsafe partial class TreeStore
         if (!ReferenceEquals(tree.Store, this))
             throw new ArgumentException("The tree belongs to another TreeStore.", nameof(tree));
         using StorePin pin = Pin();
-        StoreRoot* root = pin.Root;
-        TreeRecord* record = Tree(root, tree.RawId, tree.Generation, write: true);
-        uint count;
-        bool retire;
-        using (TreeWriteScope.Enter(record, tree.Generation, "remove"))
-        {
-            count = record->Nodes.Count;
-            record->Free(&root->Memory);
-            record->Total = 0;
-            Volatile.Write(ref record->Live, 0);
-            // After 2^32 reuses a slot retires instead of wrapping its generation back to an old handle's.
-            retire = record->Generation == uint.MaxValue;
-            record->Generation++;
-        }
-        Interlocked.Add(ref root->NodeCount, -count);
-        Interlocked.Decrement(ref root->LiveTrees);
-        if (!retire)
-        {
-            using (_storeLock.Enter())
-            {
-                record->NextFree = root->FreeTreeHead;
-                root->FreeTreeHead = tree.RawId + 1;
-            }
-        }
+        TreeRecord* record = TreeForWrite(pin, tree.RawId, tree.Generation);
+        TreeLifecycle.Remove(_storeLock, pin.Root, record, tree.RawId, tree.Generation);
     }
 
     /// <summary>The live tree with id <paramref name="id"/> (for example in a loaded snapshot).</summary>
@@ -50,24 +28,19 @@ public sealed unsafe partial class TreeStore
     public ProfileTree GetTree(int id)
     {
         using StorePin pin = Pin();
-        StoreRoot* root = pin.Root;
-        if (id < 0 || (uint)id >= Volatile.Read(ref root->TreeCount) || Volatile.Read(ref root->Trees[(uint)id]->Live) == 0)
+        if (id < 0 || !pin.Root->TryGetLive((uint)id, out uint generation))
             throw new ArgumentException($"No tree with id {id} exists in this store.", nameof(id));
-        return new ProfileTree(this, (uint)id, Volatile.Read(ref root->Trees[(uint)id]->Generation));
+        return new ProfileTree(this, (uint)id, generation);
     }
 
     /// <summary>Handles to every live tree, by ascending id (a copy: later creates and removes do not change it).</summary>
     public ProfileTree[] GetTrees()
     {
         using StorePin pin = Pin();
-        StoreRoot* root = pin.Root;
-        var trees = new List<ProfileTree>((int)Volatile.Read(ref root->LiveTrees));
-        uint slots = Volatile.Read(ref root->TreeCount);
+        var trees = new List<ProfileTree>(pin.Root->LiveTreeCount);
+        uint slots = pin.Root->SlotCount;
         for (uint id = 0; id < slots; id++)
-        {
-            TreeRecord* record = root->Trees[id];
-            if (Volatile.Read(ref record->Live) != 0) trees.Add(new ProfileTree(this, id, record->Generation));
-        }
+            if (pin.Root->TryGetLive(id, out uint generation)) trees.Add(new ProfileTree(this, id, generation));
         return trees.ToArray();
     }
 
@@ -76,9 +49,8 @@ public sealed unsafe partial class TreeStore
     {
         get
         {
-            using StorePin pin = Pin();
-            StoreRoot* root = pin.Root;
-            return root->ReadOnly != 0;
+            using StorePin pin = Pin(); // throws after Dispose, like every member
+            return _mapped != null;
         }
     }
 }

@@ -15,10 +15,9 @@ public sealed unsafe partial class TreeStore
     public void Save(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        if (IsMapped) VerifySnapshot(); // never re-seal unverified bytes with fresh checksums
         using StorePin pin = Pin();
-        StoreRoot* root = pin.Root;
-        SnapshotWriter.Save(root, _storeLock, stream);
+        _mapped?.VerifyAll(pin.Root, _storeLock); // never re-seal unverified bytes with fresh checksums
+        SnapshotWriter.Save(pin.Root, _storeLock, stream);
     }
 
     /// <summary>
@@ -98,7 +97,8 @@ public sealed unsafe partial class TreeStore
         }
         MemoryMappedFile? file = null;
         MemoryMappedViewAccessor? view = null;
-        bool acquired = false;
+        MappedSnapshot? mapped = null;
+        TreeStore store;
         try
         {
             var guard = new MappedFileGuard(stream.SafeFileHandle, Path.GetFullPath(path));
@@ -106,20 +106,34 @@ public sealed unsafe partial class TreeStore
             view = file.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
             byte* p = null;
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-            acquired = true;
-            p += view.PointerOffset;
-            StoreRoot* root = SnapshotMapper.Open(p, length, options);
-            var store = new TreeStore(new StoreHandle(root, file, view, guard));
-            if (verifyAll) store.VerifySnapshot();
-            return store;
+            mapped = new MappedSnapshot(file, view, p + view.PointerOffset, length, guard); // owns file and view from here
+            StoreRoot* root = SnapshotMapper.Open(mapped, options);
+            store = new TreeStore(new StoreHandle(root, afterRelease: mapped), mapped); // its handle unmaps after freeing
         }
         catch
         {
-            if (view != null && !acquired) view.Dispose();
-            StoreHandle.ReleaseMapping(file, acquired ? view : null);
-            if (file == null) stream.Dispose();
+            if (mapped != null) mapped.Dispose();
+            else
+            {
+                view?.Dispose();
+                if (file != null) file.Dispose();
+                else stream.Dispose();
+            }
             throw;
         }
+        if (verifyAll)
+        {
+            try
+            {
+                store.VerifySnapshot();
+            }
+            catch
+            {
+                store.Dispose();
+                throw;
+            }
+        }
+        return store;
     }
 
     /// <summary>For a store opened with <see cref="OpenSnapshot"/>: verifies every tree's node section now
@@ -128,55 +142,6 @@ public sealed unsafe partial class TreeStore
     public void VerifySnapshot()
     {
         using StorePin pin = Pin();
-        StoreRoot* root = pin.Root;
-        if (root->MapBase == null) return;
-        CheckMappedFile(root);
-        EnsureSymbolsVerified(root);
-        for (uint id = 0; id < root->TreeCount; id++)
-        {
-            TreeRecord* tree = root->Trees[id];
-            if (tree->Live != 0 && Volatile.Read(ref tree->Verified) == 0) VerifyMappedTree(root, tree);
-        }
-    }
-
-    /// <summary>A mapped store's names, checked once before anything reads them (no-op for other stores).</summary>
-    internal void EnsureSymbolsVerified(StoreRoot* root)
-    {
-        if (root->MapBase == null) return;
-        CheckMappedFile(root);
-        if (Volatile.Read(ref root->SymbolsVerified) != 0) return;
-        using (_storeLock.Enter())
-        {
-            if (root->SymbolsVerified != 0) return;
-            SnapshotMapper.VerifySymbols(root);
-            Volatile.Write(ref root->SymbolsVerified, 1);
-        }
-    }
-
-    /// <summary>A mapped store: throws if the file changed under the mapping (see <see cref="MappedFileGuard"/>).</summary>
-    internal void CheckMappedFile(StoreRoot* root)
-    {
-        if (root->MapBase != null) _handle.Guard!.Check(root, _storeLock);
-    }
-
-    private bool IsMapped
-    {
-        get
-        {
-            using StorePin pin = Pin();
-            StoreRoot* root = pin.Root;
-            return root->MapBase != null;
-        }
-    }
-
-    private void VerifyMappedTree(StoreRoot* root, TreeRecord* tree)
-    {
-        EnsureSymbolsVerified(root);
-        using (_storeLock.Enter())
-        {
-            if (tree->Verified != 0) return;
-            SnapshotMapper.VerifyTree(root, tree);
-            Volatile.Write(ref tree->Verified, 1);
-        }
+        _mapped?.VerifyAll(pin.Root, _storeLock);
     }
 }

@@ -1,5 +1,6 @@
 using ProfileArena.Engine;
 using ProfileArena.Native;
+using ProfileArena.Snapshots;
 
 namespace ProfileArena;
 
@@ -20,6 +21,9 @@ public sealed unsafe partial class TreeStore : IDisposable
     // Guards the store-wide state: names, the tree list and its free list, mapped-snapshot
     // verification. What each lock guards is written once, on StoreLock.
     private readonly StoreLock _storeLock = StoreLock.Create();
+    // Non-null exactly for a store opened from a mapped snapshot file (read-only): its mapping and
+    // what has been verified so far. Writes check it; reads verify through it on first use.
+    private readonly MappedSnapshot? _mapped;
     private volatile bool _disposed;
 
     /// <summary>Creates an empty store with no caps.</summary>
@@ -33,7 +37,11 @@ public sealed unsafe partial class TreeStore : IDisposable
         _handle = new StoreHandle(StoreRoot.Create(options));
     }
 
-    private TreeStore(StoreHandle handle) => _handle = handle;
+    private TreeStore(StoreHandle handle, MappedSnapshot? mapped = null)
+    {
+        _handle = handle;
+        _mapped = mapped;
+    }
 
     /// <summary>Number of trees in this store: created (or loaded) and not removed.</summary>
     public int TreeCount
@@ -41,8 +49,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         get
         {
             using StorePin pin = Pin();
-            StoreRoot* root = pin.Root;
-            return (int)Volatile.Read(ref root->LiveTrees);
+            return pin.Root->LiveTreeCount;
         }
     }
 
@@ -52,8 +59,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         get
         {
             using StorePin pin = Pin();
-            StoreRoot* root = pin.Root;
-            return Volatile.Read(ref root->NodeCount);
+            return pin.Root->TotalNodes;
         }
     }
 
@@ -63,9 +69,8 @@ public sealed unsafe partial class TreeStore : IDisposable
         get
         {
             using StorePin pin = Pin();
-            StoreRoot* root = pin.Root;
-            EnsureSymbolsVerified(root);
-            return root->Symbols.Count;
+            _mapped?.EnsureSymbolsVerified(pin.Root, _storeLock);
+            return StoreSymbols.Count(pin.Root);
         }
     }
 
@@ -75,8 +80,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         get
         {
             using StorePin pin = Pin();
-            StoreRoot* root = pin.Root;
-            return Volatile.Read(ref root->Memory.Bytes);
+            return pin.Root->HeldBytes;
         }
     }
 
@@ -92,105 +96,25 @@ public sealed unsafe partial class TreeStore : IDisposable
     public ProfileTree CreateTree()
     {
         using StorePin pin = Pin();
-        StoreRoot* root = pin.Root;
-        ThrowIfReadOnly(root);
-        long after = Interlocked.Increment(ref root->NodeCount);
-        try
-        {
-            if (after > root->MaxNodes)
-                throw new StoreLimitExceededException(StoreLimit.Nodes, root->MaxNodes,
-                    $"a new tree's root would take the store to {after} nodes, over TreeStoreOptions.MaxNodes = {root->MaxNodes}");
-            uint id = ClaimSlot(root);
-            TreeRecord* tree = root->Trees[id];
-            // Initialised outside the store lock (no lock is taken while holding another one but
-            // "tree, then symbols"): a stale handle may still be spinning on a reused slot's lock,
-            // so it is taken, and the stale caller then sees the new generation.
-            tree->Lock.EnterWrite();
-            try
-            {
-                TreeRecord fresh = default;
-                try
-                {
-                    fresh.Init(&root->Memory);
-                }
-                catch
-                {
-                    fresh.Free(&root->Memory);
-                    throw;
-                }
-                tree->Total = 0;
-                tree->Nodes = fresh.Nodes;
-                tree->Edges = fresh.Edges;
-                tree->Cache = fresh.Cache;
-                tree->NextFree = 0;
-                Volatile.Write(ref tree->Live, 1);
-            }
-            catch
-            {
-                using (_storeLock.Enter()) // give the slot back
-                {
-                    tree->NextFree = root->FreeTreeHead;
-                    root->FreeTreeHead = id + 1;
-                }
-                throw;
-            }
-            finally
-            {
-                tree->Lock.ExitWrite();
-            }
-            Interlocked.Increment(ref root->LiveTrees);
-            return new ProfileTree(this, id, tree->Generation);
-        }
-        catch
-        {
-            Interlocked.Decrement(ref root->NodeCount);
-            throw;
-        }
-    }
-
-    /// <summary>Takes a slot off the free list, or appends a zeroed record (published with Live = 0).</summary>
-    private uint ClaimSlot(StoreRoot* root)
-    {
-        using (_storeLock.Enter())
-        {
-            if (root->FreeTreeHead != 0)
-            {
-                uint reused = root->FreeTreeHead - 1;
-                root->FreeTreeHead = root->Trees[reused]->NextFree;
-                return reused;
-            }
-            uint id = root->TreeCount;
-            if (id >= int.MaxValue)
-                throw new StoreLimitExceededException(StoreLimit.TreeIdSpace, int.MaxValue, "the store holds the most trees its ids can address");
-            root->Trees.EnsureCapacity(&root->Memory, (ulong)id + 1);
-            *root->Trees[id] = default;
-            Volatile.Write(ref root->TreeCount, id + 1);
-            return id;
-        }
+        ThrowIfReadOnly();
+        uint id = TreeLifecycle.Create(_storeLock, pin.Root, out uint generation);
+        return new ProfileTree(this, id, generation);
     }
 
     /// <summary>Interns <paramref name="name"/> (benchmarks and importers): returns its symbol id.</summary>
     internal uint InternSymbol(ReadOnlySpan<byte> name)
     {
         using StorePin pin = Pin();
-        StoreRoot* root = pin.Root;
-        ThrowIfReadOnly(root);
-        using (_storeLock.Enter())
-            return root->Symbols.FindOrAdd(&root->Memory, name, root->MaxSymbolBytes).Value;
+        ThrowIfReadOnly();
+        return StoreSymbols.Intern(_storeLock, pin.Root, name);
     }
 
     /// <summary>Looks <paramref name="name"/> up without interning it: its symbol id, or -1.</summary>
     internal long FindSymbol(ReadOnlySpan<byte> name)
     {
         using StorePin pin = Pin();
-        StoreRoot* root = pin.Root;
-        EnsureSymbolsVerified(root);
-        using (_storeLock.Enter())
-        {
-            if (!root->Symbols.HasIndex) root->Symbols.BuildIndex(&root->Memory); // a mapped snapshot's first lookup
-            SymbolId id = root->Symbols.Find(name, SymbolTable.Hash(name));
-            return id.IsMissing ? -1 : id.Value;
-        }
+        _mapped?.EnsureSymbolsVerified(pin.Root, _storeLock);
+        return StoreSymbols.Find(_storeLock, pin.Root, name);
     }
 
     /// <summary>Frees all native memory of the store. Idempotent; calls in flight on other threads finish first.</summary>
@@ -215,30 +139,30 @@ public sealed unsafe partial class TreeStore : IDisposable
     internal StoreLock StoreLock => _storeLock;
 
     /// <summary>
-    /// The record of slot <paramref name="id"/>. The caller then takes the tree's lock and calls
-    /// <see cref="TreeRecord.ThrowIfStale"/> (Remove may run between this lookup and the lock; the
-    /// record itself stays valid memory until the store is freed). For a store opened from a snapshot
-    /// file this is where the tree's node section is verified, once, before anything reads it.
+    /// The record of tree <paramref name="id"/> for a write: refused on a read-only store, then the
+    /// plain lookup (<see cref="StoreRoot.LiveTree"/>). This is what every Insert does before its lock.
     /// </summary>
-    internal TreeRecord* Tree(StoreRoot* root, uint id, uint generation, bool write = false)
+    internal TreeRecord* TreeForWrite(in StorePin pin, uint id, uint generation)
     {
-        if (write) ThrowIfReadOnly(root);
-        if (id >= Volatile.Read(ref root->TreeCount))
-            ThrowHelper.NoSuchTree(id);
-        TreeRecord* tree = root->Tree(id);
-        if (Volatile.Read(ref tree->Live) == 0 || tree->Generation != generation)
-            tree->ThrowIfStale(generation);
-        if (root->MapBase != null)
-        {
-            CheckMappedFile(root); // a file changed under the mapping would fault or lie: refuse first
-            if (Volatile.Read(ref tree->Verified) == 0) VerifyMappedTree(root, tree);
-        }
+        ThrowIfReadOnly();
+        return pin.Root->LiveTree(id, generation);
+    }
+
+    /// <summary>
+    /// The record of tree <paramref name="id"/> for a read. For a store opened from a snapshot file this
+    /// is where the file is checked and the tree's node section verified, once, before anything reads it.
+    /// The caller then takes the tree's lock and re-checks the generation under it.
+    /// </summary>
+    internal TreeRecord* TreeForRead(in StorePin pin, uint id, uint generation)
+    {
+        TreeRecord* tree = pin.Root->LiveTree(id, generation);
+        _mapped?.EnsureTreeVerified(pin.Root, _storeLock, id, tree);
         return tree;
     }
 
-    internal static void ThrowIfReadOnly(StoreRoot* root)
+    private void ThrowIfReadOnly()
     {
-        if (root->ReadOnly != 0)
+        if (_mapped != null)
             ThrowHelper.ReadOnlyStore();
     }
 }

@@ -9,7 +9,7 @@ namespace ProfileArena.Engine;
 /// Caller holds the tree's read lock.
 /// </summary>
 /// <remarks>
-/// 1. One pass with a bounded min-heap of values finds the cut: the n-th largest value.
+/// 1. One pass with a bounded min-heap of values (<see cref="LargestValues"/>) finds the cut: the n-th largest value.
 /// 2. Every node at or above the cut is a candidate (fewer than n above it; any number at it).
 /// 3. If candidates share a value, their stacks are ranked in ordinal byte order without building
 ///    them: <see cref="RankStacks"/> walks the union of their root paths once, ordering each node's
@@ -25,7 +25,7 @@ internal static unsafe class TopN
     private struct Candidate
     {
         public ulong Value;
-        public uint Index;
+        public NodeIndex Index;
         public uint Rank;   // ordinal position of the stack among tied candidates (0 when not needed)
     }
 
@@ -35,7 +35,7 @@ internal static unsafe class TopN
         uint count = nodes.Count;
         if (n == 0 || count <= 1) return [];
         int k = (int)Math.Min((uint)n, count - 1);
-        ulong* totals = TreeWalker.SubtreeTotals(ref nodes, out nuint totalsBytes);
+        using var totals = new SubtreeTotals(ref nodes);
         Candidate* candidates = null;
         nuint candidatesBytes = 0;
         try
@@ -45,15 +45,16 @@ internal static unsafe class TopN
 
             uint found = 0;
             for (uint i = 1; i < count; i++)
-                if (Value(ref nodes, totals, i, by) >= cut) found++;
+                if (Value(ref nodes, totals, new NodeIndex(i), by) >= cut) found++;
             candidatesBytes = (nuint)found * (nuint)sizeof(Candidate);
             candidates = (Candidate*)NativeAllocator.AllocScratch(Math.Max(candidatesBytes, 1));
             var span = new Span<Candidate>(candidates, (int)found);
             uint c = 0;
             for (uint i = 1; i < count; i++)
             {
-                ulong value = Value(ref nodes, totals, i, by);
-                if (value >= cut) span[(int)c++] = new Candidate { Value = value, Index = i };
+                var index = new NodeIndex(i);
+                ulong value = Value(ref nodes, totals, index, by);
+                if (value >= cut) span[(int)c++] = new Candidate { Value = value, Index = index };
             }
 
             span.Sort(new ByValue());
@@ -69,60 +70,29 @@ internal static unsafe class TopN
             var builder = new StackBuilder(root, tree);
             for (int i = 0; i < result.Length; i++)
             {
-                uint index = span[i].Index;
+                NodeIndex index = span[i].Index;
                 result[i] = new TopEntry(builder.Build(index), nodes[index]->Self, totals[index]);
             }
             return result;
         }
         finally
         {
-            NativeAllocator.FreeScratch(totals, totalsBytes);
             if (candidates != null) NativeAllocator.FreeScratch(candidates, Math.Max(candidatesBytes, 1));
         }
     }
 
-    private static ulong Value(ref NodeSlabs nodes, ulong* totals, uint i, TopBy by) => by == TopBy.Self ? nodes[i]->Self : totals[i];
+    private static ulong Value(ref NodeSlabs nodes, in SubtreeTotals totals, NodeIndex i, TopBy by) => by == TopBy.Self ? nodes[i]->Self : totals[i];
 
-    /// <summary>The k-th largest non-zero value (or the smallest non-zero one if fewer), 0 if none: a bounded min-heap of values.</summary>
-    private static ulong Cut(ref NodeSlabs nodes, ulong* totals, uint count, int k, TopBy by)
+    /// <summary>The k-th largest non-zero value (or the smallest non-zero one if fewer), 0 if none.</summary>
+    private static ulong Cut(ref NodeSlabs nodes, in SubtreeTotals totals, uint count, int k, TopBy by)
     {
-        nuint bytes = (nuint)k * sizeof(ulong);
-        var heap = (ulong*)NativeAllocator.AllocScratch(bytes);
-        try
+        using var best = new LargestValues(k);
+        for (uint i = 1; i < count; i++)
         {
-            int size = 0;
-            for (uint i = 1; i < count; i++)
-            {
-                ulong value = Value(ref nodes, totals, i, by);
-                if (value == 0) continue;
-                if (size < k)
-                {
-                    int j = size++;
-                    while (j > 0 && heap[(j - 1) / 2] > value) { heap[j] = heap[(j - 1) / 2]; j = (j - 1) / 2; }
-                    heap[j] = value;
-                }
-                else if (value > heap[0])
-                {
-                    heap[0] = value;
-                    int j = 0;
-                    while (true)
-                    {
-                        int child = 2 * j + 1;
-                        if (child >= size) break;
-                        if (child + 1 < size && heap[child + 1] < heap[child]) child++;
-                        if (heap[child] >= value) break;
-                        heap[j] = heap[child];
-                        j = child;
-                    }
-                    heap[j] = value;
-                }
-            }
-            return size == 0 ? 0 : heap[0];
+            ulong value = Value(ref nodes, totals, new NodeIndex(i), by);
+            if (value != 0) best.Offer(value);
         }
-        finally
-        {
-            NativeAllocator.FreeScratch(heap, bytes);
-        }
+        return best.Count == 0 ? 0 : best.Min;
     }
 
     private const byte IsCandidate = 1; // the node is a candidate (needs a rank)
@@ -149,10 +119,10 @@ internal static unsafe class TopN
             new Span<byte>(flags, (int)count).Clear();
             foreach (ref Candidate c in candidates)
             {
-                flags[c.Index] |= IsCandidate;
-                for (uint i = c.Index; i != 0 && (flags[i] & OnPath) == 0; i = nodes[i]->Parent.Value)
+                flags[c.Index.Value] |= IsCandidate;
+                for (NodeIndex i = c.Index; !i.IsNone && (flags[i.Value] & OnPath) == 0; i = nodes[i]->Parent)
                 {
-                    flags[i] |= OnPath;
+                    flags[i.Value] |= OnPath;
                     flags[nodes[i]->Parent.Value] |= Ancestor;
                 }
             }
@@ -161,27 +131,27 @@ internal static unsafe class TopN
             var items = new List<Item>();   // the sorted items of the node being expanded
             var stack = new List<Item>();   // items still to visit, next on top
             uint rank = 0;
-            stack.Add(new Item(0, Self: false));
+            stack.Add(new Item(NodeIndex.Root, Self: false));
             while (stack.Count > 0)
             {
                 Item item = stack[^1];
                 stack.RemoveAt(stack.Count - 1);
                 if (item.Self)
                 {
-                    ranks[item.Node] = rank++;
+                    ranks[item.Node.Value] = rank++;
                     continue;
                 }
                 items.Clear();
                 for (NodeIndex c = nodes[item.Node]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling)
                 {
                     byte f = flags[c.Value];
-                    if ((f & IsCandidate) != 0) items.Add(new Item(c.Value, Self: true));
-                    if ((f & Ancestor) != 0) items.Add(new Item(c.Value, Self: false));
+                    if ((f & IsCandidate) != 0) items.Add(new Item(c, Self: true));
+                    if ((f & Ancestor) != 0) items.Add(new Item(c, Self: false));
                 }
                 items.Sort(comparer);
                 for (int i = items.Count - 1; i >= 0; i--) stack.Add(items[i]);
             }
-            foreach (ref Candidate c in candidates) c.Rank = ranks[c.Index];
+            foreach (ref Candidate c in candidates) c.Rank = ranks[c.Index.Value];
         }
         finally
         {
@@ -190,7 +160,7 @@ internal static unsafe class TopN
         }
     }
 
-    private readonly record struct Item(uint Node, bool Self);
+    private readonly record struct Item(NodeIndex Node, bool Self);
 
     /// <summary>Items of one parent by "name + terminator": the end (self) sorts below every byte, ';' (descendants) in its place.</summary>
     private sealed class ItemOrder(StoreRoot* root, TreeRecord* tree) : IComparer<Item>
@@ -206,7 +176,7 @@ internal static unsafe class TopN
             int cy = common < y.Length ? y[common] : b.Self ? -1 : TreeWriter.Separator;
             // Sibling names are distinct and hold no ';', so cx ≠ cy; a mapped snapshot's siblings are
             // not checked for distinct names, hence the index as a last, deterministic resort.
-            return cx != cy ? cx.CompareTo(cy) : a.Node.CompareTo(b.Node);
+            return cx != cy ? cx.CompareTo(cy) : a.Node.Value.CompareTo(b.Node.Value);
         }
     }
 
@@ -232,13 +202,13 @@ internal static unsafe class TopN
     /// <summary>Builds one stack from its parent chain: O(depth + bytes), once per winner.</summary>
     private readonly struct StackBuilder(StoreRoot* root, TreeRecord* tree)
     {
-        private readonly List<uint> _path = new();
+        private readonly List<NodeIndex> _path = new();
 
-        public byte[] Build(uint index)
+        public byte[] Build(NodeIndex index)
         {
             _path.Clear();
             long length = -1;
-            for (uint i = index; i != 0; i = tree->Nodes[i]->Parent.Value)
+            for (NodeIndex i = index; !i.IsNone; i = tree->Nodes[i]->Parent)
             {
                 _path.Add(i);
                 length += 1 + root->Symbols.Name(tree->Nodes[i]->Symbol).Length;

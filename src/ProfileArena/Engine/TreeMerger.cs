@@ -16,8 +16,8 @@ namespace ProfileArena.Engine;
 /// </remarks>
 internal static unsafe class TreeMerger
 {
-    private const uint New = uint.MaxValue;          // map entry: target node still to create
-    private const uint Unmapped = uint.MaxValue - 1; // symbol map entry: not looked up yet
+    private static NodeIndex New => new(uint.MaxValue);        // map entry: target node still to create (never a node: see TreeRecord.MaxNodes)
+    private static SymbolId Unmapped => new(uint.MaxValue - 1); // symbol map entry: not looked up yet (never an id: see SymbolTable.Add)
 
     public static void Merge(StoreLock targetStoreLock, StoreRoot* targetRoot, TreeRecord* target, uint targetGeneration,
         StoreRoot* sourceRoot, TreeRecord* source, uint sourceGeneration)
@@ -46,7 +46,7 @@ internal static unsafe class TreeMerger
             paths[0] = 0;
             for (uint i = 1; i < count; i++)
             {
-                Node* node = from[i];
+                Node* node = from[new NodeIndex(i)];
                 ulong parent = paths[node->Parent.Value];
                 long length = (node->Parent.IsNone ? 0 : (long)(uint)parent + 1) + sourceRoot->Symbols.Name(node->Symbol).Length;
                 long depth = (long)(parent >> 32) + 1;
@@ -67,7 +67,7 @@ internal static unsafe class TreeMerger
         ulong total = tree->Total;
         if (total > ulong.MaxValue - total)
             throw new OverflowException($"Merging the tree into itself would overflow its total of {total}; the tree is unchanged.");
-        for (uint i = 0; i < nodes.Count; i++) nodes[i]->Self *= 2;
+        for (uint i = 0; i < nodes.Count; i++) nodes[new NodeIndex(i)]->Self *= 2;
         tree->Total = total * 2;
     }
 
@@ -88,25 +88,26 @@ internal static unsafe class TreeMerger
         uint symbolCount = sameStore ? 0 : sourceRoot->Symbols.Count;
         bool perNode = !sameStore && symbolCount > 4uL * count;
         uint symbolSlots = perNode ? count : symbolCount;
-        nuint mapBytes = (nuint)count * sizeof(uint), symbolMapBytes = (nuint)symbolSlots * sizeof(uint);
-        var map = (uint*)NativeAllocator.AllocScratch(mapBytes);
-        var symbolMap = sameStore ? null : (uint*)NativeAllocator.AllocScratch(Math.Max(symbolMapBytes, 1));
+        nuint mapBytes = (nuint)count * (nuint)sizeof(NodeIndex), symbolMapBytes = (nuint)symbolSlots * (nuint)sizeof(SymbolId);
+        var map = (NodeIndex*)NativeAllocator.AllocScratch(mapBytes); // source node → target node, or New
+        // Source symbol (or source node, per node) → target symbol, Missing (to intern) or Unmapped.
+        var symbolMap = sameStore ? null : (SymbolId*)NativeAllocator.AllocScratch(Math.Max(symbolMapBytes, 1));
         try
         {
             bool anyUnknownName = false;
             if (!sameStore)
             {
-                new Span<uint>(symbolMap, (int)symbolSlots).Fill(Unmapped);
+                new Span<SymbolId>(symbolMap, (int)symbolSlots).Fill(Unmapped);
                 using (targetStoreLock.Enter())
                 {
                     for (uint i = 1; i < count; i++)
                     {
-                        uint s = from[i]->Symbol.Value;
-                        uint slot = perNode ? i : s;
+                        SymbolId s = from[new NodeIndex(i)]->Symbol;
+                        uint slot = perNode ? i : s.Value;
                         if (symbolMap[slot] != Unmapped) continue;
-                        ReadOnlySpan<byte> name = sourceRoot->Symbols.Name(new SymbolId(s));
-                        symbolMap[slot] = targetRoot->Symbols.Find(name, SymbolTable.Hash(name)).Value;
-                        anyUnknownName |= symbolMap[slot] == SymbolId.Missing.Value;
+                        ReadOnlySpan<byte> name = sourceRoot->Symbols.Name(s);
+                        symbolMap[slot] = targetRoot->Symbols.Find(name, SymbolTable.Hash(name));
+                        anyUnknownName |= symbolMap[slot].IsMissing;
                     }
                 }
             }
@@ -117,18 +118,18 @@ internal static unsafe class TreeMerger
 
             // Pass 1: map what exists, count what must be created.
             long created = 0;
-            map[0] = 0;
+            map[0] = NodeIndex.Root;
             for (uint i = 1; i < count; i++)
             {
-                Node* node = from[i];
+                Node* node = from[new NodeIndex(i)];
                 Debug.Assert(node->Parent.Value < i, "parent index must be below child index");
-                uint parent = map[node->Parent.Value];
-                uint symbol = sameStore ? node->Symbol.Value : symbolMap[perNode ? i : node->Symbol.Value];
-                uint mapped = New;
-                if (parent != New && symbol != SymbolId.Missing.Value)
+                NodeIndex parent = map[node->Parent.Value];
+                SymbolId symbol = sameStore ? node->Symbol : symbolMap[perNode ? i : node->Symbol.Value];
+                NodeIndex mapped = New;
+                if (parent != New && !symbol.IsMissing)
                 {
-                    NodeIndex existing = target->Edges.Find(ref into, new NodeIndex(parent), new SymbolId(symbol));
-                    if (!existing.IsNone) mapped = existing.Value;
+                    NodeIndex existing = target->Edges.Find(ref into, parent, symbol);
+                    if (!existing.IsNone) mapped = existing;
                 }
                 map[i] = mapped;
                 if (mapped == New) created++;
@@ -147,10 +148,10 @@ internal static unsafe class TreeMerger
                         {
                             for (uint slot = 0; slot < symbolSlots; slot++)
                             {
-                                if (symbolMap[slot] != SymbolId.Missing.Value) continue;
+                                if (!symbolMap[slot].IsMissing) continue;
                                 // Per node, a name several nodes share is added by the first and found by the rest.
-                                SymbolId s = perNode ? from[slot]->Symbol : new SymbolId(slot);
-                                symbolMap[slot] = targetRoot->Symbols.FindOrAdd(&targetRoot->Memory, sourceRoot->Symbols.Name(s), targetRoot->MaxSymbolBytes).Value;
+                                SymbolId s = perNode ? from[new NodeIndex(slot)]->Symbol : new SymbolId(slot);
+                                symbolMap[slot] = targetRoot->Symbols.FindOrAdd(&targetRoot->Memory, sourceRoot->Symbols.Name(s), targetRoot->MaxSymbolBytes);
                             }
                             targetRoot->Symbols.Commit(&targetRoot->Memory);
                         }
@@ -169,15 +170,15 @@ internal static unsafe class TreeMerger
             }
 
             // Pass 3: create and add. Nothing below can fail.
-            into[0]->Self += from[0]->Self; // always 0 today (no key ends at the root), kept for exactness
+            into[NodeIndex.Root]->Self += from[NodeIndex.Root]->Self; // always 0 today (no key ends at the root), kept for exactness
             target->Total += added;
             for (uint i = 1; i < count; i++)
             {
-                Node* node = from[i];
+                Node* node = from[new NodeIndex(i)];
                 if (map[i] == New)
                 {
-                    uint symbol = sameStore ? node->Symbol.Value : symbolMap[perNode ? i : node->Symbol.Value];
-                    map[i] = target->AddChild(new NodeIndex(map[node->Parent.Value]), new SymbolId(symbol)).Value;
+                    SymbolId symbol = sameStore ? node->Symbol : symbolMap[perNode ? i : node->Symbol.Value];
+                    map[i] = target->AddChild(map[node->Parent.Value], symbol);
                 }
                 into[map[i]]->Self += node->Self;
             }

@@ -5,110 +5,49 @@ using ProfileArena.Native;
 namespace ProfileArena.Engine;
 
 /// <summary>
-/// Clear and the pyroscope-style truncation (fold the smallest subtrees into <c>other</c>). Both
-/// build the new node set beside the old one and swap it in only when nothing can fail any more,
-/// so a refused operation leaves the tree as it was. Callers hold the tree's write lock.
+/// The pyroscope-style truncation: fold the smallest subtrees into <c>other</c>. The new node set is
+/// built beside the old one and swapped in (<see cref="TreeLifecycle.ReplaceNodes"/>) only when nothing
+/// can fail any more, so a refused truncation leaves the tree as it was. Callers hold the tree's write lock.
 /// </summary>
 internal static unsafe class TreeTruncator
 {
     public static ReadOnlySpan<byte> OtherName => "other"u8;
 
-    public static void Clear(StoreRoot* root, TreeRecord* tree)
-    {
-        NativeAllocator* memory = &root->Memory;
-        uint before = tree->Nodes.Count;
-        TreeRecord fresh = default;
-        try
-        {
-            fresh.Init(memory);
-        }
-        catch (StoreLimitExceededException)
-        {
-            // The budget is full: free first (that always leaves room for one root), then start again.
-            fresh.Free(memory);
-            tree->Nodes.Free(memory);
-            tree->Edges.Free(memory);
-            fresh = default;
-            fresh.Init(memory);
-        }
-        Swap(root, tree, ref fresh, before);
-        tree->Total = 0;
-    }
-
-    private static void Swap(StoreRoot* root, TreeRecord* tree, ref TreeRecord fresh, uint before)
-    {
-        NativeAllocator* memory = &root->Memory;
-        tree->Nodes.Free(memory);
-        tree->Edges.Free(memory);
-        tree->Nodes = fresh.Nodes;
-        tree->Edges = fresh.Edges;
-        tree->Cache.Valid = false; // node indices changed; the cache's arrays are kept
-        Interlocked.Add(ref root->NodeCount, -(long)(before - tree->Nodes.Count));
-    }
-
     /// <summary>
     /// The cut for <paramref name="maxNodes"/>: the maxNodes-th largest total among non-root nodes, or 0
-    /// when the tree has no more nodes than that (pyroscope's minValue). A min-heap of the best totals
-    /// seen so far; a node that does not beat the heap's minimum is skipped with its whole subtree
-    /// (a child's total never exceeds its parent's).
+    /// when the tree has no more nodes than that (pyroscope's minValue). The best totals seen so far are
+    /// kept in a bounded min-heap (<see cref="LargestValues"/>) over a depth-first walk; a node that does
+    /// not beat the heap's minimum is skipped with its whole subtree (a child's total never exceeds its
+    /// parent's).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
     public static ulong MinTotal(TreeRecord* tree, long maxNodes)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
         if (nodes.Count - 1 <= (ulong)maxNodes) return 0;
         if (maxNodes > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(maxNodes), maxNodes, $"a cut below {nodes.Count - 1} nodes must keep at most {int.MaxValue}");
-        int k = (int)maxNodes; // the heap holds k entries
-        ulong* totals = TreeWalker.SubtreeTotals(ref nodes, out nuint totalsBytes);
-        var heap = (ulong*)NativeAllocator.AllocScratch((nuint)k * sizeof(ulong));
-        var stack = (uint*)NativeAllocator.AllocScratch((nuint)nodes.Count * sizeof(uint));
+        using var totals = new SubtreeTotals(ref nodes);
+        using var best = new LargestValues((int)maxNodes);
+        nuint stackBytes = (nuint)nodes.Count * (nuint)sizeof(NodeIndex);
+        var stack = (NodeIndex*)NativeAllocator.AllocScratch(stackBytes);
         try
         {
-            int size = 0, top = 0;
-            for (NodeIndex c = nodes[0]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling) stack[top++] = c.Value;
+            int top = 0;
+            for (NodeIndex c = nodes[NodeIndex.Root]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling) stack[top++] = c;
             while (top > 0)
             {
-                uint index = stack[--top];
+                NodeIndex index = stack[--top];
                 ulong total = totals[index];
-                if (size == k)
-                {
-                    if (total <= heap[0]) continue;
-                    heap[0] = total;
-                    SiftDown(heap, size);
-                }
-                else
-                {
-                    int i = size++;
-                    while (i > 0 && heap[(i - 1) / 2] > total) { heap[i] = heap[(i - 1) / 2]; i = (i - 1) / 2; }
-                    heap[i] = total;
-                }
-                for (NodeIndex c = nodes[index]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling) stack[top++] = c.Value;
+                if (best.IsFull && total <= best.Min) continue;
+                best.Offer(total);
+                for (NodeIndex c = nodes[index]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling) stack[top++] = c;
             }
-            return size < k ? 0 : heap[0];
+            return best.IsFull ? best.Min : 0;
         }
         finally
         {
-            NativeAllocator.FreeScratch(totals, totalsBytes);
-            NativeAllocator.FreeScratch(heap, (nuint)k * sizeof(ulong));
-            NativeAllocator.FreeScratch(stack, (nuint)nodes.Count * sizeof(uint));
+            NativeAllocator.FreeScratch(stack, stackBytes);
         }
-    }
-
-    private static void SiftDown(ulong* heap, int size)
-    {
-        int i = 0;
-        ulong item = heap[0];
-        while (true)
-        {
-            int child = 2 * i + 1;
-            if (child >= size) break;
-            if (child + 1 < size && heap[child + 1] < heap[child]) child++;
-            if (heap[child] >= item) break;
-            heap[i] = heap[child];
-            i = child;
-        }
-        heap[i] = item;
     }
 
     /// <summary>
@@ -116,7 +55,7 @@ internal static unsafe class TreeTruncator
     /// name is <c>other</c>; the totals of each kept node's dropped children become the self of its
     /// <c>other</c> child (created, or the existing one). Returns the net number of nodes removed.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // one call loops over every node: skip tier 0 and OSR
     public static long FoldBelow(StoreLock storeLock, StoreRoot* root, TreeRecord* tree, ulong minTotal)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
@@ -125,40 +64,42 @@ internal static unsafe class TreeTruncator
         SymbolId other;
         using (storeLock.Enter()) other = root->Symbols.Find(OtherName, SymbolTable.Hash(OtherName));
 
-        ulong* totals = TreeWalker.SubtreeTotals(ref nodes, out nuint totalsBytes);
-        var map = (uint*)NativeAllocator.AllocScratch((nuint)count * sizeof(uint));
+        using var totals = new SubtreeTotals(ref nodes);
+        nuint mapBytes = (nuint)count * (nuint)sizeof(NodeIndex), pathBytesBytes = (nuint)count * sizeof(uint);
+        // map[i] = the new index of kept node i; None = dropped (the root is kept and stays 0).
+        var map = (NodeIndex*)NativeAllocator.AllocScratch(mapBytes);
         // Path bytes of kept nodes: an `other` child may be longer than the dropped child it replaces
         // (a name shorter than "other"), and every path must stay within MaxStackBytes.
-        var pathBytes = (uint*)NativeAllocator.AllocScratch((nuint)count * sizeof(uint));
+        var pathBytes = (uint*)NativeAllocator.AllocScratch(pathBytesBytes);
         try
         {
-            // Pass 1: map[i] = new index of kept node i, 0 = dropped. Ascending index order visits a
-            // parent before its children, and the new indices keep that order (parent < child).
-            map[0] = 0;
+            // Pass 1: map the kept nodes. Ascending index order visits a parent before its children,
+            // and the new indices keep that order (parent < child).
+            map[0] = NodeIndex.Root;
             pathBytes[0] = 0;
             uint kept = 1;
             for (uint i = 1; i < count; i++)
             {
-                Node* node = nodes[i];
-                uint parent = node->Parent.Value;
-                bool parentKept = parent == 0 || map[parent] != 0;
-                map[i] = parentKept && (totals[i] >= minTotal || node->Symbol == other) ? kept++ : 0;
+                var index = new NodeIndex(i);
+                Node* node = nodes[index];
+                NodeIndex parent = node->Parent;
+                bool parentKept = parent.IsNone || !map[parent.Value].IsNone;
+                map[i] = parentKept && (totals[index] >= minTotal || node->Symbol == other) ? new NodeIndex(kept++) : NodeIndex.None;
                 // ≤ MaxStackBytes (≤ 2^30) for every node: the store's invariant.
-                if (map[i] != 0) pathBytes[i] = (parent == 0 ? 0 : pathBytes[parent] + 1) + (uint)root->Symbols.Name(node->Symbol).Length;
+                if (!map[i].IsNone) pathBytes[i] = (parent.IsNone ? 0 : pathBytes[parent.Value] + 1) + (uint)root->Symbols.Name(node->Symbol).Length;
             }
             if (kept == count) return 0; // every node stays
 
             // Which kept nodes lose children with a value, and whether they already have an `other` child.
-            // Flags in the high bits of a second pass over the children lists.
             uint folds = 0;
             bool needOther = false;
             for (uint i = 0; i < count; i++)
             {
-                if (i != 0 && map[i] == 0) continue;
+                if (i != 0 && map[i].IsNone) continue;
                 bool dropped = false, hasOther = false;
-                for (NodeIndex c = nodes[i]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling)
+                for (NodeIndex c = nodes[new NodeIndex(i)]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling)
                 {
-                    if (map[c.Value] == 0) dropped |= totals[c.Value] > 0;
+                    if (map[c.Value].IsNone) dropped |= totals[c] > 0;
                     else hasOther |= nodes[c]->Symbol == other;
                 }
                 if (dropped && !hasOther)
@@ -210,61 +151,63 @@ internal static unsafe class TreeTruncator
             // Pass 3 (cannot fail): copy kept nodes, link them, then add the `other` nodes.
             ref NodeSlabs to = ref fresh.Nodes;
             to.Count = result;
-            *to[0] = *nodes[0];
-            to[0]->FirstChild = NodeIndex.None;
-            to[0]->NextInBucket = NodeIndex.None;
+            Node* newRoot = to[NodeIndex.Root];
+            *newRoot = *nodes[NodeIndex.Root];
+            newRoot->FirstChild = NodeIndex.None;
+            newRoot->NextInBucket = NodeIndex.None;
             for (uint i = 1; i < count; i++)
             {
-                uint ni = map[i];
-                if (ni == 0) continue;
-                Node* node = nodes[i];
+                NodeIndex ni = map[i];
+                if (ni.IsNone) continue;
+                Node* node = nodes[new NodeIndex(i)];
+                NodeIndex newParent = map[node->Parent.Value];
                 Node* copy = to[ni];
-                Node* parent = to[map[node->Parent.Value]];
+                Node* parent = to[newParent];
                 *copy = default;
                 copy->Self = node->Self;
                 copy->Symbol = node->Symbol;
-                copy->Parent = new NodeIndex(map[node->Parent.Value]);
+                copy->Parent = newParent;
                 copy->NextSibling = parent->FirstChild;
-                parent->FirstChild = new NodeIndex(ni);
+                parent->FirstChild = ni;
             }
             uint next = kept;
             for (uint i = 0; i < count; i++)
             {
-                if (i != 0 && map[i] == 0) continue;
+                if (i != 0 && map[i].IsNone) continue;
                 ulong folded = 0;
-                uint otherChild = 0;
-                for (NodeIndex c = nodes[i]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling)
+                NodeIndex otherChild = NodeIndex.None;
+                for (NodeIndex c = nodes[new NodeIndex(i)]->FirstChild; !c.IsNone; c = nodes[c]->NextSibling)
                 {
-                    if (map[c.Value] == 0) folded += totals[c.Value];
+                    if (map[c.Value].IsNone) folded += totals[c];
                     else if (nodes[c]->Symbol == other) otherChild = map[c.Value];
                 }
                 if (folded == 0) continue;
-                if (otherChild != 0)
+                if (!otherChild.IsNone)
                 {
                     to[otherChild]->Self += folded;
                     continue;
                 }
                 Node* parent = to[map[i]];
-                Node* o = to[next];
+                var added = new NodeIndex(next++);
+                Node* o = to[added];
                 *o = default;
                 o->Self = folded;
                 o->Symbol = other;
-                o->Parent = new NodeIndex(map[i]);
+                o->Parent = map[i];
                 o->NextSibling = parent->FirstChild;
-                parent->FirstChild = new NodeIndex(next);
-                next++;
+                parent->FirstChild = added;
             }
             Debug.Assert(next == result);
             for (uint i = 1; i < result; i++) fresh.Edges.Add(ref to, new NodeIndex(i));
 
-            Swap(root, tree, ref fresh, count);
+            TreeLifecycle.ReplaceNodes(root, tree, ref fresh);
+            Interlocked.Add(ref root->NodeCount, -(long)(count - result));
             return (long)count - result;
         }
         finally
         {
-            NativeAllocator.FreeScratch(totals, totalsBytes);
-            NativeAllocator.FreeScratch(map, (nuint)count * sizeof(uint));
-            NativeAllocator.FreeScratch(pathBytes, (nuint)count * sizeof(uint));
+            NativeAllocator.FreeScratch(map, mapBytes);
+            NativeAllocator.FreeScratch(pathBytes, pathBytesBytes);
         }
     }
 }

@@ -171,10 +171,10 @@ internal static unsafe class TreeWalker
         ref NodeSlabs nodes = ref tree->Nodes;
         ref SymbolTable symbols = ref root->Symbols;
         var s = new Scratch();
-        ulong* totals = SubtreeTotals(ref nodes, out nuint totalsBytes);
+        using var totals = new SubtreeTotals(ref nodes);
         try
         {
-            Debug.Assert(totals[0] == tree->Total);
+            Debug.Assert(totals[NodeIndex.Root] == tree->Total);
             PlanEntry* e = plan->Entries;
             int maxDepth = 0, maxPath = 0;
             int top = 0;
@@ -191,7 +191,7 @@ internal static unsafe class TreeWalker
                 e->NameLength = name.Length;
                 e->Depth = depth;
                 e->Self = node->Self;
-                e->Total = totals[index.Value];
+                e->Total = totals[index];
                 e++;
                 // Path lengths per depth, only to size the replay's buffers once.
                 s.EnsureDepth(depth + 1);
@@ -209,25 +209,8 @@ internal static unsafe class TreeWalker
         }
         finally
         {
-            NativeAllocator.FreeScratch(totals, totalsBytes);
             s.Free();
         }
-    }
-
-    /// <summary>
-    /// Every node's total (Σ self over its subtree) in a native array indexed by node index, owned by
-    /// the caller (free with <see cref="NativeAllocator.FreeScratch"/>). Children have higher indices
-    /// than their parents, so one pass from the last index down completes each subtree before its
-    /// parent is read. Sums cannot overflow: each is at most the tree's total.
-    /// </summary>
-    public static ulong* SubtreeTotals(ref NodeSlabs nodes, out nuint bytes)
-    {
-        uint count = nodes.Count;
-        bytes = (nuint)count * sizeof(ulong);
-        var totals = (ulong*)NativeAllocator.AllocScratch(bytes);
-        for (uint i = 0; i < count; i++) totals[i] = nodes[i]->Self;
-        for (uint i = count - 1; i > 0; i--) totals[nodes[i]->Parent.Value] += totals[i];
-        return totals;
     }
 
     /// <summary>Pushes the children of <paramref name="parent"/> so that the smallest name is on top.</summary>
@@ -247,47 +230,19 @@ internal static unsafe class TreeWalker
     /// <summary>Heap sort (no recursion, no allocation) of stack entries by their node's name, descending.</summary>
     private static void SortDescendingByName(ref NodeSlabs nodes, ref SymbolTable symbols, ulong* items, int count)
     {
-        if (count <= 16)
-        {
-            for (int i = 1; i < count; i++)
-            {
-                ulong item = items[i];
-                int j = i - 1;
-                while (j >= 0 && Compare(ref nodes, ref symbols, items[j], item) < 0)
-                {
-                    items[j + 1] = items[j];
-                    j--;
-                }
-                items[j + 1] = item;
-            }
-            return;
-        }
-        // Min-heap, so repeatedly moving the minimum to the end leaves the array descending.
-        for (int i = count / 2 - 1; i >= 0; i--) SiftDown(ref nodes, ref symbols, items, i, count);
-        for (int end = count - 1; end > 0; end--)
-        {
-            (items[0], items[end]) = (items[end], items[0]);
-            SiftDown(ref nodes, ref symbols, items, 0, end);
-        }
+        fixed (NodeSlabs* n = &nodes)
+        fixed (SymbolTable* t = &symbols)
+            BinaryHeap.SortDescending(new Span<ulong>(items, count), new ByName(n, t));
     }
 
-    private static void SiftDown(ref NodeSlabs nodes, ref SymbolTable symbols, ulong* items, int i, int count)
+    /// <summary>Stack entries ((depth &lt;&lt; 32) | node) by their node's name, ordinal.</summary>
+    private readonly struct ByName(NodeSlabs* nodes, SymbolTable* symbols) : IComparer<ulong>
     {
-        ulong item = items[i];
-        while (true)
-        {
-            int child = 2 * i + 1;
-            if (child >= count) break;
-            if (child + 1 < count && Compare(ref nodes, ref symbols, items[child + 1], items[child]) < 0) child++;
-            if (Compare(ref nodes, ref symbols, items[child], item) >= 0) break;
-            items[i] = items[child];
-            i = child;
-        }
-        items[i] = item;
-    }
+        public int Compare(ulong a, ulong b)
+            => symbols->Name(NodeName(a)).SequenceCompareTo(symbols->Name(NodeName(b)));
 
-    private static int Compare(ref NodeSlabs nodes, ref SymbolTable symbols, ulong a, ulong b)
-        => symbols.Name(nodes[(uint)a]->Symbol).SequenceCompareTo(symbols.Name(nodes[(uint)b]->Symbol));
+        private SymbolId NodeName(ulong entry) => (*nodes)[new NodeIndex((uint)entry)]->Symbol;
+    }
 
     /// <summary>Native working memory of one Iterate call, freed when it returns.</summary>
     private struct Scratch

@@ -19,7 +19,7 @@ internal unsafe struct EdgeIndex
     // Past 2^31 nodes chains simply grow longer than one; the table stops doubling.
     private const uint MaxBuckets = 1u << 31;
 
-    private uint* _buckets;
+    private NodeIndex* _buckets; // chain heads, NodeIndex.None = empty
     private int _shift;     // 64 − log2(bucket count)
     private uint _count;    // bucket count
 
@@ -28,31 +28,31 @@ internal unsafe struct EdgeIndex
 
     public readonly NodeIndex Find(ref NodeSlabs nodes, NodeIndex parent, SymbolId symbol)
     {
-        uint n = _buckets[Bucket(parent, symbol)];
-        while (n != 0)
+        NodeIndex n = _buckets[Bucket(parent, symbol)];
+        while (!n.IsNone)
         {
             Node* node = nodes[n];
-            if (node->Parent == parent && node->Symbol == symbol) return new NodeIndex(n);
-            n = node->NextInBucket.Value;
+            if (node->Parent == parent && node->Symbol == symbol) return n;
+            n = node->NextInBucket;
         }
         return NodeIndex.None;
     }
 
     public readonly void Add(ref NodeSlabs nodes, NodeIndex child)
     {
-        Node* node = nodes[child.Value];
-        ref uint head = ref _buckets[Bucket(node->Parent, node->Symbol)];
-        node->NextInBucket = new NodeIndex(head);
-        head = child.Value;
+        Node* node = nodes[child];
+        ref NodeIndex head = ref _buckets[Bucket(node->Parent, node->Symbol)];
+        node->NextInBucket = head;
+        head = child;
     }
 
     /// <summary>Undoes the most recent <see cref="Add"/> of <paramref name="child"/> (it is the head of its chain).</summary>
     public readonly void RemoveNewest(ref NodeSlabs nodes, NodeIndex child)
     {
-        Node* node = nodes[child.Value];
-        ref uint head = ref _buckets[Bucket(node->Parent, node->Symbol)];
-        Debug.Assert(head == child.Value);
-        head = node->NextInBucket.Value;
+        Node* node = nodes[child];
+        ref NodeIndex head = ref _buckets[Bucket(node->Parent, node->Symbol)];
+        Debug.Assert(head == child);
+        head = node->NextInBucket;
     }
 
     /// <summary>Makes sure <paramref name="nodeCount"/> nodes fit at load ≤ 1, re-chaining nodes 1..existing−1.</summary>
@@ -60,8 +60,8 @@ internal unsafe struct EdgeIndex
     {
         if (nodeCount <= _count || _count == MaxBuckets) return;
         ulong wanted = Math.Min(MaxBuckets, Math.Max(64UL, BitOperations.RoundUpToPowerOf2(nodeCount)));
-        var buckets = (uint*)NativeAllocator.Alloc(memory, (nuint)wanted * sizeof(uint));
-        if (_buckets != null) NativeAllocator.Free(memory, _buckets, (nuint)_count * sizeof(uint));
+        var buckets = (NodeIndex*)NativeAllocator.Alloc(memory, (nuint)wanted * (nuint)sizeof(NodeIndex)); // zeroed: all empty
+        if (_buckets != null) NativeAllocator.Free(memory, _buckets, (nuint)_count * (nuint)sizeof(NodeIndex));
         _buckets = buckets;
         _count = (uint)wanted;
         _shift = 64 - BitOperations.Log2(wanted);
@@ -75,8 +75,8 @@ internal unsafe struct EdgeIndex
     public void RestoreCapacity(NativeAllocator* memory, ref NodeSlabs nodes, uint existing, uint bucketCount)
     {
         if (_count <= bucketCount) return;
-        var buckets = (uint*)NativeAllocator.AllocRestoring(memory, (nuint)bucketCount * sizeof(uint), zeroed: true);
-        NativeAllocator.Free(memory, _buckets, (nuint)_count * sizeof(uint));
+        var buckets = (NodeIndex*)NativeAllocator.AllocRestoring(memory, (nuint)bucketCount * (nuint)sizeof(NodeIndex), zeroed: true);
+        NativeAllocator.Free(memory, _buckets, (nuint)_count * (nuint)sizeof(NodeIndex));
         _buckets = buckets;
         _count = bucketCount;
         _shift = 64 - BitOperations.Log2(bucketCount);
@@ -85,7 +85,7 @@ internal unsafe struct EdgeIndex
 
     public void Free(NativeAllocator* memory)
     {
-        if (_buckets != null) NativeAllocator.Free(memory, _buckets, (nuint)_count * sizeof(uint));
+        if (_buckets != null) NativeAllocator.Free(memory, _buckets, (nuint)_count * (nuint)sizeof(NodeIndex));
         _buckets = null;
         _count = 0;
     }

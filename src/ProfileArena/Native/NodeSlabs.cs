@@ -6,7 +6,7 @@ internal unsafe struct NodeSlabs
     private SlabList<Node> _slabs;
     public uint Count;
 
-    public Node* this[uint index] => _slabs[index];
+    // Addressed by NodeIndex only: a raw uint could be a symbol id, a count or a slot.
     public Node* this[NodeIndex index] => _slabs[index.Value];
 
     public readonly ulong Capacity => _slabs.Capacity;

@@ -1,6 +1,3 @@
-using System.IO.MemoryMappedFiles;
-using System.Runtime.InteropServices;
-
 namespace ProfileArena.Native;
 
 /// <summary>
@@ -9,24 +6,18 @@ namespace ProfileArena.Native;
 /// runs only after the last in-flight call that did <c>DangerousAddRef</c> has released, so
 /// Dispose racing with Insert or Iterate never frees memory under them.
 /// </summary>
-/// <remarks>A store opened from a snapshot file also owns the mapping (two managed objects per store,
-/// whatever the file holds): it is unmapped after the native memory that points into it is freed.</remarks>
-internal sealed unsafe class StoreHandle : SafeHandle
+/// <remarks>A store opened from a snapshot file passes the mapping as <c>afterRelease</c>: it is
+/// disposed (unmapped) after the native memory that points into it is freed. The handle does not know
+/// what it is (the mapped-snapshot state belongs to Snapshots, which depends on Native, not back).</remarks>
+internal sealed unsafe class StoreHandle : System.Runtime.InteropServices.SafeHandle
 {
-    private MemoryMappedFile? _file;
-    private MemoryMappedViewAccessor? _view;
+    private IDisposable? _afterRelease;
 
-    public StoreHandle(StoreRoot* root) : base(IntPtr.Zero, ownsHandle: true) => SetHandle((nint)root);
-
-    public StoreHandle(StoreRoot* root, MemoryMappedFile file, MemoryMappedViewAccessor view, Snapshots.MappedFileGuard guard) : this(root)
+    public StoreHandle(StoreRoot* root, IDisposable? afterRelease = null) : base(IntPtr.Zero, ownsHandle: true)
     {
-        _file = file;
-        _view = view;
-        Guard = guard;
+        SetHandle((nint)root);
+        _afterRelease = afterRelease;
     }
-
-    /// <summary>For a mapped store: watches the file for changes under the mapping; null otherwise.</summary>
-    public Snapshots.MappedFileGuard? Guard { get; }
 
     public override bool IsInvalid => handle == IntPtr.Zero;
 
@@ -35,19 +26,8 @@ internal sealed unsafe class StoreHandle : SafeHandle
     protected override bool ReleaseHandle()
     {
         StoreRoot.Destroy((StoreRoot*)handle);
-        ReleaseMapping(_file, _view);
-        _file = null;
-        _view = null;
+        _afterRelease?.Dispose();
+        _afterRelease = null;
         return true;
-    }
-
-    internal static void ReleaseMapping(MemoryMappedFile? file, MemoryMappedViewAccessor? view)
-    {
-        if (view != null)
-        {
-            try { view.SafeMemoryMappedViewHandle.ReleasePointer(); } catch (ObjectDisposedException) { }
-            view.Dispose();
-        }
-        file?.Dispose();
     }
 }

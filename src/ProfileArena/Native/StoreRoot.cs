@@ -17,11 +17,8 @@ internal unsafe struct StoreRoot
     public int MaxStackFrames;  // … and has at most this many names
     public uint LiveTrees;      // slots with Live = 1
     public uint FreeTreeHead;   // removed slots, reused by CreateTree: slot + 1, 0 = none
-    public uint ReadOnly;       // 1 for a store opened from a mapped snapshot: every write throws
-    public uint SymbolsVerified; // mapped snapshots: 1 once symbols and names passed their checks
-    public byte* MapBase;       // mapped snapshots: the mapping (owned by the StoreHandle's managed view)
-    public long MapLength;
-    public Snapshots.SectionHeader MappedSymbols, MappedRuns, MappedNames; // verified on first use
+    // A store opened from a mapped snapshot keeps its mapping and verification state outside this
+    // record (Snapshots.MappedSnapshot, held by the TreeStore): Native knows nothing of snapshots.
 
     public static StoreRoot* Create(TreeStoreOptions options, bool internEmptyName = true)
     {
@@ -45,6 +42,47 @@ internal unsafe struct StoreRoot
     }
 
     public TreeRecord* Tree(uint id) => Trees[id];
+
+    // Accessors the public facade reads through (it never touches this record's fields itself).
+
+    /// <summary>Slots with a live tree (read without a lock: one aligned word).</summary>
+    public int LiveTreeCount => (int)Volatile.Read(ref LiveTrees);
+
+    /// <summary>Nodes of all trees, roots included.</summary>
+    public long TotalNodes => Volatile.Read(ref NodeCount);
+
+    /// <summary>Bytes held from NativeMemory by this store.</summary>
+    public long HeldBytes => Volatile.Read(ref Memory.Bytes);
+
+    /// <summary>Tree slots ever handed out (live or removed): ids below it address a record.</summary>
+    public uint SlotCount => Volatile.Read(ref TreeCount);
+
+    /// <summary>
+    /// The record of tree <paramref name="id"/> for a handle of <paramref name="generation"/>: the lookup
+    /// every call makes, nothing else. Throws for an id never handed out and for a handle whose tree
+    /// was removed; the caller re-checks staleness under the tree's lock (Remove may run after this
+    /// lookup; the record stays valid memory until the store is freed).
+    /// </summary>
+    public TreeRecord* LiveTree(uint id, uint generation)
+    {
+        if (id >= Volatile.Read(ref TreeCount))
+            ThrowHelper.NoSuchTree(id);
+        TreeRecord* tree = Trees[id];
+        if (Volatile.Read(ref tree->Live) == 0 || tree->Generation != generation)
+            tree->ThrowIfStale(generation);
+        return tree;
+    }
+
+    /// <summary>True when slot <paramref name="id"/> holds a live tree; its generation then.</summary>
+    public bool TryGetLive(uint id, out uint generation)
+    {
+        generation = 0;
+        if (id >= Volatile.Read(ref TreeCount)) return false;
+        TreeRecord* tree = Trees[id];
+        if (Volatile.Read(ref tree->Live) == 0) return false;
+        generation = Volatile.Read(ref tree->Generation);
+        return true;
+    }
 
     /// <summary>Frees every allocation of the store, then the root block itself. Never throws.</summary>
     public static void Destroy(StoreRoot* root)

@@ -23,16 +23,13 @@ internal unsafe struct TreeRecord
     public uint Generation;
     public uint Live;          // 1 while the slot holds a tree
     public uint NextFree;      // free list link: slot + 1, 0 = end
-    public uint Verified;      // mapped snapshots: 1 once the node section passed its checksum and structure checks
-    public long SectionOffset; // mapped snapshots: file offset of the node section (for error messages)
-    public ulong SectionHash;  // mapped snapshots: expected XxHash64 of the node section
 
     /// <summary>Creates the root (node 0, empty name). Throws before anything is visible.</summary>
     public void Init(NativeAllocator* memory)
     {
         Nodes.EnsureCapacity(memory, 1);
         Edges.EnsureCapacity(memory, ref Nodes, 0, 1);
-        *Nodes[0] = default; // the root: name 0 (""), no children, self 0
+        *Nodes[NodeIndex.Root] = default; // the root: name 0 (""), no children, self 0
         Nodes.Count = 1;
     }
 
@@ -124,6 +121,30 @@ internal unsafe struct TreeRecord
         Edges.Free(memory);
         Cache.Free(memory);
     }
+
+    /// <summary>The tree's total for a handle of <paramref name="generation"/>, without the lock: one
+    /// aligned 8-byte word (never torn), then the generation re-checked (Remove increments it: unchanged
+    /// since the lookup means the value is this tree's).</summary>
+    public ulong ReadTotal(uint generation)
+    {
+        ulong total = Volatile.Read(ref Total);
+        if (Volatile.Read(ref Live) == 0 || Volatile.Read(ref Generation) != generation) ThrowIfStale(generation);
+        return total;
+    }
+
+    /// <summary>The tree's node count (root included) for a handle of <paramref name="generation"/>, without the lock.</summary>
+    public long ReadNodeCount(uint generation)
+    {
+        long count = Volatile.Read(ref Nodes.Count);
+        if (Volatile.Read(ref Live) == 0 || Volatile.Read(ref Generation) != generation) ThrowIfStale(generation);
+        return count;
+    }
+
+    /// <summary>Tests only: the lock's state (−1 = write-held, else readers) and waiting writers.</summary>
+    public readonly (int State, int WaitingWriters) LockStateForTests => Lock.StateForTests;
+
+    /// <summary>Tests only: the lock's write version, as if that many writes had happened.</summary>
+    public void SetLockVersionForTests(ulong version) => Lock.SetVersionForTests(version);
 
     /// <summary>Throws unless the slot still holds the tree a handle of <paramref name="generation"/> refers to.
     /// Call it with the tree's lock held (read or write): Remove changes both fields under the write lock.</summary>

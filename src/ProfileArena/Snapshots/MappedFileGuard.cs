@@ -29,7 +29,7 @@ internal sealed unsafe class MappedFileGuard(SafeFileHandle file, string path)
     private volatile string? _damage;
 
     /// <summary>Throws if the file changed in a way that makes the mapping unusable (see the class remarks).</summary>
-    public void Check(StoreRoot* root, StoreLock storeLock)
+    public void Check(MappedSnapshot mapped, StoreRoot* root, StoreLock storeLock)
     {
         if (_damage != null) throw new InvalidDataException(_damage);
         if (RandomAccess.GetLength(file) == _length && File.GetLastWriteTimeUtc(file) == _written) return;
@@ -39,9 +39,9 @@ internal sealed unsafe class MappedFileGuard(SafeFileHandle file, string path)
             long length = RandomAccess.GetLength(file);
             DateTime written = File.GetLastWriteTimeUtc(file);
             if (length == _length && written == _written) return; // another call re-verified it
-            if (length < root->MapLength)
-                Damage($"the snapshot file {path} was truncated from {root->MapLength} to {length} bytes while it was mapped");
-            string? changed = ChangedSection(root);
+            if (length < mapped.Length)
+                Damage($"the snapshot file {path} was truncated from {mapped.Length} to {length} bytes while it was mapped");
+            string? changed = ChangedSection(mapped, root);
             if (changed != null) Damage($"the snapshot file {path} changed while it was mapped: {changed}");
             _length = length;
             _written = written;
@@ -55,21 +55,21 @@ internal sealed unsafe class MappedFileGuard(SafeFileHandle file, string path)
     }
 
     /// <summary>Re-hashes every section verified so far; the first that differs, or null.</summary>
-    private static string? ChangedSection(StoreRoot* root)
+    private static string? ChangedSection(MappedSnapshot mapped, StoreRoot* root)
     {
-        byte* file = root->MapBase;
-        if (root->SymbolsVerified != 0)
+        byte* file = mapped.Base;
+        if (mapped.SymbolsVerified)
         {
-            foreach (SectionHeader h in new[] { root->MappedSymbols, root->MappedRuns, root->MappedNames })
+            foreach (SectionHeader h in new[] { mapped.Symbols, mapped.Runs, mapped.Names })
                 if (SnapshotMapper.Hash(file + h.PayloadOffset, h.Length) != h.PayloadHash)
                     return $"the {h.Kind} section at byte offset {h.Offset} no longer matches its checksum";
         }
-        for (uint id = 0; id < root->TreeCount; id++)
+        for (uint id = 0; id < root->SlotCount; id++)
         {
-            TreeRecord* tree = root->Trees[id];
-            if (tree->Live == 0 || tree->Verified == 0) continue;
-            if (SnapshotMapper.Hash(file + tree->SectionOffset, (long)tree->Nodes.Count * SnapshotFormat.NodeSize) != tree->SectionHash)
-                return $"the node section of tree {id} at byte offset {tree->SectionOffset} no longer matches its checksum";
+            ref MappedSnapshot.MappedTree section = ref mapped.Tree(id);
+            if (!root->TryGetLive(id, out _) || section.Verified == 0) continue;
+            if (SnapshotMapper.Hash(file + section.SectionOffset, (long)root->Tree(id)->Nodes.Count * SnapshotFormat.NodeSize) != section.SectionHash)
+                return $"the node section of tree {id} at byte offset {section.SectionOffset} no longer matches its checksum";
         }
         return null;
     }

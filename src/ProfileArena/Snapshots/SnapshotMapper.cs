@@ -13,8 +13,12 @@ namespace ProfileArena.Snapshots;
 /// </summary>
 internal static unsafe class SnapshotMapper
 {
-    public static StoreRoot* Open(byte* file, long length, TreeStoreOptions options)
+    /// <summary>Checks the file's frame and tables and builds a read-only store borrowing its sections;
+    /// records in <paramref name="mapped"/> the sections verified later, on first use.</summary>
+    public static StoreRoot* Open(MappedSnapshot mapped, TreeStoreOptions options)
     {
+        byte* file = mapped.Base;
+        long length = mapped.Length;
         const int B = SnapshotFormat.BlockSize;
         if (length < 3 * B) throw SnapshotFormat.Invalid(Math.Min(length, 0), $"a snapshot is at least {3 * B} bytes; this file has {length}");
         if (length % B != 0) throw SnapshotFormat.Invalid(length, "a snapshot's length is a multiple of 64");
@@ -68,12 +72,9 @@ internal static unsafe class SnapshotMapper
         StoreRoot* root = StoreRoot.Create(options, internEmptyName: false);
         try
         {
-            root->ReadOnly = 1;
-            root->MapBase = file;
-            root->MapLength = length;
-            root->MappedSymbols = symbols;
-            root->MappedRuns = runs;
-            root->MappedNames = names;
+            mapped.Symbols = symbols;
+            mapped.Runs = runs;
+            mapped.Names = names;
             // Symbols are verified (checksums, runs, ranges, names) on first use, like the trees: see VerifySymbols.
 
             if (trees.Length > int.MaxValue) throw SnapshotFormat.Invalid(trees.Offset + 16, "too many tree slots");
@@ -83,6 +84,7 @@ internal static unsafe class SnapshotMapper
             for (int i = 0; i < firstOther; i++)
                 sectionsBySlot[i] = new(headers[i].Slot, (ulong)headers[i].Length / SnapshotFormat.NodeSize, headers[i].Generation);
             long nodeTotal = SnapshotFormat.CheckTreeTable(table, trees.PayloadOffset, sectionsBySlot, root->MaxNodes);
+            var sectionOf = new MappedSnapshot.MappedTree[slots];
             int next = 0;
             if (slots > 0) root->Trees.EnsureCapacity(&root->Memory, (ulong)slots);
             for (int slot = 0; slot < slots; slot++)
@@ -95,12 +97,12 @@ internal static unsafe class SnapshotMapper
                 SectionHeader h = headers[next++];
                 tree->Nodes.Borrow(&root->Memory, (Node*)(file + h.PayloadOffset), (uint)(h.Length / SnapshotFormat.NodeSize));
                 tree->Total = h.Aux;
-                tree->SectionOffset = h.PayloadOffset;
-                tree->SectionHash = h.PayloadHash;
+                sectionOf[slot] = new MappedSnapshot.MappedTree { SectionOffset = h.PayloadOffset, SectionHash = h.PayloadHash };
                 tree->Live = 1;
                 root->LiveTrees++;
             }
             root->NodeCount = nodeTotal;
+            mapped.SetTrees(sectionOf);
             return root;
         }
         catch
@@ -144,10 +146,10 @@ internal static unsafe class SnapshotMapper
     /// slots: reading never looks names up; they are built on the first lookup).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
-    public static void VerifySymbols(StoreRoot* root)
+    public static void VerifySymbols(StoreRoot* root, MappedSnapshot mapped)
     {
-        byte* file = root->MapBase;
-        SectionHeader symbols = root->MappedSymbols, runs = root->MappedRuns, names = root->MappedNames;
+        byte* file = mapped.Base;
+        SectionHeader symbols = mapped.Symbols, runs = mapped.Runs, names = mapped.Names;
         CheckHash(file, symbols);
         CheckHash(file, runs);
         CheckHash(file, names);
@@ -175,12 +177,12 @@ internal static unsafe class SnapshotMapper
 
     /// <summary>First use of a mapped tree: its node section's hash, then its structure.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs once per load/verify: skip tier 0
-    public static void VerifyTree(StoreRoot* root, TreeRecord* tree)
+    public static void VerifyTree(StoreRoot* root, TreeRecord* tree, MappedSnapshot mapped, in MappedSnapshot.MappedTree section)
     {
         uint count = tree->Nodes.Count;
-        if (Hash(root->MapBase + tree->SectionOffset, (long)count * SnapshotFormat.NodeSize) != tree->SectionHash)
-            throw SnapshotFormat.Invalid(tree->SectionOffset, "Nodes section checksum mismatch");
-        SnapshotValidator.ValidateTree(root, ref tree->Nodes, count, tree->Total, tree->SectionOffset,
-            tree->SectionOffset - SnapshotFormat.BlockSize + 32);
+        if (Hash(mapped.Base + section.SectionOffset, (long)count * SnapshotFormat.NodeSize) != section.SectionHash)
+            throw SnapshotFormat.Invalid(section.SectionOffset, "Nodes section checksum mismatch");
+        SnapshotValidator.ValidateTree(root, ref tree->Nodes, count, tree->Total, section.SectionOffset,
+            section.SectionOffset - SnapshotFormat.BlockSize + 32);
     }
 }

@@ -73,7 +73,7 @@ internal static unsafe class SnapshotValidator
     {
         uint symbolCount = store->Symbols.Count;
         if (count == 0) throw SnapshotFormat.Invalid(payloadOffset, "a tree needs its root node");
-        Node* root = nodes[0];
+        Node* root = nodes[NodeIndex.Root];
         if (root->Parent.Value != 0 || root->Symbol.Value != 0 || root->NextSibling.Value != 0)
             throw SnapshotFormat.Invalid(payloadOffset, "node 0 must be the root (empty name, no parent, no sibling)");
         nuint bitmapBytes = ((nuint)count + 63) / 64 * sizeof(ulong);
@@ -89,7 +89,7 @@ internal static unsafe class SnapshotValidator
             uint linked = 0;
             for (uint i = 0; i < count; i++)
             {
-                Node* n = nodes[i];
+                Node* n = nodes[new NodeIndex(i)];
                 long at = payloadOffset + (long)i * SnapshotFormat.NodeSize;
                 if (i > 0)
                 {
@@ -112,7 +112,7 @@ internal static unsafe class SnapshotValidator
                 for (uint c = n->FirstChild.Value; c != 0;)
                 {
                     if (c >= count) throw SnapshotFormat.Invalid(linkAt, $"link to node {c}, beyond the tree's {count} nodes");
-                    Node* child = nodes[c];
+                    Node* child = nodes[new NodeIndex(c)]; // file data: an index only once checked against the count
                     long childAt = payloadOffset + (long)c * SnapshotFormat.NodeSize;
                     if (child->Parent.Value != i) throw SnapshotFormat.Invalid(childAt + 12, $"node {c} is in the child list of {i} but names parent {child->Parent.Value}");
                     ref ulong word = ref seen[c >> 6];
@@ -146,7 +146,7 @@ internal static unsafe class SnapshotValidator
         ref NodeSlabs nodes = ref tree->Nodes;
         for (uint i = 1; i < nodes.Count; i++)
         {
-            Node* n = nodes[i];
+            Node* n = nodes[new NodeIndex(i)];
             if (tree->Edges.Find(ref nodes, n->Parent, n->Symbol).Value != i)
                 throw SnapshotFormat.Invalid(payloadOffset + (long)i * SnapshotFormat.NodeSize + 8, $"node {i} repeats a sibling's name under parent {n->Parent.Value}");
         }
