@@ -37,6 +37,13 @@ public static class Report
         Line("ingest latency p50 / p99 / p999 / max", e => $"{Ms(e.Ingest.P50)} / {Ms(e.Ingest.P99)} / {Ms(e.Ingest.P999)} / {Ms(e.Ingest.Max)}");
         Line("render 1 h p50 / p99 (n)", e => $"{Ms(e.Render1h.P50)} / {Ms(e.Render1h.P99)} ({e.Render1h.Count})");
         Line("render 24 h p50 / p99 (n)", e => $"{Ms(e.Render24h.P50)} / {Ms(e.Render24h.P99)} ({e.Render24h.Count})");
+        Line("server: mean ms per render phase", e => Phases(e.RenderPhasesMeanMs));
+        if (report.Options.QuietRenderSeconds > 0)
+        {
+            Line("render alone after ingest: 1 h p50 / p99 (n)", e => $"{Ms(e.QuietRender1h.P50)} / {Ms(e.QuietRender1h.P99)} ({e.QuietRender1h.Count})");
+            Line("render alone after ingest: 24 h p50 / p99 (n)", e => $"{Ms(e.QuietRender24h.P50)} / {Ms(e.QuietRender24h.P99)} ({e.QuietRender24h.Count})");
+            Line("render alone: mean ms per phase", e => Phases(e.QuietRenderPhasesMeanMs));
+        }
         Line("GCs gen0 / gen1 / gen2", e => string.Join(" / ", e.GcCountByGeneration));
         Line("GC reasons (count)", e => string.Join(", ", e.GcReasons.Take(4).Select(r => $"{r.Key} ×{r.Value}")));
         Line("GC pause total / max", e => $"{e.GcTotalPauseMs:0.0} ms / {e.GcMaxPauseMs:0.00} ms");
@@ -65,6 +72,9 @@ public static class Report
         }
         return sb.ToString();
     }
+
+    private static string Phases(Dictionary<string, double> phases) =>
+        string.Join(", ", phases.Where(p => !p.Key.StartsWith('#')).Select(p => $"{p.Key} {p.Value:0.0}"));
 
     private static string Ms(double ms) => double.IsNaN(ms) ? "-" : ms.ToString(ms < 10 ? "0.00" : "0", Inv) + " ms";
 

@@ -24,6 +24,9 @@ public sealed class ServerMetrics
         QueryRequests = factory.CreateCounter("profilearena_query_requests_total", "Query requests by endpoint and HTTP status.", "endpoint", "status");
         QueryDuration = factory.CreateHistogram("profilearena_query_duration_seconds", "Query latency by endpoint.",
             new HistogramConfiguration { LabelNames = ["endpoint"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+        QueryPhase = factory.CreateHistogram("profilearena_query_phase_seconds", "Where a /render's time goes: merge (stored trees into the query's tree), truncate (to maxNodes), export (flamebearer JSON into a buffer), send.",
+            new HistogramConfiguration { LabelNames = ["phase"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+        QueryTreesMerged = factory.CreateCounter("profilearena_query_trees_merged_total", "Stored trees merged by /render queries (one per series and bucket piece).");
         var series = factory.CreateGauge("profilearena_storage_series", "Series stored.");
         var trees = factory.CreateGauge("profilearena_storage_trees", "Trees stored (buckets and levels).");
         var nodes = factory.CreateGauge("profilearena_storage_nodes", "Call-tree nodes stored.");
@@ -57,4 +60,7 @@ public sealed class ServerMetrics
     public Histogram IngestDuration { get; }
     public Counter QueryRequests { get; }
     public Histogram QueryDuration { get; }
+    /// <summary>/render's phases (merge, truncate, export, send), so a load run can say where a render's time goes.</summary>
+    public Histogram QueryPhase { get; }
+    public Counter QueryTreesMerged { get; }
 }
