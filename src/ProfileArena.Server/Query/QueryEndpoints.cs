@@ -145,13 +145,29 @@ public static class QueryEndpoints
         s.Metrics.QueryTreesMerged.Inc(result.TreesMerged);
         if (format == "json")
         {
-            await Send(context, "application/json", o => FlamebearerFormat.Export(tree, o, Options(selector, result, maxNodes)), s, started);
+            // Fold to maxNodes in place (a DFS that skips whole subtrees under the cut), so the export walks
+            // only the kept nodes; the export then applies no second cut (FlamebearerFormat.Export with
+            // MaxNodes = K gives the same JSON: the same cut, "other" folded the same way; tested).
+            int cut = NoCut;
+            try
+            {
+                if (tree.NodeCount - 1 > maxNodes) tree.Truncate(maxNodes);
+            }
+            catch (StoreLimitExceededException)
+            {
+                cut = maxNodes; // no room beside the merged tree for the folded copy: let the export cut as it walks
+            }
+            started = s.Phase("truncate", started);
+            await Send(context, "application/json", o => FlamebearerFormat.Export(tree, o, Options(selector, result, cut)), s, started);
         }
         else
         {
             await Send(context, "text/plain; charset=utf-8", o => FoldedFormat.Export(tree, o), s, started);
         }
     }));
+
+    /// <summary>maxNodes for an export of a tree already truncated: no second cut.</summary>
+    private const int NoCut = 0;
 
     /// <summary><c>GET /render-diff?leftQuery=…&amp;leftFrom=…&amp;leftUntil=…&amp;rightQuery=…&amp;rightFrom=…&amp;rightUntil=…</c>: format "double".</summary>
     private static Task RenderDiff(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "render-diff", async () =>
