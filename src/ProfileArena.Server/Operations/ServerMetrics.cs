@@ -31,15 +31,18 @@ public sealed class ServerMetrics
         var trees = factory.CreateGauge("profilearena_storage_trees", "Trees stored (buckets and levels).");
         var nodes = factory.CreateGauge("profilearena_storage_nodes", "Call-tree nodes stored.");
         var native = factory.CreateGauge("profilearena_storage_native_bytes", "Native memory held by the stores.");
+        var budgetBytes = factory.CreateGauge("profilearena_storage_budget_bytes", "Bytes counted against Storage:MaxNativeBytes: native bytes (arena), estimated managed bytes of the trees (Baseline).");
         var wal = factory.CreateGauge("profilearena_storage_wal_bytes", "Bytes in the write-ahead log.");
         var shards = factory.CreateGauge("profilearena_storage_shards", "Storage shards.");
         var ready = factory.CreateGauge("profilearena_storage_ready", "1 once the write-ahead log is replayed.");
+        var pools = factory.CreateGauge("profilearena_pool_retained_bytes", "Managed bytes kept by the request path's array pools (ingest buffers, pprof decoder tables); bounded, outside Storage:MaxNativeBytes.");
         var gcPause = factory.CreateGauge("profilearena_gc_pause_seconds_total", "Total time the GC has paused the process (GC.GetTotalPauseDuration).");
         var gcCollections = factory.CreateGauge("profilearena_gc_collections", "GC collections since start, by generation.", "generation");
         Registry.AddBeforeCollectCallback(() =>
         {
             ready.Set(storage.IsReady ? 1 : 0);
             gcPause.Set(GC.GetTotalPauseDuration().TotalSeconds);
+            pools.Set(ProfileArena.Formats.RetainingArrayPools.RetainedBytes);
             for (int g = 0; g <= GC.MaxGeneration; g++) gcCollections.WithLabels(g.ToString(System.Globalization.CultureInfo.InvariantCulture)).Set(GC.CollectionCount(g));
             if (!storage.IsReady) return;
             StorageStats s = storage.Stats();
@@ -48,6 +51,7 @@ public sealed class ServerMetrics
             nodes.Set(s.Nodes);
             native.Set(s.NativeBytes);
             wal.Set(s.WalBytes);
+            budgetBytes.Set(s.BudgetBytes);
             shards.Set(s.Shards);
         });
     }

@@ -346,7 +346,7 @@ internal sealed class Shard : IDisposable
         long estimate = 0;
         if (_budget.Limit > 0)
         {
-            foreach (IngestProfile p in profiles) estimate += (p.Stacks.ByteCount + 48L * p.Stacks.Count) * (_levels + 1);
+            foreach (IngestProfile p in profiles) estimate += _trees.GrowthEstimate(p.Stacks.ByteCount, p.Stacks.Count) * (_levels + 1);
         }
         var mine = new Dictionary<Target, ulong>(); // this call's additions per target
         foreach (IngestProfile p in profiles)
@@ -578,6 +578,9 @@ internal sealed class Shard : IDisposable
     }
 
     public long NativeBytes => _trees.NativeBytes;
+
+    /// <summary>Bytes counted against the budget: native bytes (arena), estimated managed bytes (Baseline).</summary>
+    public long BudgetBytes => _trees.BudgetBytes;
 
     // ---------------------------------------------------------------- snapshots and recovery
 
