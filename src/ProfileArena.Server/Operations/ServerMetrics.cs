@@ -21,6 +21,8 @@ public sealed class ServerMetrics
         IngestProfiles = factory.CreateCounter("profilearena_ingest_profiles_total", "Series profiles stored by acknowledged ingests (one per series per request).");
         IngestDuration = factory.CreateHistogram("profilearena_ingest_duration_seconds", "Ingest request latency, decode and durable write included.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+        IngestPhase = factory.CreateHistogram("profilearena_ingest_phase_seconds", "Where an ingest's time goes: read (the body), decode (gzip, pprof/folded), store (queue, WAL group fsync and apply to memory).",
+            new HistogramConfiguration { LabelNames = ["phase"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
         QueryRequests = factory.CreateCounter("profilearena_query_requests_total", "Query requests by endpoint and HTTP status.", "endpoint", "status");
         QueryDuration = factory.CreateHistogram("profilearena_query_duration_seconds", "Query latency by endpoint.",
             new HistogramConfiguration { LabelNames = ["endpoint"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
@@ -31,6 +33,9 @@ public sealed class ServerMetrics
         var trees = factory.CreateGauge("profilearena_storage_trees", "Trees stored (buckets and levels).");
         var nodes = factory.CreateGauge("profilearena_storage_nodes", "Call-tree nodes stored.");
         var native = factory.CreateGauge("profilearena_storage_native_bytes", "Native memory held by the stores.");
+        var apply = factory.CreateGauge("profilearena_storage_apply_seconds_total", "Seconds the shards spent applying acknowledged writes to memory (merges into every level).");
+        var syncs = factory.CreateGauge("profilearena_storage_wal_syncs_total", "WAL group fsyncs since start.");
+        var records = factory.CreateGauge("profilearena_storage_wal_records_total", "WAL records since start.");
         var budgetBytes = factory.CreateGauge("profilearena_storage_budget_bytes", "Bytes counted against Storage:MaxNativeBytes: native bytes (arena), estimated managed bytes of the trees (Baseline).");
         var wal = factory.CreateGauge("profilearena_storage_wal_bytes", "Bytes in the write-ahead log.");
         var shards = factory.CreateGauge("profilearena_storage_shards", "Storage shards.");
@@ -52,6 +57,9 @@ public sealed class ServerMetrics
             native.Set(s.NativeBytes);
             wal.Set(s.WalBytes);
             budgetBytes.Set(s.BudgetBytes);
+            apply.Set(s.ApplySeconds);
+            syncs.Set(s.WalSyncs);
+            records.Set(s.WalRecords);
             shards.Set(s.Shards);
         });
     }
@@ -62,6 +70,8 @@ public sealed class ServerMetrics
     public Counter IngestStacks { get; }
     public Counter IngestProfiles { get; }
     public Histogram IngestDuration { get; }
+    /// <summary>Ingest's phases (read, decode, store), so a load run can say where a push's time goes.</summary>
+    public Histogram IngestPhase { get; }
     public Counter QueryRequests { get; }
     public Histogram QueryDuration { get; }
     /// <summary>/render's phases (merge, truncate, export, send), so a load run can say where a render's time goes.</summary>

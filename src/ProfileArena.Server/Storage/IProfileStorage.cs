@@ -70,6 +70,9 @@ public sealed record StorageStats(long Series, long Trees, long Nodes, long Nati
     /// trees' managed bytes (Baseline: nodes × bytes per node).</summary>
     public long BudgetBytes { get; init; }
 
+    /// <summary>Seconds the shards' loops spent applying acknowledged groups to memory since start (ingest's merges into every level).</summary>
+    public double ApplySeconds { get; init; }
+
     /// <summary>WAL records written since start (one per ingest call and shard, plus commits).</summary>
     public long WalRecords { get; init; }
 
