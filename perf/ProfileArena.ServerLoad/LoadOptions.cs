@@ -43,6 +43,8 @@ public sealed class LoadOptions
     public List<string> ServerArgs { get; set; } = [];
     /// <summary>Extra environment variables of the server process (e.g. DOTNET_GCLOHThreshold=…), K=V.</summary>
     public Dictionary<string, string> ServerEnvironment { get; set; } = [];
+    /// <summary>After ingest stops: seconds of /render on one connection with nothing else running (render cost without contention).</summary>
+    public int QuietRenderSeconds { get; set; }
     /// <summary>Soak: keep ingesting for MaxWallSeconds after the target is reached (retention holds size flat).</summary>
     public bool Soak { get; set; }
 
@@ -73,6 +75,7 @@ public sealed class LoadOptions
                 case "--seed": o.Seed = (int)Long(); break;
                 case "--no-heap-snapshot": o.HeapSnapshot = false; break;
                 case "--soak": o.Soak = true; break;
+                case "--quiet-render-seconds": o.QuietRenderSeconds = (int)Long(); break;
                 case "--out": o.Output = Next(); break;
                 case "--server-arg": o.ServerArgs.Add(Next()); break;
                 case "--server-env":
@@ -100,6 +103,7 @@ public sealed class LoadOptions
           --engines arena,baseline   --target-nodes N   --simulated-hours H (24)   --services K (5)   --label-sets L (8)
           --connections N (4)   --query-connections Q (2)   --variants V (48)   --subset S (0.5)   --stacks-per-push (1000)   --rename R (0.03)
           --max-seconds T (600, per engine)   --push-rate P (0 = unbounded)   --sample-seconds (5)   --seed (1)
+          --quiet-render-seconds S (0: after ingest, S s of renders alone on one connection)
           --no-heap-snapshot   --soak   --out DIR   --server-arg ARG (repeatable, passed to the server)   --server-env K=V (repeatable)
         """;
 }

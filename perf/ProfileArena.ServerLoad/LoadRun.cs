@@ -75,7 +75,16 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         double ingestEnd = _clock.Elapsed.TotalSeconds;
         stopQueries.Cancel();
         try { await Task.WhenAll(queries); } catch (OperationCanceledException) { }
+        Dictionary<string, double> phasesUnderLoad = server.HasExited ? [] : await Metrics.RenderPhases(http, null);
+        Dictionary<string, double> ingestPhases = server.HasExited ? [] : await Metrics.IngestPhases(http);
+        int quietFrom = _renders.Count;
+        if (options.QuietRenderSeconds > 0 && !server.HasExited)
+        {
+            using var quiet = new CancellationTokenSource(TimeSpan.FromSeconds(options.QuietRenderSeconds));
+            await QueryWorker(99, quiet.Token, quiet: true);
+        }
         if (!server.HasExited) last = await Metrics.Read(http) ?? last;
+        Dictionary<string, double> phases = server.HasExited ? [] : await Metrics.RenderPhases(http, phasesUnderLoad);
         rows.Add(Row(lastRow, _clock.Elapsed.TotalSeconds, last));
         await Task.Delay(1500); // GC events of the last second reach the session
         GcTotals gcTotals = gc.Totals();
@@ -97,7 +106,8 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         }
 
         var ingests = _ingests.ToArray();
-        var renders = _renders.ToArray();
+        var renders = _renders.Take(quietFrom).ToArray();
+        var quietRenders = _renders.Skip(quietFrom).ToArray();
         double[] okIngest = [.. ingests.Where(i => i.Ok).Select(i => i.Ms)];
         return new EngineRun
         {
@@ -115,6 +125,11 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             Render1h = Percentiles.Of([.. renders.Where(r => r.Ok && r.RangeHours == 1).Select(r => r.Ms)]),
             Render24h = Percentiles.Of([.. renders.Where(r => r.Ok && r.RangeHours == 24).Select(r => r.Ms)]),
             RenderFailures = renders.Count(r => !r.Ok),
+            RenderPhasesMeanMs = phasesUnderLoad,
+            IngestPhasesMeanMs = ingestPhases,
+            QuietRender1h = Percentiles.Of([.. quietRenders.Where(r => r.Ok && r.RangeHours == 1).Select(r => r.Ms)]),
+            QuietRender24h = Percentiles.Of([.. quietRenders.Where(r => r.Ok && r.RangeHours == 24).Select(r => r.Ms)]),
+            QuietRenderPhasesMeanMs = phases,
             NodesStored = last.Nodes,
             Trees = last.Trees,
             Series = last.Series,
@@ -223,7 +238,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         }
     }
 
-    private async Task QueryWorker(int index, CancellationToken stop)
+    private async Task QueryWorker(int index, CancellationToken stop, bool quiet = false)
     {
         using var http = Client(TimeSpan.FromSeconds(120));
         var random = new Random(HashCode.Combine(options.Seed, index, 77));
@@ -242,6 +257,10 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
                 ok = r.IsSuccessStatusCode;
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (TaskCanceledException) when (quiet)
             {
                 return;
             }
@@ -298,6 +317,63 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
             return null;
         }
     }
+
+    /// <summary>Mean ms per /render phase (the server's profilearena_query_phase_seconds histogram, sum / count),
+    /// and "trees merged per render" (profilearena_query_trees_merged_total / renders timed).</summary>
+    public static Task<Dictionary<string, double>> RenderPhases(HttpClient http, Dictionary<string, double>? before) =>
+        Phases(http, "profilearena_query_phase_seconds_", "profilearena_query_trees_merged_total", "merge", "trees merged per render", before);
+
+    /// <summary>Mean ms per ingest phase (read, decode, store), and per push: ms applying to memory, WAL fsyncs.</summary>
+    public static async Task<Dictionary<string, double>> IngestPhases(HttpClient http)
+    {
+        Dictionary<string, double> phases = await Phases(http, "profilearena_ingest_phase_seconds_", "profilearena_storage_apply_seconds_total", "store", "apply ms per push", null);
+        if (phases.TryGetValue("apply ms per push", out double apply)) phases["apply ms per push"] = apply * 1000;
+        Dictionary<string, double> syncs = await Phases(http, "profilearena_ingest_phase_seconds_", "profilearena_storage_wal_syncs_total", "store", "WAL fsyncs per push", null);
+        if (syncs.TryGetValue("WAL fsyncs per push", out double s)) phases["WAL fsyncs per push"] = s;
+        return phases;
+    }
+
+    private static async Task<Dictionary<string, double>> Phases(HttpClient http, string prefix, string counterName, string perPhase, string perName, Dictionary<string, double>? before)
+    {
+        var result = new Dictionary<string, double>();
+        try
+        {
+            string text = await http.GetStringAsync("/metrics");
+            var sums = new Dictionary<string, double>();
+            var counts = new Dictionary<string, double>();
+            double merged = 0;
+            foreach (string line in text.Split('\n'))
+            {
+                int space = line.LastIndexOf(' ');
+                if (line.StartsWith('#') || space < 0) continue;
+                string key = line[..space];
+                double value = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
+                if (key == counterName) merged = value;
+                if (!key.StartsWith(prefix, StringComparison.Ordinal)) continue;
+                int q = key.IndexOf("phase=\"", StringComparison.Ordinal);
+                if (q < 0) continue;
+                string phase = key[(q + 7)..key.IndexOf('"', q + 7)];
+                if (key.StartsWith(prefix + "sum", StringComparison.Ordinal)) sums[phase] = value;
+                else if (key.StartsWith(prefix + "count", StringComparison.Ordinal)) counts[phase] = value;
+            }
+            // Raw sums and counts are kept under "#sum …"/"#count …" so a later read can report only what came after.
+            double Minus(string key, double value) => before != null && before.TryGetValue(key, out double b) ? value - b : value;
+            foreach (var (phase, sum) in sums)
+            {
+                double n = Minus("#count " + phase, counts.GetValueOrDefault(phase));
+                if (n > 0) result[phase] = Minus("#sum " + phase, sum) * 1000 / n;
+            }
+            double renders = Minus("#count " + perPhase, counts.GetValueOrDefault(perPhase));
+            if (renders > 0) result[perName] = Minus("#merged", merged) / renders;
+            foreach (var (phase, sum) in sums) result["#sum " + phase] = sum;
+            foreach (var (phase, n) in counts) result["#count " + phase] = n;
+            result["#merged"] = merged;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException)
+        {
+        }
+        return result;
+    }
 }
 
 /// <summary>Latency percentiles in milliseconds.</summary>
@@ -350,6 +426,15 @@ public sealed class EngineRun
     public Percentiles Render1h { get; init; } = Percentiles.Of([]);
     public Percentiles Render24h { get; init; } = Percentiles.Of([]);
     public long RenderFailures { get; init; }
+    /// <summary>Server-side mean ms per /render phase (merge, truncate, export, send) and trees merged per render, from /metrics.</summary>
+    public Dictionary<string, double> RenderPhasesMeanMs { get; init; } = [];
+    /// <summary>Server-side mean ms per ingest phase (read, decode, store) and per push: apply ms, WAL fsyncs.</summary>
+    public Dictionary<string, double> IngestPhasesMeanMs { get; init; } = [];
+    /// <summary>--quiet-render-seconds: renders alone on one connection after ingest stopped.</summary>
+    public Percentiles QuietRender1h { get; init; } = Percentiles.Of([]);
+    public Percentiles QuietRender24h { get; init; } = Percentiles.Of([]);
+    /// <summary>Mean ms per phase of the quiet renders only.</summary>
+    public Dictionary<string, double> QuietRenderPhasesMeanMs { get; init; } = [];
     public long NodesStored { get; init; }
     public long Trees { get; init; }
     public long Series { get; init; }

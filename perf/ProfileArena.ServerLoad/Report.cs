@@ -37,6 +37,25 @@ public static class Report
         Line("ingest latency p50 / p99 / p999 / max", e => $"{Ms(e.Ingest.P50)} / {Ms(e.Ingest.P99)} / {Ms(e.Ingest.P999)} / {Ms(e.Ingest.Max)}");
         Line("render 1 h p50 / p99 (n)", e => $"{Ms(e.Render1h.P50)} / {Ms(e.Render1h.P99)} ({e.Render1h.Count})");
         Line("render 24 h p50 / p99 (n)", e => $"{Ms(e.Render24h.P50)} / {Ms(e.Render24h.P99)} ({e.Render24h.Count})");
+        if (report.Options.Soak)
+        {
+            // Flatness: the spread of each gauge over the last third of the run (retention should hold it flat by then).
+            string Spread(EngineRun e, Func<IntervalRow, long> gauge)
+            {
+                var tail = e.Rows.Skip(e.Rows.Count * 2 / 3).Select(gauge).ToList();
+                return tail.Count == 0 ? "-" : $"{Mb(tail.Min())} … {Mb(tail.Max())}";
+            }
+            Line("soak, last third: nodes min … max", e => { var t = e.Rows.Skip(e.Rows.Count * 2 / 3).Select(r => r.NodesStored).ToList(); return t.Count == 0 ? "-" : $"{t.Min():N0} … {t.Max():N0}"; });
+            Line("soak, last third: native / RSS / heap", e => $"{Spread(e, r => r.NativeBytes)} / {Spread(e, r => r.RssBytes)} / {Spread(e, r => r.ManagedHeapBytes)}");
+        }
+        Line("server: mean ms per ingest phase", e => Phases(e.IngestPhasesMeanMs));
+        Line("server: mean ms per render phase", e => Phases(e.RenderPhasesMeanMs));
+        if (report.Options.QuietRenderSeconds > 0)
+        {
+            Line("render alone after ingest: 1 h p50 / p99 (n)", e => $"{Ms(e.QuietRender1h.P50)} / {Ms(e.QuietRender1h.P99)} ({e.QuietRender1h.Count})");
+            Line("render alone after ingest: 24 h p50 / p99 (n)", e => $"{Ms(e.QuietRender24h.P50)} / {Ms(e.QuietRender24h.P99)} ({e.QuietRender24h.Count})");
+            Line("render alone: mean ms per phase", e => Phases(e.QuietRenderPhasesMeanMs));
+        }
         Line("GCs gen0 / gen1 / gen2", e => string.Join(" / ", e.GcCountByGeneration));
         Line("GC reasons (count)", e => string.Join(", ", e.GcReasons.Take(4).Select(r => $"{r.Key} ×{r.Value}")));
         Line("GC pause total / max", e => $"{e.GcTotalPauseMs:0.0} ms / {e.GcMaxPauseMs:0.00} ms");
@@ -65,6 +84,9 @@ public static class Report
         }
         return sb.ToString();
     }
+
+    private static string Phases(Dictionary<string, double> phases) =>
+        string.Join(", ", phases.Where(p => !p.Key.StartsWith('#')).Select(p => $"{p.Key} {p.Value:0.0}"));
 
     private static string Ms(double ms) => double.IsNaN(ms) ? "-" : ms.ToString(ms < 10 ? "0.00" : "0", Inv) + " ms";
 

@@ -31,6 +31,8 @@ public static class IngestEndpoints
                 IngestParameters parameters = IngestParameters.Parse(context.Request.Query, limits, clock.GetUtcNow());
                 using PooledBuffer received = await ApiHandler.ReadBody(context.Request, limits.MaxRequestBodyBytes, context.RequestAborted);
                 metrics.IngestBytes.Inc(received.Length);
+                long phase = Stopwatch.GetTimestamp();
+                metrics.IngestPhase.WithLabels("read").Observe(Stopwatch.GetElapsedTime(started, phase).TotalSeconds);
                 PooledBuffer? inflated = null;
                 try
                 {
@@ -50,11 +52,14 @@ public static class IngestEndpoints
                 {
                     inflated?.Dispose();
                 }
+                metrics.IngestPhase.WithLabels("decode").Observe(Stopwatch.GetElapsedTime(phase).TotalSeconds);
+                phase = Stopwatch.GetTimestamp();
                 if (profiles.Count > 0)
                 {
                     try
                     {
                         await storage.IngestAsync(profiles, context.RequestAborted);
+                        metrics.IngestPhase.WithLabels("store").Observe(Stopwatch.GetElapsedTime(phase).TotalSeconds);
                     }
                     catch (Exception e) when (e is OverflowException or ArgumentException)
                     {

@@ -21,22 +21,33 @@ public sealed class ServerMetrics
         IngestProfiles = factory.CreateCounter("profilearena_ingest_profiles_total", "Series profiles stored by acknowledged ingests (one per series per request).");
         IngestDuration = factory.CreateHistogram("profilearena_ingest_duration_seconds", "Ingest request latency, decode and durable write included.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+        IngestPhase = factory.CreateHistogram("profilearena_ingest_phase_seconds", "Where an ingest's time goes: read (the body), decode (gzip, pprof/folded), store (queue, WAL group fsync and apply to memory).",
+            new HistogramConfiguration { LabelNames = ["phase"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
         QueryRequests = factory.CreateCounter("profilearena_query_requests_total", "Query requests by endpoint and HTTP status.", "endpoint", "status");
         QueryDuration = factory.CreateHistogram("profilearena_query_duration_seconds", "Query latency by endpoint.",
             new HistogramConfiguration { LabelNames = ["endpoint"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+        QueryPhase = factory.CreateHistogram("profilearena_query_phase_seconds", "Where a /render's time goes: merge (stored trees into the query's tree), truncate (to maxNodes), export (flamebearer JSON into a buffer), send.",
+            new HistogramConfiguration { LabelNames = ["phase"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+        QueryTreesMerged = factory.CreateCounter("profilearena_query_trees_merged_total", "Stored trees merged by /render queries (one per series and bucket piece).");
         var series = factory.CreateGauge("profilearena_storage_series", "Series stored.");
         var trees = factory.CreateGauge("profilearena_storage_trees", "Trees stored (buckets and levels).");
         var nodes = factory.CreateGauge("profilearena_storage_nodes", "Call-tree nodes stored.");
         var native = factory.CreateGauge("profilearena_storage_native_bytes", "Native memory held by the stores.");
+        var apply = factory.CreateGauge("profilearena_storage_apply_seconds_total", "Seconds the shards spent applying acknowledged writes to memory (merges into every level).");
+        var syncs = factory.CreateGauge("profilearena_storage_wal_syncs_total", "WAL group fsyncs since start.");
+        var records = factory.CreateGauge("profilearena_storage_wal_records_total", "WAL records since start.");
+        var budgetBytes = factory.CreateGauge("profilearena_storage_budget_bytes", "Bytes counted against Storage:MaxNativeBytes: native bytes (arena), estimated managed bytes of the trees (Baseline).");
         var wal = factory.CreateGauge("profilearena_storage_wal_bytes", "Bytes in the write-ahead log.");
         var shards = factory.CreateGauge("profilearena_storage_shards", "Storage shards.");
         var ready = factory.CreateGauge("profilearena_storage_ready", "1 once the write-ahead log is replayed.");
+        var pools = factory.CreateGauge("profilearena_pool_retained_bytes", "Managed bytes kept by the request path's array pools (ingest buffers, pprof decoder tables); bounded, outside Storage:MaxNativeBytes.");
         var gcPause = factory.CreateGauge("profilearena_gc_pause_seconds_total", "Total time the GC has paused the process (GC.GetTotalPauseDuration).");
         var gcCollections = factory.CreateGauge("profilearena_gc_collections", "GC collections since start, by generation.", "generation");
         Registry.AddBeforeCollectCallback(() =>
         {
             ready.Set(storage.IsReady ? 1 : 0);
             gcPause.Set(GC.GetTotalPauseDuration().TotalSeconds);
+            pools.Set(ProfileArena.Formats.RetainingArrayPools.RetainedBytes);
             for (int g = 0; g <= GC.MaxGeneration; g++) gcCollections.WithLabels(g.ToString(System.Globalization.CultureInfo.InvariantCulture)).Set(GC.CollectionCount(g));
             if (!storage.IsReady) return;
             StorageStats s = storage.Stats();
@@ -45,6 +56,10 @@ public sealed class ServerMetrics
             nodes.Set(s.Nodes);
             native.Set(s.NativeBytes);
             wal.Set(s.WalBytes);
+            budgetBytes.Set(s.BudgetBytes);
+            apply.Set(s.ApplySeconds);
+            syncs.Set(s.WalSyncs);
+            records.Set(s.WalRecords);
             shards.Set(s.Shards);
         });
     }
@@ -55,6 +70,11 @@ public sealed class ServerMetrics
     public Counter IngestStacks { get; }
     public Counter IngestProfiles { get; }
     public Histogram IngestDuration { get; }
+    /// <summary>Ingest's phases (read, decode, store), so a load run can say where a push's time goes.</summary>
+    public Histogram IngestPhase { get; }
     public Counter QueryRequests { get; }
     public Histogram QueryDuration { get; }
+    /// <summary>/render's phases (merge, truncate, export, send), so a load run can say where a render's time goes.</summary>
+    public Histogram QueryPhase { get; }
+    public Counter QueryTreesMerged { get; }
 }

@@ -73,6 +73,14 @@ public static class QueryEndpoints
             }
         }
 
+        /// <summary>Records the time since <paramref name="started"/> as /render phase <paramref name="phase"/>; returns now.</summary>
+        public long Phase(string phase, long started)
+        {
+            long now = Stopwatch.GetTimestamp();
+            metrics.QueryPhase.WithLabels(phase).Observe(Stopwatch.GetElapsedTime(started, now).TotalSeconds);
+            return now;
+        }
+
         public async Task Timed(HttpContext context, string endpoint, Func<Task> body)
         {
             long started = Stopwatch.GetTimestamp();
@@ -108,14 +116,16 @@ public static class QueryEndpoints
         Timeline = new FlamebearerTimeline(result.Timeline.StartTime, result.Timeline.DurationDelta, result.Timeline.Samples),
     };
 
-    private static async Task Send(HttpContext context, string contentType, Action<Stream> write)
+    private static async Task Send(HttpContext context, string contentType, Action<Stream> write, Services? timed = null, long started = 0)
     {
         using var buffer = new MemoryStream();
         write(buffer);
+        if (timed != null) started = timed.Phase("export", started);
         context.Response.StatusCode = StatusCodes.Status200OK;
         context.Response.ContentType = contentType;
         context.Response.ContentLength = buffer.Length;
         await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted);
+        timed?.Phase("send", started);
     }
 
     /// <summary><c>GET /render?query=app.cpu{…}&amp;from=now-1h&amp;until=now&amp;maxNodes=N&amp;format=json|collapsed</c>.</summary>
@@ -129,12 +139,35 @@ public static class QueryEndpoints
             throw RequestException.BadRequest($"format: '{TimeParameter.Excerpt(format)}' is not supported (json, collapsed; pprof: GET /api/pprof)");
         using TreeStore store = s.NewQueryStore();
         ProfileTree tree = store.CreateTree();
+        long started = Stopwatch.GetTimestamp();
         QueryResult result = s.Merge(tenant, selector, from, until, tree);
+        started = s.Phase("merge", started);
+        s.Metrics.QueryTreesMerged.Inc(result.TreesMerged);
         if (format == "json")
-            await Send(context, "application/json", o => FlamebearerFormat.Export(tree, o, Options(selector, result, maxNodes)));
+        {
+            // Fold to maxNodes in place (a DFS that skips whole subtrees under the cut), so the export walks
+            // only the kept nodes; the export then applies no second cut (FlamebearerFormat.Export with
+            // MaxNodes = K gives the same JSON: the same cut, "other" folded the same way; tested).
+            int cut = NoCut;
+            try
+            {
+                if (tree.NodeCount - 1 > maxNodes) tree.Truncate(maxNodes);
+            }
+            catch (StoreLimitExceededException)
+            {
+                cut = maxNodes; // no room beside the merged tree for the folded copy: let the export cut as it walks
+            }
+            started = s.Phase("truncate", started);
+            await Send(context, "application/json", o => FlamebearerFormat.Export(tree, o, Options(selector, result, cut)), s, started);
+        }
         else
-            await Send(context, "text/plain; charset=utf-8", o => FoldedFormat.Export(tree, o));
+        {
+            await Send(context, "text/plain; charset=utf-8", o => FoldedFormat.Export(tree, o), s, started);
+        }
     }));
+
+    /// <summary>maxNodes for an export of a tree already truncated: no second cut.</summary>
+    private const int NoCut = 0;
 
     /// <summary><c>GET /render-diff?leftQuery=…&amp;leftFrom=…&amp;leftUntil=…&amp;rightQuery=…&amp;rightFrom=…&amp;rightUntil=…</c>: format "double".</summary>
     private static Task RenderDiff(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "render-diff", async () =>

@@ -66,6 +66,13 @@ public interface IProfileStorage
 /// <summary>Storage-wide counts at one instant.</summary>
 public sealed record StorageStats(long Series, long Trees, long Nodes, long NativeBytes, long WalBytes, long Shards)
 {
+    /// <summary>Bytes counted against <c>Storage:MaxNativeBytes</c>: the native bytes (arena), an estimate of the
+    /// trees' managed bytes (Baseline: nodes × bytes per node).</summary>
+    public long BudgetBytes { get; init; }
+
+    /// <summary>Seconds the shards' loops spent applying acknowledged groups to memory since start (ingest's merges into every level).</summary>
+    public double ApplySeconds { get; init; }
+
     /// <summary>WAL records written since start (one per ingest call and shard, plus commits).</summary>
     public long WalRecords { get; init; }
 

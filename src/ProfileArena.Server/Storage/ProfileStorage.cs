@@ -32,7 +32,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         _time = time ?? TimeProvider.System;
         _logs = logs ?? NullLoggerFactory.Instance;
         _log = _logs.CreateLogger<ProfileStorage>();
-        _budget = new NativeBudget(options.MaxNativeBytes, () => NativeBytes);
+        _budget = new NativeBudget(options.MaxNativeBytes, () => BudgetBytes);
     }
 
     /// <inheritdoc/>
@@ -201,7 +201,8 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     /// <inheritdoc/>
     public StorageStats Stats()
     {
-        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0;
+        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0, budget = 0;
+        double apply = 0;
         foreach (Shard s in _tenants.Values.SelectMany(t => t.All))
         {
             var st = s.Stats();
@@ -210,14 +211,19 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
             nodes += st.Nodes;
             bytes += st.NativeBytes;
             wal += st.WalBytes;
+            budget += s.BudgetBytes;
+            apply += s.ApplyTime.TotalSeconds;
             shards++;
         }
         var (records, syncs) = WalWrites;
-        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = TreesMergedByQueries };
+        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = TreesMergedByQueries, BudgetBytes = budget, ApplySeconds = apply };
     }
 
-    /// <summary>Native bytes held by all shards (what the budget compares).</summary>
+    /// <summary>Native bytes held by all shards.</summary>
     public long NativeBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.NativeBytes);
+
+    /// <summary>Bytes of all shards counted against Storage:MaxNativeBytes (native bytes; Baseline: estimated managed bytes).</summary>
+    public long BudgetBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.BudgetBytes);
 
     /// <summary>Snapshots every shard with records since its last snapshot (retiring its WAL).</summary>
     public Task SnapshotAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Snapshot, null, 0)));

@@ -32,8 +32,9 @@ public sealed class StorageOptions
     /// days, 100 s for 7 days, 1000 s for 30 days, coarser ones forever.</summary>
     public long[] LevelRetentionSeconds { get; set; } = [2 * 86400, 7 * 86400, 30 * 86400];
 
-    /// <summary>Native-memory budget over all shards, in bytes (0 = none): at or past it, ingest throws
-    /// <see cref="StorageFullException"/>; queries keep working.</summary>
+    /// <summary>Memory budget of the stores over all shards, in bytes (0 = none): at or past it, ingest throws
+    /// <see cref="StorageFullException"/>; queries keep working. The arena counts its native bytes; Baseline
+    /// (trees on the managed heap) counts nodes × an estimated 176 bytes per node.</summary>
     public long MaxNativeBytes { get; set; }
 
     /// <summary>Seconds between periodic snapshots of each shard that changed (0 = only on shutdown and on WAL size).</summary>

@@ -3,13 +3,15 @@ using System.Buffers;
 namespace ProfileArena.Formats;
 
 /// <summary>
-/// The pool of the decoder's tables, one per element type. Not <see cref="ArrayPool{T}.Shared"/>, which drops
-/// its arrays at gen2 collections under medium memory load, so a megabyte table would be allocated on the Large
-/// Object Heap again; this one never trims and keeps at most 16 arrays per power-of-two size.
+/// The pool of the decoder's tables, one per element type (<see cref="RetainingArrayPool{T}"/>: not
+/// <see cref="ArrayPool{T}.Shared"/>, which drops its arrays at gen2 collections under medium memory load, so a
+/// megabyte table would be allocated on the Large Object Heap again). Bounded: at most 8 arrays per power-of-two
+/// length and none above 4 M elements (a table that large is allocated for its profile and dropped), so each
+/// element type's pool holds at most 8 × 8 M elements; what all of them hold is <see cref="RetainingArrayPools.RetainedBytes"/>.
 /// </summary>
 internal static class TablePool<T>
 {
-    public static readonly ArrayPool<T> Arrays = ArrayPool<T>.Create(1 << 27, 16);
+    public static readonly RetainingArrayPool<T> Arrays = new(maxArraysPerSize: 8, maxRetainedLength: 1 << 22);
 }
 
 /// <summary>

@@ -103,4 +103,52 @@ public class FlamebearerTests
         foreach (DecodedNode n in nodes.Where(n => n.Level > 0 && n.Name != "other" && !paths[n].Contains("other")))
             Assert.Equal((byStack[paths[n]].Self, byStack[paths[n]].Total), (n.Self, n.Total));
     }
+
+    /// <summary>The server's /render folds the merged tree with <see cref="ProfileTree.Truncate"/> first and then
+    /// exports with no cut (so the export walks only the kept nodes). That must give byte for byte the JSON an
+    /// export with MaxNodes = K gives for the untruncated tree: same cut, same "other" folding, same order.</summary>
+    [Theory]
+    [InlineData("pprof/google-pprof/large.cpu", 1024)]
+    [InlineData("pprof/google-pprof/large.cpu", 1)]
+    [InlineData("collapsed/FlameGraph/perf-vertx-stacks-01-collapsed-all.txt", 100)]
+    [InlineData("collapsed/inferno/collapse-ghcprof/results/ticks.txt", 10)] // zero totals
+    public void TruncateThenExportWithoutCutEqualsExportWithCut(string relative, int maxNodes)
+    {
+        using var store = new TreeStore();
+        ProfileTree tree = ImportFile(store, relative);
+        AssertTruncatedExportEqual(tree, maxNodes);
+    }
+
+    [Fact]
+    public void TruncateThenExportWithoutCutEqualsExportWithCutOnRandomTrees()
+    {
+        var random = new Random(12);
+        string[] names = ["a", "b", "c", "other", "d", "e"]; // "other" inside the input too: it is folded, kept or both
+        for (int round = 0; round < 300; round++)
+        {
+            using var store = new TreeStore();
+            ProfileTree tree = store.CreateTree();
+            int stacks = random.Next(1, 60);
+            for (int i = 0; i < stacks; i++)
+            {
+                int depth = random.Next(1, 6);
+                string stack = string.Join(';', Enumerable.Range(0, depth).Select(_ => names[random.Next(names.Length)]));
+                tree.Insert(System.Text.Encoding.UTF8.GetBytes(stack), (ulong)random.Next(0, 4)); // small values: many ties at the cut
+            }
+            AssertTruncatedExportEqual(tree, random.Next(1, 30));
+        }
+    }
+
+    private static void AssertTruncatedExportEqual(ProfileTree tree, int maxNodes)
+    {
+        var options = new FlamebearerOptions { MaxNodes = maxNodes, Name = "app.cpu" };
+        var expected = new MemoryStream();
+        FlamebearerFormat.Export(tree, expected, options);
+        ProfileTree copy = tree.Store.CreateTree();
+        copy.MergeFrom(tree);
+        if (copy.NodeCount - 1 > maxNodes) copy.Truncate(maxNodes);
+        var actual = new MemoryStream();
+        FlamebearerFormat.Export(copy, actual, new FlamebearerOptions { MaxNodes = 0, Name = "app.cpu" });
+        Assert.Equal(System.Text.Encoding.UTF8.GetString(expected.ToArray()), System.Text.Encoding.UTF8.GetString(actual.ToArray()));
+    }
 }

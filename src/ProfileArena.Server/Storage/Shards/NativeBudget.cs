@@ -26,7 +26,7 @@ internal sealed class NativeBudget(long limit, Func<long> held)
         {
             long now = held();
             if (now + _reserved + bytes > limit)
-                throw new StorageFullException($"storage is full: {now:N0} bytes of native memory held and {_reserved:N0} reserved by writes in flight, this write needs up to {bytes:N0} more, the budget (Storage:MaxNativeBytes) is {limit:N0}; nothing was stored");
+                throw new StorageFullException($"storage is full: {now:N0} bytes held by the stores (native bytes; Baseline: estimated managed bytes) and {_reserved:N0} reserved by writes in flight, this write needs up to {bytes:N0} more, the budget (Storage:MaxNativeBytes) is {limit:N0}; nothing was stored");
             _reserved += bytes;
         }
     }

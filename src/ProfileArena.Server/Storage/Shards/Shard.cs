@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Globalization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
@@ -71,6 +72,10 @@ internal sealed class Shard : IDisposable
     /// <summary>WAL records written and group fsyncs since the shard opened (group commit: fewer fsyncs than records).</summary>
     public (long Records, long Syncs) WalWrites => (Interlocked.Read(ref _records), Interlocked.Read(ref _syncs));
     private long _records, _syncs;
+
+    /// <summary>Time the loop spent applying durable groups to memory (the merges into every level), for /metrics.</summary>
+    public TimeSpan ApplyTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _applyTicks));
+    private long _applyTicks;
 
     /// <summary>Opens (or creates) the shard in <paramref name="directory"/>: loads the newest snapshot, replays
     /// the WAL after it, cuts a torn tail, then starts the loop.</summary>
@@ -272,6 +277,7 @@ internal sealed class Shard : IDisposable
         _nextSeq += accepted.Count;
         Interlocked.Add(ref _records, accepted.Count);
         Interlocked.Exchange(ref _syncs, _wal.Syncs);
+        long applyStarted = Stopwatch.GetTimestamp();
         foreach (Work w in accepted)
         {
             try
@@ -288,6 +294,7 @@ internal sealed class Shard : IDisposable
                 w.Fail(new StorageUnavailableException(_broken, e));
             }
         }
+        Interlocked.Add(ref _applyTicks, Stopwatch.GetTimestamp() - applyStarted);
     }
 
     private void ApplyRecord(WorkKind kind, List<IngestProfile>? profiles, long txn)
@@ -346,7 +353,7 @@ internal sealed class Shard : IDisposable
         long estimate = 0;
         if (_budget.Limit > 0)
         {
-            foreach (IngestProfile p in profiles) estimate += (p.Stacks.ByteCount + 48L * p.Stacks.Count) * (_levels + 1);
+            foreach (IngestProfile p in profiles) estimate += _trees.GrowthEstimate(p.Stacks.ByteCount, p.Stacks.Count) * (_levels + 1);
         }
         var mine = new Dictionary<Target, ulong>(); // this call's additions per target
         foreach (IngestProfile p in profiles)
@@ -578,6 +585,9 @@ internal sealed class Shard : IDisposable
     }
 
     public long NativeBytes => _trees.NativeBytes;
+
+    /// <summary>Bytes counted against the budget: native bytes (arena), estimated managed bytes (Baseline).</summary>
+    public long BudgetBytes => _trees.BudgetBytes;
 
     // ---------------------------------------------------------------- snapshots and recovery
 

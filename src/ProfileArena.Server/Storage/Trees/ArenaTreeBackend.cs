@@ -56,6 +56,11 @@ internal sealed class ArenaTreeBackend : ITreeBackend
 
     public long NativeBytes => _store.NativeBytes;
 
+    public long BudgetBytes => _store.NativeBytes;
+
+    /// <summary>Every byte of the stacks as new names plus 48 bytes per stack for its new nodes and edges.</summary>
+    public long GrowthEstimate(long stackBytes, long stacks) => stackBytes + 48 * stacks;
+
     public void SaveToFile(string path) => _store.SaveToFile(path);
 
     public void Dispose() => _store.Dispose();

@@ -173,6 +173,21 @@ internal sealed class BaselineTreeBackend : ITreeBackend
 
     public long NativeBytes => 0;
 
+    /// <summary>Managed bytes per Baseline node, measured: 1,003 MiB of live objects for 6.0 M nodes of the
+    /// ServerLoad workload (heap snapshot, perf/README.md "Server load") ≈ 175 B: the <c>BaselineNode</c> (48 B),
+    /// its <c>List</c> (32 B), its slot in the parent's list array with growth slack, and its name array.</summary>
+    public const long EstimatedBytesPerNode = 176;
+
+    /// <summary>The arena's bytes per node on the same workload (≈ 40 B/node at 100 M nodes).</summary>
+    private const long ArenaBytesPerNode = 40;
+
+    /// <summary>Nodes × <see cref="EstimatedBytesPerNode"/>: Baseline's trees are on the managed heap, so the
+    /// budget bounds this estimate of them (the GC's own figures include garbage and the server's other objects).</summary>
+    public long BudgetBytes => NodeCount * EstimatedBytesPerNode;
+
+    /// <summary>The arena's estimate scaled by Baseline's bytes per node over the arena's.</summary>
+    public long GrowthEstimate(long stackBytes, long stacks) => (stackBytes + 48 * stacks) * EstimatedBytesPerNode / ArenaBytesPerNode;
+
     public void SaveToFile(string path)
     {
         using var store = new TreeStore();

@@ -39,6 +39,14 @@ internal interface ITreeBackend : IDisposable
     /// <summary>Bytes held outside the managed heap (0 for a managed backend).</summary>
     long NativeBytes { get; }
 
+    /// <summary>Bytes counted against <c>Storage:MaxNativeBytes</c>: the native bytes for the arena, an estimate of
+    /// the managed bytes of the nodes for Baseline (whose trees live on the managed heap).</summary>
+    long BudgetBytes { get; }
+
+    /// <summary>What a write of <paramref name="stacks"/> stacks of <paramref name="stackBytes"/> bytes may add to
+    /// <see cref="BudgetBytes"/> in one tree: the admission estimate of the budget (not a bound on a doubling table).</summary>
+    long GrowthEstimate(long stackBytes, long stacks);
+
     /// <summary>Writes every tree to <paramref name="path"/> atomically (temp file, fsync, rename); ids are kept.</summary>
     void SaveToFile(string path);
 }

@@ -10,7 +10,9 @@ namespace ProfileArena.Tests.Server.Faults;
 /// Pushes whose every stack starts with a frame naming the push (<c>push17;…</c>), built from a real collapsed
 /// file of ../shared/testdata, so that what the server holds can be compared push by push with what the
 /// client saw acknowledged: an acknowledged push must be there exactly, an unacknowledged one (refused, or in
-/// flight when the server died) either exactly or not at all — never twice, never in part.
+/// flight when the server died) either exactly or not at all — never twice, never in part — and, once a check
+/// has seen it present or absent, the same at every later check (an in-flight push made durable stays; one that
+/// was lost never reappears). <see cref="Verify"/> runs when no push is in flight (after a restart, after load).
 /// </summary>
 public sealed class PushLedger
 {
@@ -19,6 +21,7 @@ public sealed class PushLedger
     private readonly string[] _lines;
     private readonly ConcurrentDictionary<int, Dictionary<string, ulong>> _expected = new();
     private readonly ConcurrentDictionary<int, bool> _acknowledged = new();
+    private readonly ConcurrentDictionary<int, bool> _settled = new(); // unacknowledged push → present at the first check after it
     private int _next;
 
     public PushLedger(string collapsedFile = "collapsed/FlameGraph/perf-java-stacks-01-collapsed-all.txt")
@@ -29,6 +32,9 @@ public sealed class PushLedger
     }
 
     public int Acknowledged => _acknowledged.Count(kv => kv.Value);
+
+    /// <summary>Unacknowledged pushes seen by a check: (stored, absent).</summary>
+    public (int Stored, int Absent) Settled => (_settled.Count(kv => kv.Value), _settled.Count(kv => !kv.Value));
 
     public int Issued => _next;
 
@@ -90,15 +96,20 @@ public sealed class PushLedger
         foreach (var (id, expected) in _expected)
         {
             bool acked = _acknowledged[id];
-            if (byPush.Remove(id, out var got))
+            bool isStored = byPush.Remove(id, out var got);
+            if (isStored)
             {
                 present++;
-                Assert.True(Same(expected, got), $"{when}: push {id} ({(acked ? "acknowledged" : "not acknowledged")}) is stored, but not exactly once: expected {Describe(expected)}, stored {Describe(got)}");
+                Assert.True(Same(expected, got!), $"{when}: push {id} ({(acked ? "acknowledged" : "not acknowledged")}) is stored, but not exactly once: expected {Describe(expected)}, stored {Describe(got!)}");
             }
             else
             {
                 Assert.False(acked, $"{when}: acknowledged push {id} is missing");
             }
+            if (acked) continue;
+            // Stability of the pushes whose fate the client never learnt: the first check decides, later ones agree.
+            bool first = _settled.GetOrAdd(id, isStored);
+            Assert.True(first == isStored, $"{when}: unacknowledged push {id} was {(first ? "stored" : "absent")} at an earlier check and is now {(isStored ? "stored" : "absent")}");
         }
         Assert.True(byPush.Count == 0, $"{when}: stored pushes that were never sent: {string.Join(", ", byPush.Keys)}");
         Assert.True(present >= Acknowledged, $"{when}: {present} pushes stored, {Acknowledged} acknowledged");
