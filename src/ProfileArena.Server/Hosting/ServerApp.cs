@@ -42,6 +42,8 @@ public static class ServerApp
         var serverOptions = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
         var authOptions = builder.Configuration.GetSection(AuthOptions.Section).Get<AuthOptions>() ?? new AuthOptions();
         LoopbackGuard.Check(LoopbackGuard.ConfiguredUrls(builder.Configuration), authOptions.Tenants.Count > 0, serverOptions.AllowNonLoopback);
+        if (serverOptions.MallocArenas < 0) throw new ArgumentException($"Server:MallocArenas must be 0 (glibc's default) or more, not {serverOptions.MallocArenas}");
+        if (serverOptions.MallocArenas > 0) Operations.NativeHeap.LimitArenas(serverOptions.MallocArenas);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

@@ -45,6 +45,10 @@ public sealed class ServerOptions
     /// <summary>Seconds an idle keep-alive connection is kept (default 120).</summary>
     public int KeepAliveTimeoutSeconds { get; set; } = 120;
 
+    /// <summary>Most glibc malloc arenas, the C heap the stores' small slabs come from (default 2; 0 keeps
+    /// glibc's 8 per core). Fewer arenas keep fewer freed holes resident: see <see cref="Operations.NativeHeap"/>.</summary>
+    public int MallocArenas { get; set; } = 2;
+
     /// <summary>Slowest accepted body upload in bytes per second after a 5 s grace (default 240, Kestrel's).</summary>
     public double MinRequestBodyBytesPerSecond { get; set; } = 240;
 }
