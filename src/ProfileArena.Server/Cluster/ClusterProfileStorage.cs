@@ -43,7 +43,18 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
         if (parts.Count == 1)
         {
             var (key, list) = parts.First();
-            WireCodec.ThrowIfFailed(await Send(key, list, prepare: false, 0), key);
+            ShardOutcome outcome;
+            try
+            {
+                outcome = await Send(key, list, prepare: false, 0);
+            }
+            catch (Exception e)
+            {
+                // Orleans' own failures (call timeout, silo gone): the outcome is unknown, as for a client whose
+                // connection dropped; the WAL record is there or not, never half.
+                throw new StorageUnavailableException($"shard {key} did not answer ({e.GetType().Name}: {e.Message}); the write may not have been stored", e);
+            }
+            WireCodec.ThrowIfFailed(outcome, key);
             return;
         }
         long txn = Random.Shared.NextInt64(1, long.MaxValue);
@@ -129,7 +140,15 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
         bytes.Write(reply.Tree);
         while (bytes.Length < reply.TreeLength)
         {
-            byte[] chunk = await Grain(key).ReadChunk(reply.More, bytes.Length);
+            byte[] chunk;
+            try
+            {
+                chunk = await Grain(key).ReadChunk(reply.More, bytes.Length);
+            }
+            catch (Exception e)
+            {
+                throw new StorageUnavailableException($"shard {key} could not send the rest of its partial result ({e.Message})", e);
+            }
             if (chunk.Length == 0) throw new StorageUnavailableException($"shard {key} sent an empty piece of its partial result");
             bytes.Write(chunk);
         }
