@@ -121,7 +121,7 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
         {
             ShardQueryReply reply = replies[i];
             string key = ShardGrainKey.For(tenant, numbers[i]);
-            WireCodec.ThrowIfFailed(reply.Outcome, key);
+            WireCodec.ThrowIfFailed(reply.Outcome, key, cluster.MaxPartialNodes);
             if (reply.Samples.Length != samples.Length)
                 throw new StorageUnavailableException($"shard {key} answered {reply.Samples.Length} timeline steps, {samples.Length} expected (silos with different Storage settings?)");
             for (int s = 0; s < samples.Length; s++)

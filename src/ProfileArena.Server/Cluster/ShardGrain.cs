@@ -121,9 +121,11 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
     {
         try
         {
-            if (_shard is not { } shard || !_prepared.Remove(txn))
+            if (_shard is not { } shard || !_prepared.ContainsKey(txn))
                 return new ShardOutcome(ShardOutcomeKind.Unavailable, $"no prepared part {txn} in shard {_key} (aborted after {cluster.PreparedTimeoutSeconds} s, or the shard was reactivated)");
             await shard.Enqueue(Shard.WorkKind.Commit, null, txn);
+            // Forgotten only once committed: a commit the WAL refused leaves the part for the timer to abort.
+            _prepared.Remove(txn);
             return ShardOutcome.Ok;
         }
         catch (Exception e) when (WireCodec.Outcome(e) is { } outcome)

@@ -34,7 +34,10 @@ internal static class WireCodec
     };
 
     /// <summary>Throws the single node's exception for a refusal.</summary>
-    public static void ThrowIfFailed(ShardOutcome outcome, string shard)
+    /// <param name="outcome">The grain's outcome.</param>
+    /// <param name="shard">The grain's key, for the message.</param>
+    /// <param name="queryCap">The partial tree's node cap, named by a QueryLimit refusal.</param>
+    public static void ThrowIfFailed(ShardOutcome outcome, string shard, long queryCap = 0)
     {
         string message = $"{outcome.Message} (shard {shard})";
         switch (outcome.Kind)
@@ -43,7 +46,7 @@ internal static class WireCodec
             case ShardOutcomeKind.Full: throw new StorageFullException(message);
             case ShardOutcomeKind.Overflow: throw new OverflowException(message);
             case ShardOutcomeKind.Invalid: throw new ArgumentException(message);
-            case ShardOutcomeKind.QueryLimit: throw new StoreLimitExceededException(StoreLimit.Nodes, 0, message);
+            case ShardOutcomeKind.QueryLimit: throw new StoreLimitExceededException(StoreLimit.Nodes, queryCap, message);
             default: throw new StorageUnavailableException(message);
         }
     }

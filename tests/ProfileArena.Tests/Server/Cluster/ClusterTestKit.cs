@@ -30,11 +30,11 @@ public sealed class ShardCluster : IAsyncDisposable
 
     public StorageOptions Options { get; }
 
-    public static async Task<ShardCluster> Start(int silos = 3, int shards = 4, int chunkBytes = 64 << 10)
+    public static async Task<ShardCluster> Start(int silos = 3, int shards = 4, int chunkBytes = 64 << 10, long maxPartialNodes = 5_000_000)
     {
         var dir = new TempDataDir();
         StorageOptions options = StorageTestKit.Options(dir.Path, shards);
-        var cluster = new ProfileClusterOptions { MessageChunkBytes = chunkBytes, CallTimeoutSeconds = 30 };
+        var cluster = new ProfileClusterOptions { MessageChunkBytes = chunkBytes, CallTimeoutSeconds = 30, MaxPartialNodes = maxPartialNodes };
         var builder = new InProcessTestClusterBuilder((short)silos);
         builder.ConfigureSilo((_, silo) => ClusterServiceCollectionExtensions.AddShardGrains(silo, options, cluster));
         builder.ConfigureHost(host => host.Logging.SetMinimumLevel(LogLevel.Warning));

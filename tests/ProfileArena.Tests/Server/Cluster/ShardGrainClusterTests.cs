@@ -117,7 +117,8 @@ public sealed class ShardGrainClusterTests
         List<IngestProfile[]> calls = RandomCalls(seed: 7, count: 40);
         try
         {
-            await using ShardCluster cluster = await ShardCluster.Start(shards: 5);
+            // Partial trees capped at 1,000 nodes: the big profile's shard refuses (→ 413 in the HTTP layer).
+            await using ShardCluster cluster = await ShardCluster.Start(shards: 5, maxPartialNodes: 1000);
             await IngestAll(null!, calls, i => cluster.Storage(i % 3));
             var expected = calls.SelectMany(c => c).Select(p => p.Series).Distinct()
                 .GroupBy(s => ShardGrainKey.For(s.Tenant, ProfileStorage.ShardNumber(s, 5)))
@@ -137,6 +138,15 @@ public sealed class ShardGrainClusterTests
             // Each active shard is registered on exactly one silo.
             foreach (string key in expected.Keys)
                 Assert.Single(cluster.Silos, s => ShardCluster.Local(s).Keys.Contains(key));
+
+            // The partial cap: the shard holding 3,000 distinct stacks refuses with the engine's limit exception,
+            // the same type the single node's destination store throws; a small query still answers.
+            using var store = new TreeStore();
+            var limit = await Assert.ThrowsAsync<StoreLimitExceededException>(async () =>
+                await cluster.Storage(1).QueryAsync("acme", StorageTestKit.Selector("api.cpu"), T0, T0 + 3640, store.CreateTree()));
+            Assert.Equal(1000, limit.LimitValue);
+            QueryResult small = await cluster.Storage(2).QueryAsync("acme", StorageTestKit.Selector("db.cpu"), T0, T0 + 3640, store.CreateTree());
+            Assert.True(small.Series > 0);
         }
         finally
         {
