@@ -112,7 +112,7 @@ public sealed class ShardGrainClusterTests
     }
 
     [Fact]
-    public async Task EachSeriesLivesInTheGrainItsShardHashNames()
+    public async Task EachSeriesLivesInTheGrainItsShardHashNamesAndCallsSpanningGrainsAreAllOrNothing()
     {
         List<IngestProfile[]> calls = RandomCalls(seed: 7, count: 40);
         try
@@ -147,6 +147,35 @@ public sealed class ShardGrainClusterTests
             Assert.Equal(1000, limit.LimitValue);
             QueryResult small = await cluster.Storage(2).QueryAsync("acme", StorageTestKit.Selector("db.cpu"), T0, T0 + 3640, store.CreateTree());
             Assert.True(small.Series > 0);
+
+            // A call spanning two shard grains, refused by one (its bucket total would pass 2^64 − 1): the prepared
+            // part of the other is aborted, neither stores anything, and the refusal is the single node's exception.
+            SeriesKey first = StorageTestKit.Key("acme", "huge.cpu");
+            SeriesKey second = Enumerable.Range(0, 100).Select(i => StorageTestKit.Key("acme", $"other{i}.cpu"))
+                .First(k => ProfileStorage.ShardNumber(k, 5) != ProfileStorage.ShardNumber(first, 5));
+            IngestProfile nearMax = StorageTestKit.Profile(first, T0 + 7000, ("a", ulong.MaxValue - 10));
+            IngestProfile over = StorageTestKit.Profile(first, T0 + 7000, ("a", 100)), fine = StorageTestKit.Profile(second, T0 + 7000, ("b", ulong.MaxValue - 10));
+            IngestProfile again = StorageTestKit.Profile(first, T0 + 7000, ("a", 1));
+            try
+            {
+                await cluster.Storage(0).IngestAsync([nearMax], TestContext.Current.CancellationToken);
+                await Assert.ThrowsAsync<OverflowException>(async () => await cluster.Storage(1).IngestAsync([fine, over], TestContext.Current.CancellationToken));
+                QueryResult none = await cluster.Storage(2).QueryAsync("acme", StorageTestKit.Selector(second.Name), T0, T0 + 8000, store.CreateTree());
+                Assert.Equal(0, none.Series);
+                // The aborted part is gone for good, its reservation too (else this bucket would be near 2^64 twice):
+                // the next spanning call commits both parts.
+                await cluster.Storage(1).IngestAsync([fine, again], TestContext.Current.CancellationToken);
+                ProfileTree both = store.CreateTree();
+                await cluster.Storage(0).QueryAsync("acme", StorageTestKit.Selector(second.Name), T0, T0 + 8000, both);
+                Assert.Equal(ulong.MaxValue - 10, both.Total);
+                ProfileTree nearly = store.CreateTree();
+                await cluster.Storage(0).QueryAsync("acme", StorageTestKit.Selector(first.Name), T0, T0 + 8000, nearly);
+                Assert.Equal(ulong.MaxValue - 9, nearly.Total);
+            }
+            finally
+            {
+                foreach (IngestProfile p in new[] { nearMax, over, fine, again }) p.Stacks.Dispose();
+            }
         }
         finally
         {
