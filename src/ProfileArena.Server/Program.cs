@@ -1,12 +1,13 @@
 // The server's entry point: see README "Running the server".
 //   dotnet run -c Release --project src/ProfileArena.Server [-- --urls URL --data-dir DIR --Auth:Tenants:acme=KEY]
+using ProfileArena.Server.Cluster;
 using ProfileArena.Server.Hosting;
 using ProfileArena.Server.Storage;
 
 WebApplication app;
 try
 {
-    app = ServerApp.Build(args, (services, configuration) => services.AddProfileStorage(configuration));
+    app = ServerApp.Build(args, (services, configuration) => services.AddProfileStorageOrCluster(configuration));
 }
 catch (Exception e) when (e is InvalidOperationException or ArgumentException)
 {

@@ -60,11 +60,11 @@ public static class QueryEndpoints
         public TreeStore NewQueryStore() => new(new TreeStoreOptions { MaxNodes = Limits.MaxQueryNodes, MaxNativeBytes = Limits.MaxQueryNativeBytes });
 
         /// <summary>Merges the selector's series into <paramref name="tree"/>.</summary>
-        public QueryResult Merge(string tenant, ParsedSelector selector, long from, long until, ProfileTree tree)
+        public async Task<QueryResult> Merge(string tenant, ParsedSelector selector, long from, long until, ProfileTree tree)
         {
             try
             {
-                return storage.Query(tenant, selector.ToSeriesSelector(), from, until, tree);
+                return await storage.QueryAsync(tenant, selector.ToSeriesSelector(), from, until, tree);
             }
             catch (StoreLimitExceededException e)
             {
@@ -140,7 +140,7 @@ public static class QueryEndpoints
         using TreeStore store = s.NewQueryStore();
         ProfileTree tree = store.CreateTree();
         long started = Stopwatch.GetTimestamp();
-        QueryResult result = s.Merge(tenant, selector, from, until, tree);
+        QueryResult result = await s.Merge(tenant, selector, from, until, tree);
         started = s.Phase("merge", started);
         s.Metrics.QueryTreesMerged.Inc(result.TreesMerged);
         if (format == "json")
@@ -178,8 +178,8 @@ public static class QueryEndpoints
         int maxNodes = MaxNodes(q);
         using TreeStore store = s.NewQueryStore();
         ProfileTree left = store.CreateTree(), right = store.CreateTree();
-        QueryResult leftResult = s.Merge(tenant, leftSelector, leftFrom, leftUntil, left);
-        QueryResult rightResult = s.Merge(tenant, rightSelector, rightFrom, rightUntil, right);
+        QueryResult leftResult = await s.Merge(tenant, leftSelector, leftFrom, leftUntil, left);
+        QueryResult rightResult = await s.Merge(tenant, rightSelector, rightFrom, rightUntil, right);
         QueryResult shown = leftResult.Series > 0 ? leftResult : rightResult;
         await Send(context, "application/json", o => FlamebearerFormat.ExportDiff(left, right, o, new FlamebearerOptions
         {
@@ -192,7 +192,7 @@ public static class QueryEndpoints
     }));
 
     /// <summary>The tenant's series in the optional range, filtered by an optional <c>query</c> (which may omit the name).</summary>
-    private static IEnumerable<SeriesKey> FilteredSeries(HttpContext context, Services s, string tenant)
+    private static async Task<IEnumerable<SeriesKey>> FilteredSeries(HttpContext context, Services s, string tenant)
     {
         IQueryCollection q = context.Request.Query;
         DateTimeOffset now = s.Now;
@@ -201,7 +201,7 @@ public static class QueryEndpoints
         if (until < from) throw RequestException.BadRequest($"until ({until}) is before from ({from})");
         string? text = IngestParameters.Single(q, "query");
         ParsedSelector? filter = string.IsNullOrWhiteSpace(text) ? null : SelectorParser.Parse("query", text, requireName: false, s.Limits.MaxSelectorLength);
-        IReadOnlyList<SeriesKey> series = s.Storage.Series(tenant, filter?.Name is null ? null : filter.ToSeriesSelector(), from, until + 1);
+        IReadOnlyList<SeriesKey> series = await s.Storage.SeriesAsync(tenant, filter?.Name is null ? null : filter.ToSeriesSelector(), from, until + 1);
         return filter is null ? series : series.Where(filter.Matches);
     }
 
@@ -209,7 +209,7 @@ public static class QueryEndpoints
     private static Task LabelNames(HttpContext context, ApiHandler api, Services s) => api.Run(context, tenant => s.Timed(context, "label-names", async () =>
     {
         var names = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (SeriesKey key in FilteredSeries(context, s, tenant))
+        foreach (SeriesKey key in await FilteredSeries(context, s, tenant))
         {
             names.Add("__name__");
             foreach (Label l in key.Labels) names.Add(l.Name);
@@ -223,7 +223,7 @@ public static class QueryEndpoints
         string? label = IngestParameters.Single(context.Request.Query, "label");
         if (string.IsNullOrEmpty(label)) throw RequestException.BadRequest("label: is required (e.g. label=__name__)");
         var values = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (SeriesKey key in FilteredSeries(context, s, tenant))
+        foreach (SeriesKey key in await FilteredSeries(context, s, tenant))
         {
             if (key.LabelValue(label) is string v) values.Add(v);
         }
@@ -248,7 +248,7 @@ public static class QueryEndpoints
         };
         using TreeStore store = s.NewQueryStore();
         ProfileTree tree = store.CreateTree();
-        QueryResult result = s.Merge(tenant, selector, from, until, tree);
+        QueryResult result = await s.Merge(tenant, selector, from, until, tree);
         List<FunctionTotal> top = FunctionTotals.Top(tree, n, order);
         await context.Response.WriteAsJsonAsync(new TopReply(selector.Name!, by, result.Metadata.Units, tree.Total, result.Series,
             [.. top.Select(f => new TopFunction(f.Name, f.Self, f.Total))]), context.RequestAborted);
@@ -261,7 +261,7 @@ public static class QueryEndpoints
         var (selector, from, until) = s.Range(context.Request.Query, "query", "name", "from", "until");
         using TreeStore store = s.NewQueryStore();
         ProfileTree tree = store.CreateTree();
-        QueryResult result = s.Merge(tenant, selector, from, until, tree);
+        QueryResult result = await s.Merge(tenant, selector, from, until, tree);
         string name = selector.Name!;
         string type = name[(name.LastIndexOf('.') + 1)..];
         string unit = result.Metadata.Units == "samples" ? "count" : result.Metadata.Units;

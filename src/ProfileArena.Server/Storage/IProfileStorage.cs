@@ -61,6 +61,15 @@ public interface IProfileStorage
 
     /// <summary>Counts for /metrics: series, trees, nodes, native bytes, WAL bytes.</summary>
     StorageStats Stats();
+
+    /// <summary><see cref="Query"/> for storage whose shards answer asynchronously (a cluster's shard grains);
+    /// the HTTP layer calls this one. The single node answers on the caller's thread.</summary>
+    ValueTask<QueryResult> QueryAsync(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0) =>
+        ValueTask.FromResult(Query(tenant, selector, fromSeconds, untilSeconds, destination, timelineStepSeconds));
+
+    /// <summary><see cref="Series"/>, asynchronously (see <see cref="QueryAsync"/>).</summary>
+    ValueTask<IReadOnlyList<SeriesKey>> SeriesAsync(string tenant, SeriesSelector? selector, long fromSeconds, long untilSeconds) =>
+        ValueTask.FromResult(Series(tenant, selector, fromSeconds, untilSeconds));
 }
 
 /// <summary>Storage-wide counts at one instant.</summary>

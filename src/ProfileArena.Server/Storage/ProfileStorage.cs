@@ -104,12 +104,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     public async ValueTask IngestAsync(IReadOnlyList<IngestProfile> profiles, CancellationToken cancellationToken)
     {
         ThrowIfNotReady();
-        foreach (IngestProfile p in profiles)
-        {
-            if (p.UntilSeconds < p.FromSeconds) throw new ArgumentException($"profile of {p.Series}: until ({p.UntilSeconds}) is before from ({p.FromSeconds})");
-            if (p.FromSeconds is < 0 or > BucketMath.MaxTime)
-                throw new ArgumentException($"profile of {p.Series}: from ({p.FromSeconds}) must be unix seconds between 0 and {BucketMath.MaxTime}");
-        }
+        ValidateProfiles(profiles);
         var parts = new Dictionary<Shard, List<IngestProfile>>();
         foreach (IngestProfile p in profiles)
         {
@@ -154,11 +149,37 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     public QueryResult Query(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0)
     {
         ThrowIfNotReady();
-        var (from, until) = BucketMath.Normalize(fromSeconds, untilSeconds);
-        long now = NowSeconds();
         Shard[] shards = _tenants.TryGetValue(tenant, out TenantShards? t) ? t.All : [];
-        Func<int, long> firstRetained = level => FirstRetained(level, now);
-        List<(int, long)> pieces = BucketMath.Decompose(from, until, _options.Levels, firstRetained);
+        var (from, step, pieces, stepPieces) = PlanQuery(_options, NowSeconds(), fromSeconds, untilSeconds, timelineStepSeconds);
+        var samples = new long[stepPieces.Length];
+        var matched = new List<(SeriesKey Key, SeriesMetadata Metadata)>();
+        int merged = 0;
+        foreach (Shard shard in shards) merged += shard.Query(selector, pieces, stepPieces, destination, samples, matched);
+        return QueryResultOf(from, step, samples, matched, merged);
+    }
+
+    /// <summary>Profiles a write may not hold (until before from, from outside [0, 10^10] s): the same refusal for
+    /// the single node and the cluster (<c>Cluster/ClusterProfileStorage</c>).</summary>
+    /// <exception cref="ArgumentException">The first such profile, named.</exception>
+    internal static void ValidateProfiles(IReadOnlyList<IngestProfile> profiles)
+    {
+        foreach (IngestProfile p in profiles)
+        {
+            if (p.UntilSeconds < p.FromSeconds) throw new ArgumentException($"profile of {p.Series}: until ({p.UntilSeconds}) is before from ({p.FromSeconds})");
+            if (p.FromSeconds is < 0 or > BucketMath.MaxTime)
+                throw new ArgumentException($"profile of {p.Series}: from ({p.FromSeconds}) must be unix seconds between 0 and {BucketMath.MaxTime}");
+        }
+    }
+
+    /// <summary>What a query reads, the same in every shard (and every shard grain, given the same
+    /// <paramref name="now"/>): the normalised start, the timeline step, the bucket pieces covering the range and
+    /// the pieces of each timeline step.</summary>
+    internal static (long From, long Step, List<(int Level, long Start)> Pieces, List<(int Level, long Start)>[] StepPieces) PlanQuery(
+        StorageOptions options, long now, long fromSeconds, long untilSeconds, long timelineStepSeconds)
+    {
+        var (from, until) = BucketMath.Normalize(fromSeconds, untilSeconds);
+        Func<int, long> firstRetained = level => FirstRetained(options, level, now);
+        List<(int, long)> pieces = BucketMath.Decompose(from, until, options.Levels, firstRetained);
 
         long step = timelineStepSeconds <= 0 ? BucketMath.DefaultStep(from, until) : (timelineStepSeconds + 9) / 10 * 10;
         long steps = (until - from + step - 1) / step;
@@ -174,12 +195,15 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         {
             long s = from + i * step;
             // A coarse bucket standing in for expired fine ones counts once, in the first step that reaches it.
-            stepPieces[i] = [.. BucketMath.Decompose(s, Math.Min(s + step, until), _options.Levels, firstRetained).Where(seen.Add)];
+            stepPieces[i] = [.. BucketMath.Decompose(s, Math.Min(s + step, until), options.Levels, firstRetained).Where(seen.Add)];
         }
-        var samples = new long[steps];
-        var matched = new List<(SeriesKey Key, SeriesMetadata Metadata)>();
-        int merged = 0;
-        foreach (Shard shard in shards) merged += shard.Query(selector, pieces, stepPieces, destination, samples, matched);
+        return (from, step, pieces, stepPieces);
+    }
+
+    /// <summary>A query's result from what its shards found: series counted once, metadata of the first matching
+    /// series in canonical order.</summary>
+    internal static QueryResult QueryResultOf(long from, long step, long[] samples, List<(SeriesKey Key, SeriesMetadata Metadata)> matched, int merged)
+    {
         int series = matched.Select(m => m.Key).Distinct().Count();
         SeriesMetadata metadata = matched.Count == 0 ? SeriesMetadata.Default : matched.MinBy(m => m.Key.Canonical, StringComparer.Ordinal).Metadata;
         return new QueryResult(series, metadata, new Timeline(from, step, samples)) { TreesMerged = merged };
@@ -190,9 +214,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     {
         ThrowIfNotReady();
         if (!_tenants.TryGetValue(tenant, out TenantShards? t)) return [];
-        var (from, until) = BucketMath.Normalize(fromSeconds, untilSeconds);
-        long now = NowSeconds();
-        List<(int, long)> pieces = BucketMath.Decompose(from, until, _options.Levels, level => FirstRetained(level, now));
+        List<(int, long)> pieces = PlanSeries(_options, NowSeconds(), fromSeconds, untilSeconds);
         var found = new HashSet<SeriesKey>();
         foreach (Shard shard in t.All) shard.Series(selector, pieces, found);
         return [.. found.OrderBy(k => k.Canonical, StringComparer.Ordinal)];
@@ -248,9 +270,16 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
 
     internal long NowSeconds() => _time.GetUtcNow().ToUnixTimeSeconds();
 
-    private long FirstRetained(int level, long now)
+    /// <summary>The bucket pieces a series lookup (<see cref="Series"/>) reads in [from, until).</summary>
+    internal static List<(int Level, long Start)> PlanSeries(StorageOptions options, long now, long fromSeconds, long untilSeconds)
     {
-        long retention = _options.RetentionOf(level);
+        var (from, until) = BucketMath.Normalize(fromSeconds, untilSeconds);
+        return BucketMath.Decompose(from, until, options.Levels, level => FirstRetained(options, level, now));
+    }
+
+    private static long FirstRetained(StorageOptions options, int level, long now)
+    {
+        long retention = options.RetentionOf(level);
         return retention == 0 ? long.MinValue : BucketMath.Floor(now - retention, level);
     }
 
@@ -281,27 +310,43 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         {
             shard = tenant.Get(number);
             if (shard != null) return shard;
-            string tenantDir = Path.Combine(Path.GetFullPath(_options.DataDir), TenantDirectory.For(key.Tenant));
-            string nameFile = Path.Combine(tenantDir, TenantDirectory.NameFile);
-            if (!File.Exists(nameFile))
-            {
-                Directory.CreateDirectory(tenantDir);
-                AtomicFile.Write(nameFile, Encoding.UTF8.GetBytes(key.Tenant));
-                DirectorySync.Flush(Path.GetDirectoryName(tenantDir)!);
-            }
-            else if (new UTF8Encoding(false, true).GetString(File.ReadAllBytes(nameFile)) != key.Tenant)
-            {
-                throw new StorageUnavailableException($"{tenantDir} belongs to another tenant (hash collision of long tenant names)");
-            }
-            shard = OpenShard(key.Tenant, number, Path.Combine(tenantDir, $"shard-{number}"));
-            DirectorySync.Flush(tenantDir);
+            shard = CreateShard(_options, key.Tenant, number, NowSeconds, _budget, _logs);
             tenant.Add(shard);
             return shard;
         }
     }
 
-    private Shard OpenShard(string tenant, int number, string dir) =>
-        Shard.Open(tenant, number, dir, _options, NowSeconds, _budget, _logs.CreateLogger($"ProfileArena.Server.Storage.Shard"));
+    /// <summary>The directory of shard <paramref name="number"/> of <paramref name="tenant"/> under the data directory.</summary>
+    internal static string ShardDirectory(StorageOptions options, string tenant, int number) =>
+        Path.Combine(Path.GetFullPath(options.DataDir), TenantDirectory.For(tenant), $"shard-{number}");
+
+    /// <summary>Opens shard <paramref name="number"/> of <paramref name="tenant"/>, creating the tenant's directory
+    /// (with its <c>tenant.name</c>) and the shard's when missing: the one place a shard comes to life, for the
+    /// single node (<see cref="ShardFor"/>) and for a shard grain (<c>Cluster/ShardGrain</c>).</summary>
+    internal static Shard CreateShard(StorageOptions options, string tenant, int number, Func<long> now, NativeBudget budget, ILoggerFactory logs)
+    {
+        string tenantDir = Path.Combine(Path.GetFullPath(options.DataDir), TenantDirectory.For(tenant));
+        string nameFile = Path.Combine(tenantDir, TenantDirectory.NameFile);
+        if (!File.Exists(nameFile))
+        {
+            Directory.CreateDirectory(tenantDir);
+            AtomicFile.Write(nameFile, Encoding.UTF8.GetBytes(tenant));
+            DirectorySync.Flush(Path.GetDirectoryName(tenantDir)!);
+        }
+        else if (new UTF8Encoding(false, true).GetString(File.ReadAllBytes(nameFile)) != tenant)
+        {
+            throw new StorageUnavailableException($"{tenantDir} belongs to another tenant (hash collision of long tenant names)");
+        }
+        Shard shard = OpenShard(options, tenant, number, Path.Combine(tenantDir, $"shard-{number}"), now, budget, logs);
+        DirectorySync.Flush(tenantDir);
+        return shard;
+    }
+
+    private Shard OpenShard(string tenant, int number, string dir) => OpenShard(_options, tenant, number, dir, NowSeconds, _budget, _logs);
+
+    /// <summary>Opens (recovers) an existing shard directory; see <see cref="CreateShard"/> for a new one.</summary>
+    internal static Shard OpenShard(StorageOptions options, string tenant, int number, string dir, Func<long> now, NativeBudget budget, ILoggerFactory logs) =>
+        Shard.Open(tenant, number, dir, options, now, budget, logs.CreateLogger($"ProfileArena.Server.Storage.Shard"));
 
     private TenantShards Tenant(string tenant) => _tenants.GetOrAdd(tenant, _ => new TenantShards());
 

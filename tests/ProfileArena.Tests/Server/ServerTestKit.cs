@@ -4,6 +4,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using ProfileArena.Server.Cluster;
 using ProfileArena.Server.Hosting;
 using ProfileArena.Server.Storage;
 using ProfileArena.Tests.Support;
@@ -39,7 +40,7 @@ public sealed class InProcessServer : IAsyncDisposable
         bool owns = dataDir is null;
         dataDir ??= Path.Combine(Path.GetTempPath(), "pa-server-" + Guid.NewGuid().ToString("N"));
         string[] args = ["--urls", "http://127.0.0.1:0", "--data-dir", dataDir, "--Logging:LogLevel:Default", "Warning", .. extraArgs];
-        WebApplication app = ServerApp.Build(args, (services, configuration) => services.AddProfileStorage(configuration));
+        WebApplication app = ServerApp.Build(args, (services, configuration) => services.AddProfileStorageOrCluster(configuration));
         await app.StartAsync();
         var server = new InProcessServer(app, dataDir, owns);
         await server.WaitReady();

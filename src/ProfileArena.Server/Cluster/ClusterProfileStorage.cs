@@ -1,0 +1,224 @@
+using System.Globalization;
+using ProfileArena.Server.Buffers;
+using ProfileArena.Server.Storage;
+using ProfileArena.Server.Storage.Shards;
+using ProfileArena.Server.Storage.Wal;
+
+namespace ProfileArena.Server.Cluster;
+
+/// <summary>
+/// <see cref="IProfileStorage"/> of a silo in a cluster: the HTTP layer is the single server's, this routes.
+/// A write goes to the shard grains of its series (<see cref="ProfileStorage.ShardNumber"/>, the single server's
+/// function), a query fans out to the tenant's shard grains and merges their partial trees into the caller's
+/// destination with <c>MergeFrom</c> across stores — the same trees the single node merges, so the same answer.
+/// <para>All or nothing across shards as the single node does it: one shard → one Ingest; several → a durable
+/// Prepare in each, then a Commit in each (an Abort of the prepared ones if any refused). What differs: the
+/// router is another process than the shards, so when this silo dies between prepares and commits the prepared
+/// parts wait in their grains until <see cref="ProfileClusterOptions.PreparedTimeoutSeconds"/> aborts them (the
+/// call was never acknowledged, nothing applied); when it dies between commits the call survives in some shards
+/// only (the single node has the same gap, closing it needs a decision log).</para>
+/// </summary>
+internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions options, ProfileClusterOptions cluster, LocalShards local, TimeProvider time) : IProfileStorage
+{
+    private volatile bool _ready;
+
+    /// <summary>True while this silo is active in the cluster (<see cref="ClusterReadiness"/>).</summary>
+    public bool IsReady => _ready;
+
+    internal void SetReady(bool ready) => _ready = ready;
+
+    public async ValueTask IngestAsync(IReadOnlyList<IngestProfile> profiles, CancellationToken cancellationToken)
+    {
+        ThrowIfNotReady();
+        ProfileStorage.ValidateProfiles(profiles);
+        var parts = new SortedDictionary<string, List<IngestProfile>>(StringComparer.Ordinal);
+        foreach (IngestProfile p in profiles)
+        {
+            string key = ShardGrainKey.For(p.Series.Tenant, ProfileStorage.ShardNumber(p.Series, options.ShardCount));
+            if (!parts.TryGetValue(key, out List<IngestProfile>? list)) parts.Add(key, list = []);
+            list.Add(p);
+        }
+        if (parts.Count == 0) return;
+        // No cancellation once sent: a write that may already be durable is waited for, never abandoned.
+        if (parts.Count == 1)
+        {
+            var (key, list) = parts.First();
+            ShardOutcome outcome;
+            try
+            {
+                outcome = await Send(key, list, prepare: false, 0);
+            }
+            catch (Exception e)
+            {
+                // Orleans' own failures (call timeout, silo gone): the outcome is unknown, as for a client whose
+                // connection dropped; the WAL record is there or not, never half.
+                throw new StorageUnavailableException($"shard {key} did not answer ({e.GetType().Name}: {e.Message}); the write may not have been stored", e);
+            }
+            WireCodec.ThrowIfFailed(outcome, key);
+            return;
+        }
+        long txn = Random.Shared.NextInt64(1, long.MaxValue);
+        var prepared = parts.Select(kv => (Key: kv.Key, Task: Send(kv.Key, kv.Value, prepare: true, txn))).ToList();
+        try
+        {
+            await Task.WhenAll(prepared.Select(p => p.Task));
+        }
+        catch
+        {
+            // A grain call failed outright (timeout, silo gone): treated as a refusal below.
+        }
+        var refused = prepared.FirstOrDefault(p => !p.Task.IsCompletedSuccessfully || p.Task.Result.Kind != ShardOutcomeKind.Ok);
+        if (refused.Task is not null)
+        {
+            foreach (var p in prepared.Where(p => p.Task.IsCompletedSuccessfully && p.Task.Result.Kind == ShardOutcomeKind.Ok))
+                _ = Grain(p.Key).Abort(txn);
+            if (!refused.Task.IsCompletedSuccessfully)
+                throw new StorageUnavailableException($"shard {refused.Key} did not answer: {refused.Task.Exception?.InnerException?.Message}; nothing was stored", refused.Task.Exception?.InnerException);
+            WireCodec.ThrowIfFailed(refused.Task.Result, refused.Key);
+        }
+        var commits = prepared.Select(p => (p.Key, Task: Grain(p.Key).Commit(txn))).ToList();
+        try
+        {
+            await Task.WhenAll(commits.Select(c => c.Task));
+        }
+        catch
+        {
+        }
+        var failed = commits.FirstOrDefault(c => !c.Task.IsCompletedSuccessfully || c.Task.Result.Kind != ShardOutcomeKind.Ok);
+        if (failed.Task is not null)
+        {
+            string why = failed.Task.IsCompletedSuccessfully ? failed.Task.Result.Message! : failed.Task.Exception?.InnerException?.Message ?? "failed";
+            throw new StorageUnavailableException($"a write spanning {parts.Count} shards was committed in some shards only (shard {failed.Key}: {why}); its profiles may be partly stored");
+        }
+    }
+
+    /// <summary>One shard's part as its WAL payload, in one message or staged in pieces.</summary>
+    private async Task<ShardOutcome> Send(string key, List<IngestProfile> profiles, bool prepare, long txn)
+    {
+        IShardGrain grain = Grain(key);
+        using PooledBuffer payload = WalPayload.Encode(profiles, txn);
+        ReadOnlyMemory<byte> bytes = payload.WrittenMemory;
+        int chunk = cluster.MessageChunkBytes;
+        if (bytes.Length <= chunk) return await grain.Write(new ShardWrite(prepare, txn, bytes.ToArray(), Guid.Empty));
+        var upload = Guid.NewGuid();
+        for (int at = 0; at < bytes.Length; at += chunk)
+            await grain.StageChunk(upload, bytes.Slice(at, Math.Min(chunk, bytes.Length - at)).ToArray());
+        return await grain.Write(new ShardWrite(prepare, txn, [], upload));
+    }
+
+    public async ValueTask<QueryResult> QueryAsync(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0)
+    {
+        ThrowIfNotReady();
+        long now = NowSeconds();
+        var (from, step, _, stepPieces) = ProfileStorage.PlanQuery(options, now, fromSeconds, untilSeconds, timelineStepSeconds);
+        var query = new ShardQuery(selector.Name, WireCodec.Matchers(selector), fromSeconds, untilSeconds, timelineStepSeconds, now, cluster.MaxPartialNodes, cluster.MaxPartialNativeBytes);
+        int[] numbers = ShardNumbers(tenant);
+        ShardQueryReply[] replies = await Fan(numbers, n => Grain(ShardGrainKey.For(tenant, n)).Query(query));
+        var samples = new long[stepPieces.Length];
+        var matched = new List<(SeriesKey Key, SeriesMetadata Metadata)>();
+        int merged = 0;
+        for (int i = 0; i < replies.Length; i++)
+        {
+            ShardQueryReply reply = replies[i];
+            string key = ShardGrainKey.For(tenant, numbers[i]);
+            WireCodec.ThrowIfFailed(reply.Outcome, key, cluster.MaxPartialNodes);
+            if (reply.Samples.Length != samples.Length)
+                throw new StorageUnavailableException($"shard {key} answered {reply.Samples.Length} timeline steps, {samples.Length} expected (silos with different Storage settings?)");
+            for (int s = 0; s < samples.Length; s++)
+                samples[s] = reply.Samples[s] > long.MaxValue - samples[s] ? long.MaxValue : samples[s] + reply.Samples[s]; // saturating, as a shard adds
+            matched.AddRange(reply.Matched.Select(m => (WireCodec.Key(tenant, m), WireCodec.Metadata(m))));
+            merged += reply.TreesMerged;
+            if (reply.TreeLength > 0) await MergePartial(key, reply, destination);
+        }
+        return ProfileStorage.QueryResultOf(from, step, samples, matched, merged);
+    }
+
+    /// <summary>Rebuilds a shard's partial tree (reading the pieces after the first) and merges it into <paramref name="destination"/>.</summary>
+    private async Task MergePartial(string key, ShardQueryReply reply, ProfileTree destination)
+    {
+        var bytes = new MemoryStream(checked((int)reply.TreeLength));
+        bytes.Write(reply.Tree);
+        while (bytes.Length < reply.TreeLength)
+        {
+            byte[] chunk;
+            try
+            {
+                chunk = await Grain(key).ReadChunk(reply.More, bytes.Length);
+            }
+            catch (Exception e)
+            {
+                throw new StorageUnavailableException($"shard {key} could not send the rest of its partial result ({e.Message})", e);
+            }
+            if (chunk.Length == 0) throw new StorageUnavailableException($"shard {key} sent an empty piece of its partial result");
+            bytes.Write(chunk);
+        }
+        bytes.Position = 0;
+        using TreeStore partial = TreeStore.Load(bytes, new TreeStoreOptions { MaxNodes = cluster.MaxPartialNodes, MaxNativeBytes = cluster.MaxPartialNativeBytes });
+        ProfileTree[] trees = partial.GetTrees();
+        if (trees.Length != 1) throw new StorageUnavailableException($"shard {key} sent a partial result with {trees.Length} trees, 1 expected");
+        destination.MergeFrom(trees[0]);
+    }
+
+    /// <summary>Blocks on <see cref="QueryAsync"/> (a thread waits for the grains): the HTTP layer calls the async form.</summary>
+    public QueryResult Query(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0) =>
+        QueryAsync(tenant, selector, fromSeconds, untilSeconds, destination, timelineStepSeconds).AsTask().GetAwaiter().GetResult();
+
+    public async ValueTask<IReadOnlyList<SeriesKey>> SeriesAsync(string tenant, SeriesSelector? selector, long fromSeconds, long untilSeconds)
+    {
+        ThrowIfNotReady();
+        var query = new ShardSeriesQuery(selector?.Name, WireCodec.Matchers(selector), fromSeconds, untilSeconds, NowSeconds());
+        WireSeries[][] replies = await Fan(ShardNumbers(tenant), n => Grain(ShardGrainKey.For(tenant, n)).Series(query));
+        var found = new HashSet<SeriesKey>(replies.SelectMany(r => r).Select(s => WireCodec.Key(tenant, s)));
+        return [.. found.OrderBy(k => k.Canonical, StringComparer.Ordinal)];
+    }
+
+    /// <inheritdoc cref="Query"/>
+    public IReadOnlyList<SeriesKey> Series(string tenant, SeriesSelector? selector, long fromSeconds, long untilSeconds) =>
+        SeriesAsync(tenant, selector, fromSeconds, untilSeconds).AsTask().GetAwaiter().GetResult();
+
+    /// <summary>This silo's shards only (each silo's /metrics shows its own; a cluster total is their sum).</summary>
+    public StorageStats Stats() => local.Stats();
+
+    /// <summary>
+    /// The shard numbers a query asks: 0 … ShardCount − 1, plus any other shard directory of the tenant (written
+    /// under an earlier, larger ShardCount), as the single node reads every shard it finds. A grain whose shard
+    /// has no directory answers empty without creating one.
+    /// </summary>
+    private int[] ShardNumbers(string tenant)
+    {
+        var numbers = new SortedSet<int>(Enumerable.Range(0, options.ShardCount));
+        string tenantDir = Path.GetDirectoryName(ProfileStorage.ShardDirectory(options, tenant, 0))!;
+        if (Directory.Exists(tenantDir))
+        {
+            foreach (string dir in Directory.EnumerateDirectories(tenantDir, "shard-*"))
+            {
+                if (int.TryParse(Path.GetFileName(dir).AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out int n)) numbers.Add(n);
+            }
+        }
+        return [.. numbers];
+    }
+
+    /// <summary>Asks every shard at once; a shard that fails or does not answer within the call timeout fails the
+    /// query with 503 (a partial answer is never passed off as the whole one).</summary>
+    private static async Task<T[]> Fan<T>(int[] numbers, Func<int, Task<T>> ask)
+    {
+        Task<T>[] calls = [.. numbers.Select(ask)];
+        try
+        {
+            return await Task.WhenAll(calls);
+        }
+        catch (Exception e) when (e is not StorageUnavailableException)
+        {
+            throw new StorageUnavailableException($"a shard did not answer the query: {e.Message}", e);
+        }
+    }
+
+    private IShardGrain Grain(string key) => grains.GetGrain<IShardGrain>(key);
+
+    private long NowSeconds() => time.GetUtcNow().ToUnixTimeSeconds();
+
+    private void ThrowIfNotReady()
+    {
+        if (!_ready) throw new StorageUnavailableException("this silo has not joined the cluster yet (or is leaving it)");
+    }
+}

@@ -1,0 +1,48 @@
+using System.Collections.Concurrent;
+using ProfileArena.Server.Storage;
+using ProfileArena.Server.Storage.Shards;
+
+namespace ProfileArena.Server.Cluster;
+
+/// <summary>
+/// The shards active on this silo: their native budget (<c>Storage:MaxNativeBytes</c> is per silo in a cluster)
+/// and the counts /metrics shows (this silo's shards only; a cluster-wide view is a sum over silos).
+/// </summary>
+internal sealed class LocalShards
+{
+    private readonly ConcurrentDictionary<string, Shard> _shards = new(StringComparer.Ordinal);
+
+    public LocalShards(StorageOptions options) => Budget = new NativeBudget(options.MaxNativeBytes, () => NativeBytes);
+
+    /// <summary>Shared by every shard of this silo, as the single node shares one budget among its shards.</summary>
+    public NativeBudget Budget { get; }
+
+    public long NativeBytes => _shards.Values.Sum(s => s.NativeBytes);
+
+    /// <summary>Grain keys of the shards active here (tests look where a shard lives).</summary>
+    public IReadOnlyCollection<string> Keys => [.. _shards.Keys];
+
+    public void Add(string key, Shard shard) => _shards[key] = shard;
+
+    public void Remove(string key) => _shards.TryRemove(key, out _);
+
+    public StorageStats Stats()
+    {
+        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0, records = 0, syncs = 0, merged = 0;
+        foreach (Shard s in _shards.Values)
+        {
+            var st = s.Stats();
+            series += st.Series;
+            trees += st.Trees;
+            nodes += st.Nodes;
+            bytes += st.NativeBytes;
+            wal += st.WalBytes;
+            shards++;
+            var (r, y) = s.WalWrites;
+            records += r;
+            syncs += y;
+            merged += s.TreesMergedByQueries;
+        }
+        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = merged };
+    }
+}
