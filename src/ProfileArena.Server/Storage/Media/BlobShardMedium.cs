@@ -25,6 +25,10 @@ namespace ProfileArena.Server.Storage.Media;
 internal sealed class BlobShardMedium : IShardMedium, IWalMedium, ISnapshotMedium
 {
     private const string ValidLength = "validlength";
+
+    /// <summary>Bytes per append block: 4 MiB, what every service version and Azurite take (newer versions take
+    /// up to 100 MiB, which would make a torn group rarer but change nothing else).</summary>
+    public const int AppendBlockBytes = 4 << 20;
     private readonly BlobContainerClient _container;
     private readonly string _prefix;
     private readonly string _scratch;
@@ -258,7 +262,7 @@ internal sealed class BlobShardMedium : IShardMedium, IWalMedium, ISnapshotMediu
         public void Append(ReadOnlySpan<byte> records)
         {
             if (Failure != null) throw new StorageUnavailableException(Failure);
-            int blockMax = blob.AppendBlobMaxAppendBlockBytes;
+            int blockMax = AppendBlockBytes;
             byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Min(blockMax, records.Length));
             try
             {

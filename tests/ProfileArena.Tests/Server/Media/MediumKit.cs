@@ -62,12 +62,12 @@ public sealed class MediumKit : IAsyncDisposable
         return Shard.Open(tenant, number, media.Open(tenant, number), options, () => 1_700_000_000, new NativeBudget(0, () => 0), NullLogger.Instance);
     }
 
-    /// <summary>The WAL segments (name, bytes as a reader sees them, raw length), by name.</summary>
+    /// <summary>The WAL segments holding bytes (name, bytes as a reader sees them: up to a blob's cut), by name.</summary>
     public List<(string Name, byte[] Bytes)> Segments()
     {
         if (!IsBlob)
         {
-            return [.. Directory.EnumerateFiles(_dir.Path, "wal-*.log", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Select(p => (p, File.ReadAllBytes(p)))];
+            return [.. Directory.EnumerateFiles(_dir.Path, "wal-*.log", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Select(p => (p, File.ReadAllBytes(p))).Where(s => s.Item2.Length > 0)];
         }
         var list = new List<(string, byte[])>();
         foreach (BlobItem item in Container!.GetBlobs(new GetBlobsOptions { Traits = BlobTraits.Metadata }).Where(b => b.Name.Contains("/wal-", StringComparison.Ordinal)).OrderBy(b => b.Name, StringComparer.Ordinal))
@@ -92,9 +92,9 @@ public sealed class MediumKit : IAsyncDisposable
         try { blob.GetBlobLeaseClient().Break(TimeSpan.Zero); } catch (Azure.RequestFailedException) { }
         blob.Delete();
         blob.Create();
-        for (int at = 0; at < bytes.Length; at += blob.AppendBlobMaxAppendBlockBytes)
+        for (int at = 0; at < bytes.Length; at += BlobShardMedium.AppendBlockBytes)
         {
-            int length = Math.Min(blob.AppendBlobMaxAppendBlockBytes, bytes.Length - at);
+            int length = Math.Min(BlobShardMedium.AppendBlockBytes, bytes.Length - at);
             blob.AppendBlock(new MemoryStream(bytes, at, length));
         }
     }
