@@ -99,6 +99,17 @@ public sealed class StorageOptions
             throw new ArgumentException($"Storage:Medium must be Local or AzureBlob, not '{Medium}'");
         if (IsBlobMedium && string.IsNullOrWhiteSpace(BlobConnectionString))
             throw new ArgumentException("Storage:Medium is AzureBlob, so Storage:BlobConnectionString must be set");
+        if (IsBlobMedium)
+        {
+            try
+            {
+                _ = new Azure.Storage.Blobs.BlobServiceClient(BlobConnectionString); // parses only, no request
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
+            {
+                throw new ArgumentException($"Storage:BlobConnectionString is not an Azure Storage connection string: {e.Message}", e);
+            }
+        }
         if (IsBlobMedium && (BlobContainer.Length is < 3 or > 63 || !BlobContainer.All(c => c is >= 'a' and <= 'z' or >= '0' and <= '9' or '-')
             || BlobContainer[0] == '-' || BlobContainer[^1] == '-' || BlobContainer.Contains("--", StringComparison.Ordinal)))
             throw new ArgumentException($"Storage:BlobContainer must be 3…63 characters of a-z, 0-9 and single inner '-', not '{BlobContainer}'");

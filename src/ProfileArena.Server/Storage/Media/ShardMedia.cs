@@ -95,18 +95,33 @@ internal abstract class ShardMedia
             clientOptions.Retry.NetworkTimeout = TimeSpan.FromSeconds(30);
             _container = new BlobContainerClient(options.BlobConnectionString, options.BlobContainer, clientOptions);
             _scratch = Path.Combine(Path.GetFullPath(options.DataDir), "blob-scratch");
+        }
+
+        private volatile bool _containerReady;
+
+        /// <summary>Creates the container on first use (not in the constructor: an unreachable service must fail
+        /// the storage's open, which the host reports and exits on, not its construction).</summary>
+        private void EnsureContainer()
+        {
+            if (_containerReady) return;
             try
             {
                 _container.CreateIfNotExists();
             }
             catch (RequestFailedException e)
             {
-                throw new StorageUnavailableException($"Storage:BlobContainer '{options.BlobContainer}' cannot be created or reached: {e.Status} {e.ErrorCode}", e);
+                throw new StorageUnavailableException($"Storage:BlobContainer '{_container.Name}' cannot be created or reached: {e.Status} {e.ErrorCode}", e);
             }
+            catch (AggregateException e)
+            {
+                throw new StorageUnavailableException($"Storage:BlobContainer '{_container.Name}' cannot be reached: {e.InnerExceptions[0].Message}", e);
+            }
+            _containerReady = true;
         }
 
         public override List<(string Tenant, int Number)> ExistingShards()
         {
+            EnsureContainer();
             var list = new List<(string, int)>();
             try
             {
@@ -132,6 +147,7 @@ internal abstract class ShardMedia
 
         public override void EnsureTenant(string tenant)
         {
+            EnsureContainer();
             BlobClient nameBlob = _container.GetBlobClient($"{TenantDirectory.For(tenant)}/{TenantDirectory.NameFile}");
             try
             {
@@ -153,7 +169,10 @@ internal abstract class ShardMedia
             }
         }
 
-        public override IShardMedium Open(string tenant, int number) =>
-            new BlobShardMedium(_container, $"{TenantDirectory.For(tenant)}/shard-{number}/", _scratch);
+        public override IShardMedium Open(string tenant, int number)
+        {
+            EnsureContainer();
+            return new BlobShardMedium(_container, $"{TenantDirectory.For(tenant)}/shard-{number}/", _scratch);
+        }
     }
 }

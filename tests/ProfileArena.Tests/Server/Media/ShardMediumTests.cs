@@ -245,3 +245,29 @@ public class ShardMediumTests(AzuriteFixture azurite)
         return Encoding.UTF8.GetBytes(text.ToString());
     }
 }
+
+/// <summary>Storage:Medium and its blob settings are checked like every other storage setting.</summary>
+public class ShardMediumOptionsTests
+{
+    [Theory]
+    [InlineData("Disk", null, "profilearena", "Storage:Medium must be Local or AzureBlob")]
+    [InlineData("AzureBlob", null, "profilearena", "Storage:BlobConnectionString must be set")]
+    [InlineData("AzureBlob", "not a connection string", "profilearena", "Storage:BlobConnectionString is not")]
+    [InlineData("AzureBlob", "UseDevelopmentStorage=true", "Bad_Name", "Storage:BlobContainer must be")]
+    [InlineData("AzureBlob", "UseDevelopmentStorage=true", "ab", "Storage:BlobContainer must be")]
+    public void Bad_medium_settings_are_refused_naming_the_key(string medium, string? connection, string container, string expected)
+    {
+        var options = new StorageOptions { Medium = medium, BlobConnectionString = connection, BlobContainer = container };
+        var e = Assert.Throws<ArgumentException>(options.Validate);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void The_default_is_the_local_medium_and_azure_blob_parses_case_insensitively()
+    {
+        Assert.False(new StorageOptions().IsBlobMedium);
+        var options = new StorageOptions { Medium = "azureblob", BlobConnectionString = "UseDevelopmentStorage=true" };
+        options.Validate();
+        Assert.True(options.IsBlobMedium);
+    }
+}
