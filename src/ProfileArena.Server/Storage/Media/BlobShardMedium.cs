@@ -326,7 +326,7 @@ internal sealed class BlobShardMedium : IShardMedium, IWalMedium, ISnapshotMediu
     {
         // Uncommitted blocks are invisible and expire by themselves; a local scratch file left by a crash goes.
         if (!Directory.Exists(_scratch)) return;
-        foreach (string file in Directory.EnumerateFiles(_scratch, $"{ScratchPrefix}*")) File.Delete(file);
+        foreach (string file in Directory.EnumerateFiles(_scratch, $"*{ScratchPrefix}*")) File.Delete(file); // scratch copies and their save temps
     }
 
     private string ScratchPrefix => _prefix.Replace('/', '_');

@@ -610,6 +610,19 @@ internal sealed class Shard : IDisposable
     /// snapshot covers. Runs on the loop, so no write is applied meanwhile (queries go on).</summary>
     private void Snapshot()
     {
+        try
+        {
+            SnapshotOnce();
+        }
+        catch (ShardFencedException e)
+        {
+            MarkFenced(e); // its new segment or its commit was refused: a successor owns the shard
+            throw;
+        }
+    }
+
+    private void SnapshotOnce()
+    {
         long seq = _nextSeq - 1;
         if (seq == _snapshotSeq && _prepared.Count == 0) return; // nothing new since the last snapshot
         _wal!.Rotate(_nextSeq);
@@ -629,15 +642,7 @@ internal sealed class Shard : IDisposable
         }
         List<SeriesState> series;
         lock (_indexLock) series = [.. _series.Values];
-        try
-        {
-            _medium.Snapshots.Write(seq, _trees.SaveToFile, treesLength => SeriesIndexFile.Encode(seq, treesLength, _levels, Tenant, series));
-        }
-        catch (ShardFencedException e)
-        {
-            MarkFenced(e);
-            throw;
-        }
+        _medium.Snapshots.Write(seq, _trees.SaveToFile, treesLength => SeriesIndexFile.Encode(seq, treesLength, _levels, Tenant, series));
         _snapshotSeq = seq;
         _medium.Snapshots.DeleteOthers(seq, olderOnly: true);
         _wal.DeleteBefore(seq + 1);

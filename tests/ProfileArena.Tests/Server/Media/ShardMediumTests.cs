@@ -49,12 +49,17 @@ public class ShardMediumTests(AzuriteFixture azurite)
                 await storage.IngestAsync([p], ct);
                 model.Add(p);
             }
-            if (round == 1) await storage.SnapshotAsync(); // then more records after it, replayed on top
             if (round == 1)
             {
-                IngestProfile late = RandomProfile(random, Key(Tenant, "app.cpu", ("host", "h0")), T0 + 20);
-                await storage.IngestAsync([late], ct);
-                model.Add(late);
+                // Two snapshots by one owner (the second commit must still hold the owner's lease), records after
+                // each, the last ones replayed on top of the second snapshot.
+                for (int snapshot = 0; snapshot < 2; snapshot++)
+                {
+                    await storage.SnapshotAsync();
+                    IngestProfile late = RandomProfile(random, Key(Tenant, "app.cpu", ("host", "h0")), T0 + 20 + snapshot);
+                    await storage.IngestAsync([late], ct);
+                    model.Add(late);
+                }
             }
             if (round == 2) await storage.StopAsync(snapshot: true);
             storage.Dispose(); // rounds 0 and 1: a crash (no snapshot at stop)
