@@ -127,6 +127,27 @@ public class ShardMediumTests(AzuriteFixture azurite)
         Assert.Equal(flipped, kit.Segments().Single().Bytes);
     }
 
+    [Theory]
+    [MemberData(nameof(Media))]
+    public async Task Tenants_with_hostile_names_are_found_again_and_see_only_their_own_data(string medium)
+    {
+        await using MediumKit kit = await MediumKit.CreateAsync(medium, azurite);
+        string[] tenants = ["acme", "../Evil/%2F?x=1#frag", "ü名前 with spaces", new string('z', 150)];
+        var models = tenants.ToDictionary(t => t, _ => new ReferenceModel());
+        var storage = await OpenAsync(kit.Options(shards: 2));
+        for (int i = 0; i < 16; i++)
+        {
+            string tenant = tenants[i % tenants.Length];
+            IngestProfile p = Profile(Key(tenant, "app.cpu", ("host", $"h{i % 3}")), T0 + 10 * i, ($"main;{tenant};w{i}", (ulong)i + 1));
+            await storage.IngestAsync([p], TestContext.Current.CancellationToken);
+            models[tenant].Add(p);
+        }
+        storage.Dispose(); // crash: found again from tenant.name + shard-N on the medium, WAL replayed
+        using var reopened = await OpenAsync(kit.Options(shards: 2));
+        foreach (string tenant in tenants)
+            AssertSame(models[tenant].Query(tenant, All, T0 - 100, T0 + 1000), QueryStacks(reopened, tenant, All, T0 - 100, T0 + 1000, out _), $"{medium}: tenant {tenant}");
+    }
+
     [Fact]
     public async Task A_group_torn_between_append_blocks_is_cut_like_a_torn_file_tail()
     {
