@@ -70,8 +70,17 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
         var refused = prepared.FirstOrDefault(p => !p.Task.IsCompletedSuccessfully || p.Task.Result.Kind != ShardOutcomeKind.Ok);
         if (refused.Task is not null)
         {
-            foreach (var p in prepared.Where(p => p.Task.IsCompletedSuccessfully && p.Task.Result.Kind == ShardOutcomeKind.Ok))
-                _ = Grain(p.Key).Abort(txn);
+            // Aborted before the refusal is answered, so that the client's next write never meets this call's
+            // reservations (a shard that does not answer drops its part at Cluster:PreparedTimeoutSeconds).
+            try
+            {
+                await Task.WhenAll(prepared.Where(p => p.Task.IsCompletedSuccessfully && p.Task.Result.Kind == ShardOutcomeKind.Ok)
+                    .Select(p => Grain(p.Key).Abort(txn)));
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // A silo gone or timing out: its prepared part expires by itself.
+            }
             if (!refused.Task.IsCompletedSuccessfully)
                 throw new StorageUnavailableException($"shard {refused.Key} did not answer: {refused.Task.Exception?.InnerException?.Message}; nothing was stored", refused.Task.Exception?.InnerException);
             WireCodec.ThrowIfFailed(refused.Task.Result, refused.Key);
@@ -187,14 +196,7 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
     private int[] ShardNumbers(string tenant)
     {
         var numbers = new SortedSet<int>(Enumerable.Range(0, options.ShardCount));
-        string tenantDir = Path.GetDirectoryName(ProfileStorage.ShardDirectory(options, tenant, 0))!;
-        if (Directory.Exists(tenantDir))
-        {
-            foreach (string dir in Directory.EnumerateDirectories(tenantDir, "shard-*"))
-            {
-                if (int.TryParse(Path.GetFileName(dir).AsSpan(6), NumberStyles.None, CultureInfo.InvariantCulture, out int n)) numbers.Add(n);
-            }
-        }
+        numbers.UnionWith(local.Media.ExistingShardNumbers(tenant));
         return [.. numbers];
     }
 

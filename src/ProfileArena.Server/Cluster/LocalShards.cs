@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using ProfileArena.Server.Storage;
+using ProfileArena.Server.Storage.Media;
 using ProfileArena.Server.Storage.Shards;
 
 namespace ProfileArena.Server.Cluster;
@@ -12,7 +13,15 @@ internal sealed class LocalShards
 {
     private readonly ConcurrentDictionary<string, Shard> _shards = new(StringComparer.Ordinal);
 
-    public LocalShards(StorageOptions options) => Budget = new NativeBudget(options.MaxNativeBytes, () => NativeBytes);
+    public LocalShards(StorageOptions options)
+    {
+        Budget = new NativeBudget(options.MaxNativeBytes, () => _shards.Values.Sum(s => s.BudgetBytes));
+        Media = ShardMedia.Create(options);
+    }
+
+    /// <summary>Where this silo's shards live (Storage:Medium): shared blob storage in a real cluster, so that a
+    /// shard can be taken over by another silo; local directories when every silo shares one machine.</summary>
+    public ShardMedia Media { get; }
 
     /// <summary>Shared by every shard of this silo, as the single node shares one budget among its shards.</summary>
     public NativeBudget Budget { get; }

@@ -38,12 +38,11 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
     {
         _key = this.GetPrimaryKeyString();
         (_tenant, _number) = ShardGrainKey.Parse(_key);
-        string dir = ProfileStorage.ShardDirectory(options, _tenant, _number);
-        if (Directory.Exists(dir))
+        if (await Task.Run(() => local.Media.ExistingShardNumbers(_tenant).Contains(_number), cancellationToken))
         {
             // Recovery reads the snapshot and replays the WAL: file I/O and CPU, off the activation's turn.
             // It must fit the activation's timeout (large shards: see README "Running a cluster").
-            Shard shard = await Task.Run(() => ProfileStorage.OpenShard(options, _tenant, _number, dir, NowSeconds, local.Budget, logs), cancellationToken);
+            Shard shard = await Task.Run(() => ProfileStorage.OpenShard(local.Media, options, _tenant, _number, NowSeconds, local.Budget, logs), cancellationToken);
             Adopt(shard);
         }
         _lastSnapshot = time.GetTimestamp();
@@ -141,7 +140,7 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
 
     private async Task<Shard> Create()
     {
-        _creating ??= Task.Run(() => ProfileStorage.CreateShard(options, _tenant, _number, NowSeconds, local.Budget, logs));
+        _creating ??= Task.Run(() => ProfileStorage.CreateShard(local.Media, options, _tenant, _number, NowSeconds, local.Budget, logs));
         try
         {
             Shard shard = await _creating;

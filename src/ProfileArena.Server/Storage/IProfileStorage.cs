@@ -28,7 +28,7 @@ public sealed record QueryResult(int Series, SeriesMetadata Metadata, Timeline T
 public sealed class StorageFullException(string message) : Exception(message);
 
 /// <summary>Storage could not make a write durable (disk full, I/O error): nothing was stored (HTTP 503).</summary>
-public sealed class StorageUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+public class StorageUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// The server's storage: series of profile trees in time buckets, durable through a write-ahead log.

@@ -3,6 +3,7 @@ using System.IO.Hashing;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ProfileArena.Server.Storage.Media;
 using ProfileArena.Server.Storage.Shards;
 
 namespace ProfileArena.Server.Storage;
@@ -22,6 +23,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     private readonly ConcurrentDictionary<string, TenantShards> _tenants = new(StringComparer.Ordinal);
     private readonly object _createLock = new();
     private readonly NativeBudget _budget;
+    private readonly ShardMedia _media;
     private volatile bool _ready;
     private volatile bool _stopped;
 
@@ -33,6 +35,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         _logs = logs ?? NullLoggerFactory.Instance;
         _log = _logs.CreateLogger<ProfileStorage>();
         _budget = new NativeBudget(options.MaxNativeBytes, () => BudgetBytes);
+        _media = ShardMedia.Create(options);
     }
 
     /// <inheritdoc/>
@@ -65,28 +68,13 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     /// <exception cref="InvalidDataException">A snapshot, index or WAL is corrupt; the message names file and byte offset.</exception>
     public async Task OpenAsync(CancellationToken cancellationToken = default)
     {
-        string root = Path.GetFullPath(_options.DataDir);
-        Directory.CreateDirectory(root);
-        var work = new List<(string Tenant, int Number, string Dir)>();
-        foreach (string dir in Directory.EnumerateDirectories(root))
-        {
-            string nameFile = Path.Combine(dir, TenantDirectory.NameFile);
-            if (!File.Exists(nameFile)) continue;
-            string tenant = new UTF8Encoding(false, true).GetString(File.ReadAllBytes(nameFile));
-            if (Path.GetFileName(dir) != TenantDirectory.For(tenant))
-                throw new InvalidDataException($"{nameFile} names tenant '{tenant}', whose directory would be {TenantDirectory.For(tenant)}, not {Path.GetFileName(dir)}");
-            foreach (string shardDir in Directory.EnumerateDirectories(dir, "shard-*"))
-            {
-                if (int.TryParse(Path.GetFileName(shardDir).AsSpan(6), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n))
-                    work.Add((tenant, n, shardDir));
-            }
-        }
+        List<(string Tenant, int Number)> work = _media.ExistingShards();
         var opened = new ConcurrentBag<Shard>();
         try
         {
             await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, Environment.ProcessorCount), CancellationToken = cancellationToken }, (w, _) =>
             {
-                opened.Add(OpenShard(w.Tenant, w.Number, w.Dir));
+                opened.Add(OpenShard(w.Tenant, w.Number));
                 return ValueTask.CompletedTask;
             }).ConfigureAwait(false);
         }
@@ -97,7 +85,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         }
         foreach (Shard s in opened) Tenant(s.Tenant).Add(s);
         _ready = true;
-        _log.LogInformation("Storage ready: {Shards} shards of {Tenants} tenants in {Dir}", opened.Count, _tenants.Count, root);
+        _log.LogInformation("Storage ready: {Shards} shards of {Tenants} tenants in {Dir} ({Medium})", opened.Count, _tenants.Count, Path.GetFullPath(_options.DataDir), _options.Medium);
     }
 
     /// <inheritdoc/>
@@ -310,43 +298,26 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         {
             shard = tenant.Get(number);
             if (shard != null) return shard;
-            shard = CreateShard(_options, key.Tenant, number, NowSeconds, _budget, _logs);
+            shard = CreateShard(_media, _options, key.Tenant, number, NowSeconds, _budget, _logs);
             tenant.Add(shard);
             return shard;
         }
     }
 
-    /// <summary>The directory of shard <paramref name="number"/> of <paramref name="tenant"/> under the data directory.</summary>
-    internal static string ShardDirectory(StorageOptions options, string tenant, int number) =>
-        Path.Combine(Path.GetFullPath(options.DataDir), TenantDirectory.For(tenant), $"shard-{number}");
-
-    /// <summary>Opens shard <paramref name="number"/> of <paramref name="tenant"/>, creating the tenant's directory
-    /// (with its <c>tenant.name</c>) and the shard's when missing: the one place a shard comes to life, for the
-    /// single node (<see cref="ShardFor"/>) and for a shard grain (<c>Cluster/ShardGrain</c>).</summary>
-    internal static Shard CreateShard(StorageOptions options, string tenant, int number, Func<long> now, NativeBudget budget, ILoggerFactory logs)
+    /// <summary>Opens shard <paramref name="number"/> of <paramref name="tenant"/> on <paramref name="media"/>, recording the
+    /// tenant's name first when it is new: the one place a shard comes to life, for the single node
+    /// (<see cref="ShardFor"/>) and for a shard grain (<c>Cluster/ShardGrain</c>).</summary>
+    internal static Shard CreateShard(ShardMedia media, StorageOptions options, string tenant, int number, Func<long> now, NativeBudget budget, ILoggerFactory logs)
     {
-        string tenantDir = Path.Combine(Path.GetFullPath(options.DataDir), TenantDirectory.For(tenant));
-        string nameFile = Path.Combine(tenantDir, TenantDirectory.NameFile);
-        if (!File.Exists(nameFile))
-        {
-            Directory.CreateDirectory(tenantDir);
-            AtomicFile.Write(nameFile, Encoding.UTF8.GetBytes(tenant));
-            DirectorySync.Flush(Path.GetDirectoryName(tenantDir)!);
-        }
-        else if (new UTF8Encoding(false, true).GetString(File.ReadAllBytes(nameFile)) != tenant)
-        {
-            throw new StorageUnavailableException($"{tenantDir} belongs to another tenant (hash collision of long tenant names)");
-        }
-        Shard shard = OpenShard(options, tenant, number, Path.Combine(tenantDir, $"shard-{number}"), now, budget, logs);
-        DirectorySync.Flush(tenantDir);
-        return shard;
+        media.EnsureTenant(tenant);
+        return OpenShard(media, options, tenant, number, now, budget, logs);
     }
 
-    private Shard OpenShard(string tenant, int number, string dir) => OpenShard(_options, tenant, number, dir, NowSeconds, _budget, _logs);
+    private Shard OpenShard(string tenant, int number) => OpenShard(_media, _options, tenant, number, NowSeconds, _budget, _logs);
 
-    /// <summary>Opens (recovers) an existing shard directory; see <see cref="CreateShard"/> for a new one.</summary>
-    internal static Shard OpenShard(StorageOptions options, string tenant, int number, string dir, Func<long> now, NativeBudget budget, ILoggerFactory logs) =>
-        Shard.Open(tenant, number, dir, options, now, budget, logs.CreateLogger($"ProfileArena.Server.Storage.Shard"));
+    /// <summary>Opens (takes ownership of, then recovers) an existing shard; see <see cref="CreateShard"/> for a new one.</summary>
+    internal static Shard OpenShard(ShardMedia media, StorageOptions options, string tenant, int number, Func<long> now, NativeBudget budget, ILoggerFactory logs) =>
+        Shard.Open(tenant, number, media.Open(tenant, number), options, now, budget, logs.CreateLogger("ProfileArena.Server.Storage.Shard"));
 
     private TenantShards Tenant(string tenant) => _tenants.GetOrAdd(tenant, _ => new TenantShards());
 

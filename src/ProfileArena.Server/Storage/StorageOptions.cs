@@ -27,6 +27,23 @@ public sealed class StorageOptions
     /// (6 levels: 10 s … 10^6 s ≈ 11.6 days).</summary>
     public int Levels { get; set; } = 6;
 
+    /// <summary>Where shards keep their WAL and snapshots: <c>Local</c> (default) = directories under <see cref="DataDir"/>;
+    /// <c>AzureBlob</c> = append and block blobs in <see cref="BlobContainer"/>, shared by a cluster, with fencing
+    /// (native-notes.md, "Shared medium and fencing"). <see cref="DataDir"/> then only holds scratch copies of snapshots.</summary>
+    public string Medium { get; set; } = LocalMedium;
+
+    /// <summary>The Azure Storage connection string for <c>Medium = AzureBlob</c> (Azurite's well-known one in tests).</summary>
+    public string? BlobConnectionString { get; set; }
+
+    /// <summary>The blob container for <c>Medium = AzureBlob</c> (created when missing).</summary>
+    public string BlobContainer { get; set; } = "profilearena";
+
+    /// <summary><see cref="Medium"/> values.</summary>
+    public const string LocalMedium = "Local", AzureBlobMedium = "AzureBlob";
+
+    /// <summary>True when <see cref="Medium"/> is <c>AzureBlob</c>.</summary>
+    public bool IsBlobMedium => string.Equals(Medium, AzureBlobMedium, StringComparison.OrdinalIgnoreCase);
+
     /// <summary>Retention per level in seconds (index = level; 0 or a missing entry = keep forever): a bucket
     /// is removed once its end is older than now minus the level's retention. Default: 10 s buckets for 2
     /// days, 100 s for 7 days, 1000 s for 30 days, coarser ones forever.</summary>
@@ -79,6 +96,24 @@ public sealed class StorageOptions
         if (string.IsNullOrWhiteSpace(DataDir)) throw new ArgumentException("Storage:DataDir must name a directory");
         if (!string.Equals(Engine, Trees.TreeBackends.Arena, StringComparison.OrdinalIgnoreCase) && !string.Equals(Engine, Trees.TreeBackends.Baseline, StringComparison.OrdinalIgnoreCase))
             throw new ArgumentException($"Storage:Engine (--storage) must be arena or baseline, not '{Engine}'");
+        if (!string.Equals(Medium, LocalMedium, StringComparison.OrdinalIgnoreCase) && !IsBlobMedium)
+            throw new ArgumentException($"Storage:Medium must be Local or AzureBlob, not '{Medium}'");
+        if (IsBlobMedium && string.IsNullOrWhiteSpace(BlobConnectionString))
+            throw new ArgumentException("Storage:Medium is AzureBlob, so Storage:BlobConnectionString must be set");
+        if (IsBlobMedium)
+        {
+            try
+            {
+                _ = new Azure.Storage.Blobs.BlobServiceClient(BlobConnectionString); // parses only, no request
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
+            {
+                throw new ArgumentException($"Storage:BlobConnectionString is not an Azure Storage connection string: {e.Message}", e);
+            }
+        }
+        if (IsBlobMedium && (BlobContainer.Length is < 3 or > 63 || !BlobContainer.All(c => c is >= 'a' and <= 'z' or >= '0' and <= '9' or '-')
+            || BlobContainer[0] == '-' || BlobContainer[^1] == '-' || BlobContainer.Contains("--", StringComparison.Ordinal)))
+            throw new ArgumentException($"Storage:BlobContainer must be 3…63 characters of a-z, 0-9 and single inner '-', not '{BlobContainer}'");
         if (ShardCount is < 1 or > 1024) throw new ArgumentException($"Storage:ShardCount must be 1…1024, not {ShardCount}");
         if (Levels is < 1 or > BucketMath.MaxLevels) throw new ArgumentException($"Storage:Levels must be 1…{BucketMath.MaxLevels}, not {Levels}");
         if (LevelRetentionSeconds.Any(r => r < 0)) throw new ArgumentException("Storage:LevelRetentionSeconds must not be negative");

@@ -6,7 +6,7 @@ namespace ProfileArena.Server.Storage.Series;
 
 /// <summary>
 /// A shard's series index at a snapshot, written beside the trees file (<c>snap-&lt;seq&gt;.index</c>, atomically:
-/// temp file, fsync, rename, directory fsync). Little-endian: <c>u64 magic "PAINDEX1" | u64 seq covered |
+/// stored atomically by the shard's medium after the trees). Little-endian: <c>u64 magic "PAINDEX1" | u64 seq covered |
 /// i64 trees file length | u32 levels | str tenant | u32 series | per series: str name | u32 labels | (str, str)* |
 /// str spy | u32 rate | str units | str aggregation | per level: u32 buckets | (i64 start, i32 tree id)* | u64
 /// XxHash64 of everything before</c>; <c>str</c> = u32 byte length + UTF-8.
@@ -15,7 +15,8 @@ internal static class SeriesIndexFile
 {
     private const ulong Magic = 0x3158454E49414150; // "PAINDEX1"
 
-    public static void Write(string path, long seq, long treesLength, int levels, string tenant, IEnumerable<SeriesState> series)
+    /// <summary>The index file's bytes (the shard's medium stores them atomically, after the trees file).</summary>
+    public static byte[] Encode(long seq, long treesLength, int levels, string tenant, IEnumerable<SeriesState> series)
     {
         var output = new MemoryStream();
         var w = new BinaryWriter(output, Encoding.UTF8);
@@ -52,14 +53,13 @@ internal static class SeriesIndexFile
         w.Flush();
         w.Write(XxHash64.HashToUInt64(output.GetBuffer().AsSpan(0, (int)output.Length)));
         w.Flush();
-        AtomicFile.Write(path, output.GetBuffer().AsSpan(0, (int)output.Length));
+        return output.ToArray();
     }
 
-    /// <summary>Reads an index written by <see cref="Write"/>.</summary>
+    /// <summary>Reads an index made by <see cref="Encode"/> from <paramref name="bytes"/> of the file (or blob) <paramref name="path"/>.</summary>
     /// <exception cref="InvalidDataException">Corrupt or truncated: names the file and byte offset.</exception>
-    public static (long Seq, long TreesLength, string Tenant, List<SeriesState> Series) Read(string path, int levels)
+    public static (long Seq, long TreesLength, string Tenant, List<SeriesState> Series) Read(byte[] bytes, string path, int levels)
     {
-        byte[] bytes = File.ReadAllBytes(path);
         if (bytes.Length < 8 + 8 + 8 + 4 + 4 + 4 + 8)
             throw new InvalidDataException($"series index {path} is corrupt at byte offset 0: {bytes.Length} bytes is too short");
         ulong expected = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(bytes.Length - 8));

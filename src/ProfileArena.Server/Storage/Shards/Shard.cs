@@ -1,9 +1,9 @@
 using System.Buffers;
 using System.Diagnostics;
-using System.Globalization;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using ProfileArena.Server.Buffers;
+using ProfileArena.Server.Storage.Media;
 using ProfileArena.Server.Storage.Series;
 using ProfileArena.Server.Storage.Trees;
 using ProfileArena.Server.Storage.Wal;
@@ -45,11 +45,13 @@ internal sealed class Shard : IDisposable
     private string? _broken;
     private long _sizeSnapshotAt;
 
-    private Shard(string tenant, int number, string directory, StorageOptions options, Func<long> now, NativeBudget budget, ILogger log)
+    private readonly IShardMedium _medium;
+
+    private Shard(string tenant, int number, IShardMedium medium, StorageOptions options, Func<long> now, NativeBudget budget, ILogger log)
     {
         Tenant = tenant;
         Number = number;
-        Directory = directory;
+        _medium = medium;
         _options = options;
         _levels = options.Levels;
         _now = now;
@@ -63,7 +65,8 @@ internal sealed class Shard : IDisposable
 
     public int Number { get; }
 
-    public string Directory { get; }
+    /// <summary>Where the shard's WAL and snapshots live (a directory, or a blob container and prefix), for messages.</summary>
+    public string Location => _medium.Location;
 
     /// <summary>Trees merged by queries so far (the O(log range) test reads it).</summary>
     public long TreesMergedByQueries => Interlocked.Read(ref _treesMerged);
@@ -80,14 +83,21 @@ internal sealed class Shard : IDisposable
     /// <summary>Opens (or creates) the shard in <paramref name="directory"/>: loads the newest snapshot, replays
     /// the WAL after it, cuts a torn tail, then starts the loop.</summary>
     /// <exception cref="InvalidDataException">A snapshot, index or WAL record is corrupt (file and offset named).</exception>
-    public static Shard Open(string tenant, int number, string directory, StorageOptions options, Func<long> now, NativeBudget budget, ILogger log)
+    public static Shard Open(string tenant, int number, string directory, StorageOptions options, Func<long> now, NativeBudget budget, ILogger log) =>
+        Open(tenant, number, new LocalShardMedium(directory), options, now, budget, log);
+
+    /// <summary>Opens (or creates) the shard on <paramref name="medium"/> (which the shard then owns and disposes):
+    /// takes ownership of it first (a shared medium fences out any earlier writer), then recovers as above.</summary>
+    /// <exception cref="InvalidDataException">A snapshot, index or WAL record is corrupt (file or blob and offset named).</exception>
+    /// <exception cref="StorageUnavailableException">The medium cannot be reached or ownership not taken.</exception>
+    public static Shard Open(string tenant, int number, IShardMedium medium, StorageOptions options, Func<long> now, NativeBudget budget, ILogger log)
     {
-        System.IO.Directory.CreateDirectory(directory);
-        var shard = new Shard(tenant, number, directory, options, now, budget, log);
+        var shard = new Shard(tenant, number, medium, options, now, budget, log);
         try
         {
+            medium.TakeOwnership();
             shard.Recover();
-            shard._wal = WalLog.Open(directory, shard._nextSeq);
+            shard._wal = WalLog.Open(medium.Wal, shard._nextSeq);
             shard._loop = Task.Run(shard.RunLoop);
             return shard;
         }
@@ -95,6 +105,7 @@ internal sealed class Shard : IDisposable
         {
             shard._trees.Dispose();
             shard._wal?.Dispose();
+            medium.Dispose();
             throw;
         }
     }
@@ -271,10 +282,12 @@ internal sealed class Shard : IDisposable
         }
         catch (StorageUnavailableException e)
         {
+            if (e is ShardFencedException fenced) MarkFenced(fenced);
             foreach (Work w in accepted) w.Fail(e);
             return;
         }
         _nextSeq += accepted.Count;
+        if (_wal.SegmentFull) RotateFullSegment();
         Interlocked.Add(ref _records, accepted.Count);
         Interlocked.Exchange(ref _syncs, _wal.Syncs);
         long applyStarted = Stopwatch.GetTimestamp();
@@ -607,6 +620,19 @@ internal sealed class Shard : IDisposable
     /// snapshot covers. Runs on the loop, so no write is applied meanwhile (queries go on).</summary>
     private void Snapshot()
     {
+        try
+        {
+            SnapshotOnce();
+        }
+        catch (ShardFencedException e)
+        {
+            MarkFenced(e); // its new segment or its commit was refused: a successor owns the shard
+            throw;
+        }
+    }
+
+    private void SnapshotOnce()
+    {
         long seq = _nextSeq - 1;
         if (seq == _snapshotSeq && _prepared.Count == 0) return; // nothing new since the last snapshot
         _wal!.Rotate(_nextSeq);
@@ -624,50 +650,59 @@ internal sealed class Shard : IDisposable
             _wal.Append(records.WrittenSpan);
             _nextSeq = next;
         }
-        string trees = SnapshotPath(seq, "trees");
-        _trees.SaveToFile(trees);
-        DirectorySync.Flush(Directory);
         List<SeriesState> series;
         lock (_indexLock) series = [.. _series.Values];
-        SeriesIndexFile.Write(SnapshotPath(seq, "index"), seq, new FileInfo(trees).Length, _levels, Tenant, series);
+        _medium.Snapshots.Write(seq, _trees.SaveToFile, treesLength => SeriesIndexFile.Encode(seq, treesLength, _levels, Tenant, series));
         _snapshotSeq = seq;
-        foreach (var (old, path) in SnapshotFiles())
-        {
-            if (old < seq) File.Delete(path);
-        }
+        _medium.Snapshots.DeleteOthers(seq, olderOnly: true);
         _wal.DeleteBefore(seq + 1);
         _log.LogInformation("Shard {Shard}: snapshot at record {Seq} ({Series} series)", this, seq, series.Count);
     }
 
-    private string SnapshotPath(long seq, string kind) => Path.Combine(Directory, $"snap-{seq:D20}.{kind}");
-
-    private List<(long Seq, string Path)> SnapshotFiles()
+    /// <summary>A successor took the shard over (its medium refused a write): no later write can succeed, so the
+    /// shard refuses them all without trying; queries go on serving what was acknowledged here.</summary>
+    private void MarkFenced(ShardFencedException e)
     {
-        var list = new List<(long, string)>();
-        foreach (string path in System.IO.Directory.EnumerateFiles(Directory, "snap-*"))
+        if (_broken != null) return;
+        _broken = $"shard {this} was taken over by another owner and refuses writes: {e.Message}";
+        _log.LogError("{Problem}", _broken);
+    }
+
+    /// <summary>Starts a new segment when the medium says the current one is full (append blobs: block limit).</summary>
+    private void RotateFullSegment()
+    {
+        try
         {
-            string name = Path.GetFileName(path);
-            if (name.Length > 25 && long.TryParse(name.AsSpan(5, 20), NumberStyles.None, CultureInfo.InvariantCulture, out long seq)) list.Add((seq, path));
+            _wal!.Rotate(_nextSeq);
         }
-        return list;
+        catch (StorageUnavailableException e)
+        {
+            if (e is ShardFencedException fenced) MarkFenced(fenced);
+            _log.LogError(e, "Shard {Shard}: could not start a new WAL segment; the next write retries or fails", this);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.LogError(e, "Shard {Shard}: could not start a new WAL segment; the next write retries or fails", this);
+        }
     }
 
     private void Recover()
     {
-        foreach (string temp in System.IO.Directory.EnumerateFiles(Directory, ".*.tmp")) File.Delete(temp); // unfinished atomic writes
-        List<(long Seq, string Path)> snaps = SnapshotFiles();
-        long latest = snaps.Where(s => s.Path.EndsWith(".index", StringComparison.Ordinal)).Select(s => s.Seq).DefaultIfEmpty(0).Max();
+        ISnapshotMedium snapshots = _medium.Snapshots;
+        snapshots.CleanTemporaries();
+        long latest = snapshots.Latest();
         if (latest > 0)
         {
-            string index = SnapshotPath(latest, "index"), treesPath = SnapshotPath(latest, "trees");
-            if (!File.Exists(treesPath)) throw new InvalidDataException($"snapshot {index} has no trees file {treesPath}");
-            var (seq, treesLength, tenant, series) = SeriesIndexFile.Read(index, _levels);
+            string index = snapshots.Name(latest, "index"), treesPath = snapshots.Name(latest, "trees");
+            long? actualLength = snapshots.TreesLength(latest);
+            if (actualLength == null) throw new InvalidDataException($"snapshot {index} has no trees file {treesPath}");
+            var (seq, treesLength, tenant, series) = SeriesIndexFile.Read(snapshots.ReadIndex(latest), index, _levels);
             if (seq != latest || tenant != Tenant)
                 throw new InvalidDataException($"series index {index} is corrupt at byte offset 8: it says record {seq} of tenant '{tenant}', its name and directory say {latest} of '{Tenant}'");
-            if (new FileInfo(treesPath).Length != treesLength)
-                throw new InvalidDataException($"snapshot {treesPath} is corrupt at byte offset {Math.Min(treesLength, new FileInfo(treesPath).Length)}: it has {new FileInfo(treesPath).Length} bytes, its index says {treesLength}");
+            if (actualLength != treesLength)
+                throw new InvalidDataException($"snapshot {treesPath} is corrupt at byte offset {Math.Min(treesLength, actualLength.Value)}: it has {actualLength} bytes, its index says {treesLength}");
             _trees.Dispose();
-            _trees = TreeBackends.LoadFile(_options, treesPath);
+            _trees = snapshots.LoadTrees(latest, path => TreeBackends.LoadFile(_options, path));
             var used = new HashSet<int>();
             foreach (SeriesState s in series)
             {
@@ -686,22 +721,20 @@ internal sealed class Shard : IDisposable
             _snapshotSeq = latest;
         }
         // Older snapshots, and a trees file whose index never made it (crash between the two renames), go.
-        foreach (var (seq, path) in snaps)
-        {
-            if (seq != latest) File.Delete(path);
-        }
+        snapshots.DeleteOthers(latest, olderOnly: false);
 
         long expected = -1;
-        List<(long FirstSeq, string Path)> segments = WalLog.Segments(Directory);
+        List<WalSegment> segments = _medium.Wal.Segments();
         int applied = 0;
         for (int i = 0; i < segments.Count; i++)
         {
-            var (firstSeq, path) = segments[i];
+            var (firstSeq, path, _) = segments[i];
             bool last = i == segments.Count - 1;
             if (expected < 0) expected = firstSeq;
             if (firstSeq != expected)
                 throw new InvalidDataException($"write-ahead log {path} is corrupt at byte offset 0: it starts at record {firstSeq}, record {expected} was expected (a segment is missing)");
-            long valid = WalLog.ReadSegment(path, last, record =>
+            byte[] bytes = _medium.Wal.Read(segments[i]);
+            long valid = WalLog.ReadSegment(bytes, path, last, record =>
             {
                 if (record.Seq != expected)
                     throw new InvalidDataException($"write-ahead log {path} is corrupt at byte offset {record.Offset}: record {record.Seq} where record {expected} was expected");
@@ -734,11 +767,11 @@ internal sealed class Shard : IDisposable
                 }
                 applied++;
             });
-            long length = new FileInfo(path).Length;
+            long length = bytes.Length;
             if (valid < length)
             {
                 _log.LogWarning("Shard {Shard}: dropped the torn tail of {Path} ({Bytes} bytes from byte offset {Offset}): it was never acknowledged", this, path, length - valid, valid);
-                WalLog.CutTail(path, valid);
+                _medium.Wal.CutTail(segments[i], valid);
             }
         }
         if (segments.Count == 0)
@@ -748,9 +781,9 @@ internal sealed class Shard : IDisposable
         else
         {
             if (segments[0].FirstSeq > _snapshotSeq + 1)
-                throw new InvalidDataException($"write-ahead log {segments[0].Path} is corrupt at byte offset 0: it starts at record {segments[0].FirstSeq}, but the snapshot covers only up to record {_snapshotSeq} (records are missing)");
+                throw new InvalidDataException($"write-ahead log {segments[0].Name} is corrupt at byte offset 0: it starts at record {segments[0].FirstSeq}, but the snapshot covers only up to record {_snapshotSeq} (records are missing)");
             if (expected < _snapshotSeq + 1)
-                throw new InvalidDataException($"write-ahead log {segments[^1].Path} ends at record {expected - 1}, before the snapshot's record {_snapshotSeq}");
+                throw new InvalidDataException($"write-ahead log {segments[^1].Name} ends at record {expected - 1}, before the snapshot's record {_snapshotSeq}");
             _nextSeq = expected;
         }
         if (_prepared.Count > 0)
@@ -768,6 +801,7 @@ internal sealed class Shard : IDisposable
     {
         _work.Writer.TryComplete();
         _wal?.Dispose();
+        _medium.Dispose();
         _trees.Dispose();
         _removal.Dispose();
     }

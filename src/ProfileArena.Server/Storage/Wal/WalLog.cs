@@ -1,22 +1,23 @@
 using System.Buffers.Binary;
-using System.Globalization;
+using ProfileArena.Server.Storage.Media;
 
 namespace ProfileArena.Server.Storage.Wal;
 
 /// <summary>
-/// One shard's write-ahead log: segment files <c>wal-&lt;first seq, 20 digits&gt;.log</c>, appended only by the
-/// shard's loop. <see cref="Append"/> writes a group of records with one write and one fsync; if either fails
-/// the segment is cut back to its previous length (and fsynced) so no half group stays behind a later good
-/// one; if even that fails the log refuses every later write (the process must restart, replay then drops
-/// the torn tail). A new segment starts at each snapshot (<see cref="Rotate"/>).
+/// One shard's write-ahead log: segments <c>wal-&lt;first seq, 20 digits&gt;.log</c> on the shard's medium
+/// (<see cref="IWalMedium"/>), appended only by the shard's loop. <see cref="Append"/> writes a group of records
+/// with one durable append (local: one write + one fsync); a failed append leaves nothing of the group (local cuts
+/// the segment back); when that cannot be guaranteed, or a successor fenced this writer out, the log refuses every
+/// later write (the process or grain must reopen the shard; replay then drops the torn tail). A new segment
+/// starts at each snapshot (<see cref="Rotate"/>).
 /// </summary>
 internal sealed class WalLog : IDisposable
 {
-    private readonly string _directory;
-    private FileStream? _segment;
+    private readonly IWalMedium _medium;
+    private IWalSegmentWriter? _segment;
     private string? _failure;
 
-    private WalLog(string directory) => _directory = directory;
+    private WalLog(IWalMedium medium) => _medium = medium;
 
     /// <summary>Fault injection for tests (ENOSPC without filling a disk): directory prefix → bytes a write to a
     /// segment under it puts down before it fails with an <see cref="IOException"/>. Empty in production.</summary>
@@ -28,73 +29,38 @@ internal sealed class WalLog : IDisposable
     /// <summary>Bytes in all segments of the log.</summary>
     public long Bytes { get; private set; }
 
-    /// <summary>The segment files of <paramref name="directory"/>, by first sequence number.</summary>
-    public static List<(long FirstSeq, string Path)> Segments(string directory)
-    {
-        var list = new List<(long, string)>();
-        foreach (string path in Directory.EnumerateFiles(directory, "wal-*.log"))
-        {
-            string name = Path.GetFileNameWithoutExtension(path);
-            if (name.Length == 24 && long.TryParse(name.AsSpan(4), NumberStyles.None, CultureInfo.InvariantCulture, out long seq)) list.Add((seq, path));
-        }
-        list.Sort((a, b) => a.Item1.CompareTo(b.Item1));
-        return list;
-    }
+    /// <summary>True when the current segment should not grow further (see <see cref="IWalSegmentWriter.Full"/>).</summary>
+    public bool SegmentFull => _segment?.Full ?? false;
 
-    public static string SegmentPath(string directory, long firstSeq) => Path.Combine(directory, $"wal-{firstSeq:D20}.log");
-
-    /// <summary>Opens the log of <paramref name="directory"/> for appending to its last segment (or to a new
-    /// one starting at <paramref name="nextSeq"/> when there is none). Replay has already cut any torn tail.</summary>
-    public static WalLog Open(string directory, long nextSeq)
+    /// <summary>Opens the log for appending after its last segment's last record, <paramref name="nextSeq"/>
+    /// (<see cref="IWalMedium.OpenForAppend"/>). Replay has already cut any torn tail.</summary>
+    public static WalLog Open(IWalMedium medium, long nextSeq)
     {
-        var log = new WalLog(directory);
-        List<(long FirstSeq, string Path)> segments = Segments(directory);
-        foreach (var s in segments) log.Bytes += new FileInfo(s.Path).Length;
-        if (segments.Count == 0)
-        {
-            log.StartSegment(nextSeq);
-        }
-        else
-        {
-            log._segment = new FileStream(segments[^1].Path, FileMode.Open, FileAccess.Write, FileShare.Read, 0);
-            log._segment.Seek(0, SeekOrigin.End);
-        }
+        var log = new WalLog(medium);
+        List<WalSegment> segments = medium.Segments();
+        foreach (WalSegment s in segments) log.Bytes += s.Length;
+        log._segment = medium.OpenForAppend(segments.Count == 0 ? null : segments[^1], nextSeq);
         return log;
     }
 
-    /// <summary>Writes <paramref name="records"/> (whole framed records) and fsyncs them: on return they are durable.</summary>
-    /// <exception cref="StorageUnavailableException">The write or the fsync failed; nothing of the group remains.</exception>
+    /// <summary>Writes <paramref name="records"/> (whole framed records) durably: on return they are durable.</summary>
+    /// <exception cref="StorageUnavailableException">The write failed; nothing of the group remains
+    /// (<see cref="ShardFencedException"/>: a successor owns the shard).</exception>
     public void Append(ReadOnlySpan<byte> records)
     {
         if (_failure != null) throw new StorageUnavailableException(_failure);
-        FileStream file = _segment!;
-        long before = file.Length;
+        IWalSegmentWriter segment = _segment!;
         try
         {
-            if (!FailWritesForTests.IsEmpty && FailWritesForTests.FirstOrDefault(f => file.Name.StartsWith(f.Key, StringComparison.Ordinal)) is { Key: not null, Value: int partial })
-            {
-                file.Write(records[..Math.Min(partial, records.Length)]);
-                throw new IOException("No space left on device (injected)");
-            }
-            file.Write(records);
-            file.Flush(flushToDisk: true);
-            Bytes += records.Length;
-            Syncs++;
+            segment.Append(records);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (StorageUnavailableException)
         {
-            try
-            {
-                file.SetLength(before);
-                file.Seek(before, SeekOrigin.Begin);
-                file.Flush(flushToDisk: true);
-            }
-            catch (Exception cut) when (cut is IOException or UnauthorizedAccessException)
-            {
-                _failure = $"the write-ahead log {file.Name} could not be cut back after a failed write ({cut.Message}); this shard refuses writes until restart";
-            }
-            throw new StorageUnavailableException($"the write-ahead log {file.Name} could not be written: {e.Message}", e);
+            _failure ??= segment.Failure;
+            throw;
         }
+        Bytes += records.Length;
+        Syncs++;
     }
 
     /// <summary>Closes the current segment and starts <c>wal-&lt;nextSeq&gt;.log</c>; records of older segments are
@@ -104,27 +70,27 @@ internal sealed class WalLog : IDisposable
         if (_failure != null) throw new StorageUnavailableException(_failure);
         _segment?.Dispose();
         _segment = null;
-        StartSegment(nextSeq);
+        try
+        {
+            _segment = _medium.StartSegment(nextSeq);
+        }
+        catch (ShardFencedException e)
+        {
+            _failure = e.Message;
+            throw;
+        }
     }
 
     /// <summary>Deletes every segment that starts before <paramref name="firstKept"/> (a snapshot covers them).</summary>
     public void DeleteBefore(long firstKept)
     {
-        foreach (var (seq, path) in Segments(_directory))
+        foreach (WalSegment s in _medium.Segments())
         {
-            if (seq >= firstKept) continue;
-            long length = new FileInfo(path).Length;
-            File.Delete(path);
-            Bytes -= length;
+            if (s.FirstSeq >= firstKept) continue;
+            _medium.Delete(s);
+            Bytes -= s.Length;
         }
-        DirectorySync.Flush(_directory);
-    }
-
-    private void StartSegment(long firstSeq)
-    {
-        string path = SegmentPath(_directory, firstSeq);
-        _segment = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read, 0);
-        DirectorySync.Flush(_directory); // the new name must survive a crash before its first record is acknowledged
+        _medium.FlushDeletes();
     }
 
     public void Dispose()
@@ -133,6 +99,9 @@ internal sealed class WalLog : IDisposable
         _segment = null;
     }
 
+    /// <summary>Reads the records of one segment file (tests); see <see cref="ReadSegment(byte[], string, bool, Action{WalRecord})"/>.</summary>
+    public static long ReadSegment(string path, bool last, Action<WalRecord> onRecord) => ReadSegment(File.ReadAllBytes(path), path, last, onRecord);
+
     /// <summary>
     /// Reads the records of one segment in order. A record that fails its checks is a torn tail only when it
     /// is in the last segment and no intact record follows it anywhere in the file (a crash can only tear the
@@ -140,9 +109,8 @@ internal sealed class WalLog : IDisposable
     /// length, for the caller to cut. Anything else is corruption: <see cref="InvalidDataException"/> naming
     /// the file and the byte offset.
     /// </summary>
-    public static long ReadSegment(string path, bool last, Action<WalRecord> onRecord)
+    public static long ReadSegment(byte[] bytes, string path, bool last, Action<WalRecord> onRecord)
     {
-        byte[] bytes = File.ReadAllBytes(path);
         long offset = 0;
         while (offset < bytes.Length)
         {
@@ -187,15 +155,4 @@ internal sealed class WalLog : IDisposable
         }
         return -1;
     }
-
-    /// <summary>Cuts a segment back to <paramref name="length"/> (its torn tail) and makes the cut durable.</summary>
-    public static void CutTail(string path, long length)
-    {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.Read, 0);
-        file.SetLength(length);
-        file.Flush(flushToDisk: true);
-    }
-
-    /// <summary>Name of a segment's first seq for messages.</summary>
-    public static string Describe(string path) => Path.GetFileName(path);
 }

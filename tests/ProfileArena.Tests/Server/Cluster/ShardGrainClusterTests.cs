@@ -1,6 +1,7 @@
 using System.Text;
 using ProfileArena.Server.Cluster;
 using ProfileArena.Server.Storage;
+using ProfileArena.Server.Storage.Media;
 using ProfileArena.Tests.Server.Storage;
 
 namespace ProfileArena.Tests.Server.Cluster;
@@ -131,8 +132,8 @@ public sealed class ShardGrainClusterTests
                     WireSeries[] held = await cluster.Grain(key).Series(new ShardSeriesQuery(null, [], 0, T0 + 10_000, T0));
                     List<string> actual = [.. held.Select(s => WireCodec.Key(tenant, s).ToString()).Order(StringComparer.Ordinal)];
                     Assert.Equal(expected.GetValueOrDefault(key) ?? [], actual);
-                    // A shard directory exists exactly for the shards that were written.
-                    Assert.Equal(expected.ContainsKey(key), Directory.Exists(ProfileStorage.ShardDirectory(cluster.Options, tenant, n)));
+                    // A shard exists on the medium exactly for the shards that were written.
+                    Assert.Equal(expected.ContainsKey(key), ShardMedia.Create(cluster.Options).ExistingShardNumbers(tenant).Contains(n));
                 }
             }
             // Each active shard is registered on exactly one silo.
