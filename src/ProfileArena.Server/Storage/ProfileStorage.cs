@@ -209,25 +209,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     }
 
     /// <inheritdoc/>
-    public StorageStats Stats()
-    {
-        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0, budget = 0;
-        double apply = 0;
-        foreach (Shard s in _tenants.Values.SelectMany(t => t.All))
-        {
-            var st = s.Stats();
-            series += st.Series;
-            trees += st.Trees;
-            nodes += st.Nodes;
-            bytes += st.NativeBytes;
-            wal += st.WalBytes;
-            budget += s.BudgetBytes;
-            apply += s.ApplyTime.TotalSeconds;
-            shards++;
-        }
-        var (records, syncs) = WalWrites;
-        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = TreesMergedByQueries, BudgetBytes = budget, ApplySeconds = apply };
-    }
+    public StorageStats Stats() => ShardStats.Sum(_tenants.Values.SelectMany(t => t.All));
 
     /// <summary>Native bytes held by all shards.</summary>
     public long NativeBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.NativeBytes);
