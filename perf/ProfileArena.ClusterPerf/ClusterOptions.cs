@@ -6,6 +6,14 @@ namespace ProfileArena.ClusterPerf;
 /// <summary>Command-line options. Every phase is bounded in time and in count.</summary>
 public sealed class ClusterOptions
 {
+    public const string Usage = """
+        ProfileArena.ClusterPerf: the server as 1 process (Cluster:Mode=None) and as N silos (Cluster:Mode=Redis, redis-server
+        started on a free loopback port), same pprof pushes: ingest and 1 h render under load, fan-out render cost, kill -9 failover.
+          --load-seconds S (60 per configuration)   --silos N (3)   --preload-ticks T (2)   --fan-out-renders R (20)
+          --failover-seconds S (120)   --services K (5)   --label-sets L (8)   --variants V (12)   --stacks-per-push (1000)   --seed (1)
+          --connections N (4)   --query-connections Q (1)   --out DIR   --server-arg ARG (repeatable, every server process)
+        """;
+
     /// <summary>Seconds of concurrent ingest + 1 h renders per configuration.</summary>
     public int LoadSeconds { get; set; } = 60;
     /// <summary>Silos of the cluster configuration.</summary>
@@ -27,6 +35,20 @@ public sealed class ClusterOptions
     public string Output { get; set; } = "clusterperf-out";
     /// <summary>Extra server arguments (every process).</summary>
     public List<string> ServerArgs { get; set; } = [];
+
+    /// <summary>The options, or null after writing what is wrong (and the usage) to <paramref name="error"/>.</summary>
+    public static ClusterOptions? TryParse(string[] args, TextWriter error)
+    {
+        try
+        {
+            return Parse(args);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+        {
+            error.WriteLine(e.Message);
+            return null;
+        }
+    }
 
     public static ClusterOptions Parse(string[] args)
     {
@@ -63,12 +85,4 @@ public sealed class ClusterOptions
             throw new ArgumentException("sizes must be positive");
         return o;
     }
-
-    public const string Usage = """
-        ProfileArena.ClusterPerf: the server as 1 process (Cluster:Mode=None) and as N silos (Cluster:Mode=Redis, redis-server
-        started on a free loopback port), same pprof pushes: ingest and 1 h render under load, fan-out render cost, kill -9 failover.
-          --load-seconds S (60 per configuration)   --silos N (3)   --preload-ticks T (2)   --fan-out-renders R (20)
-          --failover-seconds S (120)   --services K (5)   --label-sets L (8)   --variants V (12)   --stacks-per-push (1000)   --seed (1)
-          --connections N (4)   --query-connections Q (1)   --out DIR   --server-arg ARG (repeatable, every server process)
-        """;
 }

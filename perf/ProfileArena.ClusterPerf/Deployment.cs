@@ -42,7 +42,7 @@ public sealed class Deployment : IDisposable
     public static async Task<Deployment> StartClusterAsync(int silos, IEnumerable<string> serverArgs, TextWriter log)
     {
         string dataDir = FreshDir("cluster");
-        RedisProcess redis = await RedisProcess.StartAsync(TimeSpan.FromSeconds(20));
+        RedisProcess redis = await RedisProcess.StartAsync(dataDir + ".redis.log", TimeSpan.FromSeconds(20));
         log.WriteLine($"[cluster] redis-server on 127.0.0.1:{redis.Port}; starting {silos} silos (shared data {dataDir})");
         var servers = new List<ServerProcess>();
         try
@@ -123,6 +123,7 @@ public sealed class Deployment : IDisposable
             try { File.Copy(Servers[i].LogPath, Path.Combine(output, $"{prefix}-{i}.log"), overwrite: true); }
             catch (IOException) { }
         }
+        if (_redis != null && File.Exists(DataDir + ".redis.log")) File.Copy(DataDir + ".redis.log", Path.Combine(output, $"{prefix}-redis.log"), overwrite: true);
     }
 
     public void Dispose()

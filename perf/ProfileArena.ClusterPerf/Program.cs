@@ -6,22 +6,10 @@ using System.Text.Json;
 using ProfileArena.ClusterPerf;
 using ProfileArena.ServerLoad;
 
-ClusterOptions options;
-try
-{
-    options = ClusterOptions.Parse(args);
-}
-catch (ArgumentException e)
-{
-    Console.Error.WriteLine(e.Message);
-    return 2;
-}
+if (ClusterOptions.TryParse(args, Console.Error) is not { } options) return 2;
 Directory.CreateDirectory(options.Output);
 TextWriter log = Console.Error;
-string testData = Corpus.FindTestData();
-log.WriteLine($"building {options.Corpus.Services} × {options.Corpus.Variants} push bodies from {testData} ...");
-Corpus corpus = Corpus.Build(options.Corpus, testData);
-log.WriteLine($"  {corpus.BodyBytes / 1e6:0.0} MB of gzipped pprof, mean {corpus.MeanStacksPerBody:N0} stacks per push");
+Corpus corpus = Corpus.BuildLogged(options.Corpus, log);
 
 long now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 // The fixed data set two hours back (aligned, so both configurations plan the same buckets); the load's pushes

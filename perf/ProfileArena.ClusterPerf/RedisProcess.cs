@@ -6,76 +6,60 @@ namespace ProfileArena.ClusterPerf;
 
 /// <summary>
 /// Debian's <c>redis-server</c> as the cluster's membership store, on a free loopback port, with nothing
-/// persisted (<c>--save '' --appendonly no</c>): membership is rebuilt by the silos at every start.
+/// persisted (<c>--save '' --appendonly no</c>): membership is rebuilt by the silos at every start. Its log goes to a file.
 /// Killed (and waited for) on dispose.
 /// </summary>
-public sealed class RedisProcess : IDisposable
+public sealed class RedisProcess(Process process, int port) : IDisposable
 {
-    private readonly Process _process;
-
-    private RedisProcess(Process process, int port)
-    {
-        _process = process;
-        Port = port;
-    }
-
-    public int Port { get; }
+    public int Port => port;
 
     /// <summary>StackExchange.Redis connection string of this instance.</summary>
-    public string ConnectionString => $"127.0.0.1:{Port}";
+    public string ConnectionString => $"127.0.0.1:{port}";
 
     /// <summary>Starts redis-server and waits (bounded) until its port accepts connections.</summary>
-    public static async Task<RedisProcess> StartAsync(TimeSpan timeout)
+    public static async Task<RedisProcess> StartAsync(string logFile, TimeSpan timeout)
     {
-        int port = ServerProcess.FreePort();
+        int free = ServerProcess.FreePort();
         var start = new ProcessStartInfo
         {
             FileName = "redis-server",
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (string a in new[] { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no" })
+        foreach (string a in new[] { "--port", free.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--logfile", logFile })
             start.ArgumentList.Add(a);
-        Process process;
+        Process child;
         try
         {
-            process = Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned no process");
+            child = Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned no process");
         }
         catch (System.ComponentModel.Win32Exception e)
         {
             throw new InvalidOperationException("redis-server not found: apt-get install -y redis-server", e);
         }
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var redis = new RedisProcess(process, port);
+        var redis = new RedisProcess(child, free);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < timeout)
         {
-            if (process.HasExited) throw new InvalidOperationException($"redis-server exited with code {process.ExitCode}");
+            if (child.HasExited) throw new InvalidOperationException($"redis-server exited with code {child.ExitCode}");
             try
             {
                 using var client = new TcpClient();
-                await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+                await client.ConnectAsync(System.Net.IPAddress.Loopback, free);
                 return redis;
             }
             catch (SocketException) { }
             await Task.Delay(50);
         }
         redis.Dispose();
-        throw new TimeoutException($"redis-server did not accept connections on 127.0.0.1:{port} within {timeout.TotalSeconds:0} s");
+        throw new TimeoutException($"redis-server did not accept connections on 127.0.0.1:{free} within {timeout.TotalSeconds:0} s");
     }
 
     public void Dispose()
     {
-        try
+        using (process)
         {
-            if (!_process.HasExited) _process.Kill();
-            _process.WaitForExit(10_000);
+            if (!process.HasExited) process.Kill();
+            process.WaitForExit(10_000);
         }
-        catch (InvalidOperationException) { }
-        _process.Dispose();
     }
 }
