@@ -92,12 +92,12 @@ public sealed class AzureClusterFailoverTests(AzuriteFixture azurite, ITestOutpu
             // Sent while it is stopped: the kernel accepts the connection, the silo reads the request when it wakes,
             // before it knows it was declared dead.
             (int Series, string Stack, ulong Value) staleWrite = NextPush(1);
-            Task<HttpStatusCode> stale = TryPush(paused, staleWrite, TimeSpan.FromSeconds(60));
+            Task<(HttpStatusCode Status, string Body)> stale = TryPush(paused, staleWrite, TimeSpan.FromSeconds(60));
             await PushUntilAcked(other, 2, TimeSpan.FromSeconds(60));
             log.WriteLine($"SIGSTOP → first write acknowledged through another silo: {stopped.Elapsed.TotalSeconds:F2} s");
             await PushUntilAcked(other, 0, TimeSpan.FromSeconds(30));
             Signal(paused, "CONT");
-            HttpStatusCode staleStatus = await stale.WaitAsync(TimeSpan.FromSeconds(70), cancel);
+            var (staleStatus, staleBody) = await stale.WaitAsync(TimeSpan.FromSeconds(70), cancel);
             Record(staleWrite, staleStatus);
             // Its own snapshot timer (2 s) and a second write after waking, if it is still up.
             await Task.Delay(3000, cancel);
@@ -105,12 +105,13 @@ public sealed class AzureClusterFailoverTests(AzuriteFixture azurite, ITestOutpu
             if (!paused.HasExited)
             {
                 (int, string, ulong) second = NextPush(0);
-                secondStatus = await TryPush(paused, second, TimeSpan.FromSeconds(30));
+                (secondStatus, _) = await TryPush(paused, second, TimeSpan.FromSeconds(30));
                 Record(second, secondStatus);
             }
             for (int i = 0; i < 20 && !paused.HasExited; i++) await Task.Delay(500, cancel);
-            string fenceLines = string.Join(" | ", paused.Output.Split('\n').Where(l => l.Contains("fenced", StringComparison.OrdinalIgnoreCase) || l.Contains("declared dead", StringComparison.OrdinalIgnoreCase) || l.Contains("Fenced", StringComparison.Ordinal)).Take(4).Select(l => l.Trim()[..Math.Min(l.Trim().Length, 200)]));
-            log.WriteLine($"woken silo: write sent while stopped → {Describe(staleStatus)}, a write after waking → {(secondStatus == 0 ? "not tried (process gone)" : Describe(secondStatus))}; " +
+            string fenceLines = string.Join(" | ", paused.Output.Split('\n')
+                .Where(l => Regex.IsMatch(l, "fenc|dead|lease|FailFast|fatal", RegexOptions.IgnoreCase)).Take(6).Select(l => l.Trim()[..Math.Min(l.Trim().Length, 240)]));
+            log.WriteLine($"woken silo: write sent while stopped → {Describe(staleStatus)} {staleBody.Trim()}, a write after waking → {(secondStatus == 0 ? "not tried (process gone)" : Describe(secondStatus))}; " +
                           $"process {(paused.HasExited ? $"exited with code {paused.ExitCode}" : "still running")}; its log: {fenceLines}");
             // A fenced outcome: the woken silo refused (503), or shut itself down, or (routed to the new activation) stored it durably.
             Assert.True(staleStatus is HttpStatusCode.ServiceUnavailable or HttpStatusCode.OK or 0, $"write to the woken silo: {Describe(staleStatus)}");
@@ -149,8 +150,8 @@ public sealed class AzureClusterFailoverTests(AzuriteFixture azurite, ITestOutpu
 
     private static string Query(int series) => $"failover.cpu{{n=\"s{series}\"}}";
 
-    /// <summary>One push; its status, or 0 when no answer came (timeout, connection cut).</summary>
-    private async Task<HttpStatusCode> TryPush(ChildServer silo, (int Series, string Stack, ulong Value) push, TimeSpan timeout)
+    /// <summary>One push; its status and body, or 0 when no answer came (timeout, connection cut).</summary>
+    private async Task<(HttpStatusCode Status, string Body)> TryPush(ChildServer silo, (int Series, string Stack, ulong Value) push, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
         using var request = new HttpRequestMessage(HttpMethod.Post, $"/ingest?name={Uri.EscapeDataString(Name(push.Series))}&from={_from}&until={_from + 10}")
@@ -160,11 +161,11 @@ public sealed class AzureClusterFailoverTests(AzuriteFixture azurite, ITestOutpu
         try
         {
             using HttpResponseMessage response = await silo.Client.SendAsync(request, cts.Token);
-            return response.StatusCode;
+            return (response.StatusCode, await response.Content.ReadAsStringAsync(cts.Token));
         }
         catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
         {
-            return 0;
+            return (0, e.GetType().Name + ": " + e.Message);
         }
     }
 
@@ -183,7 +184,7 @@ public sealed class AzureClusterFailoverTests(AzuriteFixture azurite, ITestOutpu
         {
             Assert.True(clock.Elapsed < limit, $"no push acknowledged through {silo.Url} within {limit.TotalSeconds} s");
             var push = NextPush(series);
-            HttpStatusCode status = await TryPush(silo, push, TimeSpan.FromSeconds(20));
+            var (status, _) = await TryPush(silo, push, TimeSpan.FromSeconds(20));
             Record(push, status);
             if (status == HttpStatusCode.OK) return;
             // Refusals during a failover are 503 (shard unreachable or fenced), never anything else.
