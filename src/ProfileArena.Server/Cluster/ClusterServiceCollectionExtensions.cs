@@ -38,11 +38,24 @@ public static class ClusterServiceCollectionExtensions
                 o.ClusterId = cluster.ClusterId;
                 o.ServiceId = cluster.ServiceId;
             });
+            silo.Configure<ClusterMembershipOptions>(o => ApplyMembership(o, cluster));
             // Listen on the advertised address only (loopback by default), never on every interface.
             silo.ConfigureEndpoints(IPAddress.Parse(cluster.AdvertisedAddress), cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: false);
             AddShardGrains(silo, storage, cluster);
         });
         return services;
+    }
+
+    /// <summary>The membership timeouts set in <c>Cluster:</c> (README "Running a cluster": production keeps Orleans'
+    /// defaults, the multi-process tests shorten them); a key left out keeps Orleans' value.</summary>
+    internal static void ApplyMembership(ClusterMembershipOptions o, ProfileClusterOptions cluster)
+    {
+        if (cluster.ProbeTimeoutSeconds is { } probe) o.ProbeTimeout = TimeSpan.FromSeconds(probe);
+        if (cluster.NumMissedProbesLimit is { } missed) o.NumMissedProbesLimit = missed;
+        if (cluster.NumVotesForDeathDeclaration is { } votes) o.NumVotesForDeathDeclaration = votes;
+        if (cluster.DeathVoteExpirationSeconds is { } expiry) o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(expiry);
+        if (cluster.IAmAliveTablePublishSeconds is { } alive) o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(alive);
+        if (cluster.TableRefreshSeconds is { } refresh) o.TableRefreshTimeout = TimeSpan.FromSeconds(refresh);
     }
 
     /// <summary>What every silo serving shard grains needs, the real server's and the tests' in-process ones:

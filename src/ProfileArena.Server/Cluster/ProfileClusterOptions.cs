@@ -52,6 +52,28 @@ public sealed class ProfileClusterOptions
     /// (its receiving silo died between prepare and commit). Must exceed <see cref="CallTimeoutSeconds"/>.</summary>
     public int PreparedTimeoutSeconds { get; set; } = 120;
 
+    /// <summary>Orleans' liveness probe timeout (<c>ClusterMembershipOptions.ProbeTimeout</c>; null = Orleans' 5 s).
+    /// A silo that misses <see cref="NumMissedProbesLimit"/> probes in a row is suspected.</summary>
+    public double? ProbeTimeoutSeconds { get; set; }
+
+    /// <summary>Missed probes that make a silo suspect (<c>NumMissedProbesLimit</c>; null = Orleans' 3).</summary>
+    public int? NumMissedProbesLimit { get; set; }
+
+    /// <summary>Suspicions needed to declare a silo dead (<c>NumVotesForDeathDeclaration</c>; null = Orleans' 2;
+    /// Orleans needs fewer when fewer silos are alive to vote).</summary>
+    public int? NumVotesForDeathDeclaration { get; set; }
+
+    /// <summary>How long a suspicion counts (<c>DeathVoteExpirationTimeout</c>; null = Orleans' 120 s).</summary>
+    public double? DeathVoteExpirationSeconds { get; set; }
+
+    /// <summary>Period of a silo's heartbeat row in the membership table (<c>IAmAliveTablePublishTimeout</c>;
+    /// null = Orleans' 30 s).</summary>
+    public double? IAmAliveTablePublishSeconds { get; set; }
+
+    /// <summary>Period of re-reading the membership table (<c>TableRefreshTimeout</c>; null = Orleans' 60 s). A paused
+    /// silo that wakes learns it was declared dead by gossip or at its next refresh, and then stops itself.</summary>
+    public double? TableRefreshSeconds { get; set; }
+
     /// <summary>Caps of a query's partial tree in a shard grain (the HTTP layer's <c>Server:MaxQueryNodes</c> and
     /// <c>MaxQueryNativeBytes</c>, copied at registration).</summary>
     public long MaxPartialNodes { get; set; } = 5_000_000;
@@ -82,5 +104,32 @@ public sealed class ProfileClusterOptions
         if (CallTimeoutSeconds < 1) throw new ArgumentException("Cluster:CallTimeoutSeconds must be at least 1");
         if (MessageChunkBytes is < 1 << 16 or > 64 << 20) throw new ArgumentException("Cluster:MessageChunkBytes must be 64 KiB…64 MiB");
         if (PreparedTimeoutSeconds <= CallTimeoutSeconds) throw new ArgumentException("Cluster:PreparedTimeoutSeconds must exceed Cluster:CallTimeoutSeconds");
+        foreach ((string key, double? seconds) in new[]
+                 {
+                     (nameof(ProbeTimeoutSeconds), ProbeTimeoutSeconds), (nameof(DeathVoteExpirationSeconds), DeathVoteExpirationSeconds),
+                     (nameof(IAmAliveTablePublishSeconds), IAmAliveTablePublishSeconds), (nameof(TableRefreshSeconds), TableRefreshSeconds),
+                 })
+        {
+            if (seconds is { } s && !(s is >= 0.1 and <= 86_400))
+                throw new ArgumentException($"Cluster:{key} must be 0.1…86400 seconds (or left out for Orleans' default), not {s}");
+        }
+        if (NumMissedProbesLimit is < 1 or > 100) throw new ArgumentException($"Cluster:NumMissedProbesLimit must be 1…100, not {NumMissedProbesLimit}");
+        if (NumVotesForDeathDeclaration is < 1 or > 100) throw new ArgumentException($"Cluster:NumVotesForDeathDeclaration must be 1…100, not {NumVotesForDeathDeclaration}");
+        if (Mode == ClusterMode.AzureStorage) CheckAzureStorageConnectionString(ConnectionString!);
+    }
+
+    /// <summary>A connection string the Azure Tables client cannot read fails here, at startup, with the key named
+    /// (otherwise the silo would fail later, deep inside Orleans' membership start).</summary>
+    private static void CheckAzureStorageConnectionString(string connectionString)
+    {
+        try
+        {
+            _ = new Azure.Data.Tables.TableServiceClient(connectionString);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException or UriFormatException)
+        {
+            // The connection string holds the account key: name the problem, never echo the string.
+            throw new ArgumentException($"Cluster:ConnectionString is not an Azure Storage connection string with a table endpoint (Cluster:Mode=AzureStorage): {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+        }
     }
 }

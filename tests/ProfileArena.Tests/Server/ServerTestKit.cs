@@ -75,11 +75,12 @@ public sealed class InProcessServer : IAsyncDisposable
 public sealed class ChildServer : IDisposable
 {
     private readonly Process _process;
-    private readonly StringBuilder _output = new();
+    private readonly StringBuilder _output;
 
-    private ChildServer(Process process, string url)
+    private ChildServer(Process process, string url, StringBuilder output)
     {
         _process = process;
+        _output = output; // still written by the process's output handlers: Output is everything so far
         Url = url;
         Client = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(30) };
     }
@@ -87,6 +88,9 @@ public sealed class ChildServer : IDisposable
     public string Url { get; }
     public HttpClient Client { get; }
     public string Output { get { lock (_output) return _output.ToString(); } }
+    public int ProcessId => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
 
     public static string ServerDll
     {
@@ -124,8 +128,7 @@ public sealed class ChildServer : IDisposable
             if (!process.HasExited) process.Kill(entireProcessTree: true);
             lock (output) throw new InvalidOperationException($"the server did not start:\n{output}");
         }
-        var child = new ChildServer(process, listening.Task.Result);
-        lock (output) child._output.Append(output);
+        var child = new ChildServer(process, listening.Task.Result, output);
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(60))
         {

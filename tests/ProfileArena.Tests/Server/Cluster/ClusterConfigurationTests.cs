@@ -1,6 +1,9 @@
+using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using ProfileArena.Server.Cluster;
 using ProfileArena.Server.Hosting;
 using ProfileArena.Server.Storage;
@@ -42,6 +45,11 @@ public sealed class ClusterConfigurationTests
     [InlineData("--Cluster:SiloPort", "0")]
     [InlineData("--Cluster:AdvertisedAddress", "my-host")]
     [InlineData("--Cluster:PreparedTimeoutSeconds", "10")]
+    [InlineData("--Cluster:Mode", "AzureStorage")] // "x" is no storage connection string
+    [InlineData("--Cluster:ProbeTimeoutSeconds", "0")]
+    [InlineData("--Cluster:TableRefreshSeconds", "-1")]
+    [InlineData("--Cluster:NumMissedProbesLimit", "0")]
+    [InlineData("--Cluster:NumVotesForDeathDeclaration", "0")]
     public void BadClusterSettingsStopTheServerBeforeItStarts(string key, string value)
     {
         using var dir = new TempDataDir();
@@ -49,5 +57,46 @@ public sealed class ClusterConfigurationTests
         // Program.cs turns these into "error: …" and exit code 2.
         Assert.True(e is ArgumentException or InvalidOperationException, e.ToString());
         Assert.Contains("Cluster:", e.Message, StringComparison.Ordinal);
+    }
+
+    private const string AzuriteStyle = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" +
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;TableEndpoint=http://127.0.0.1:1/devstoreaccount1;";
+
+    [Fact]
+    public async Task MembershipTimeoutsComeFromClusterKeysAndDefaultToOrleans()
+    {
+        using var dir = new TempDataDir();
+        string[] silo = ["--Cluster:Mode", "AzureStorage", "--Cluster:ConnectionString", AzuriteStyle, "--Cluster:SiloPort", "40011", "--Cluster:GatewayPort", "40012"];
+        await using (WebApplication defaults = Build(dir.Path, silo))
+        {
+            Assert.IsType<ClusterProfileStorage>(defaults.Services.GetRequiredService<IProfileStorage>());
+            var o = defaults.Services.GetRequiredService<IOptions<ClusterMembershipOptions>>().Value;
+            var orleans = new ClusterMembershipOptions();
+            Assert.Equal((orleans.ProbeTimeout, orleans.NumMissedProbesLimit, orleans.NumVotesForDeathDeclaration, orleans.DeathVoteExpirationTimeout, orleans.IAmAliveTablePublishTimeout, orleans.TableRefreshTimeout),
+                (o.ProbeTimeout, o.NumMissedProbesLimit, o.NumVotesForDeathDeclaration, o.DeathVoteExpirationTimeout, o.IAmAliveTablePublishTimeout, o.TableRefreshTimeout));
+        }
+        await using WebApplication tuned = Build(dir.Path, [.. silo, "--Cluster:ProbeTimeoutSeconds", "1.5", "--Cluster:NumMissedProbesLimit", "4", "--Cluster:NumVotesForDeathDeclaration", "1",
+            "--Cluster:DeathVoteExpirationSeconds", "30", "--Cluster:IAmAliveTablePublishSeconds", "5", "--Cluster:TableRefreshSeconds", "2"]);
+        var t = tuned.Services.GetRequiredService<IOptions<ClusterMembershipOptions>>().Value;
+        Assert.Equal((TimeSpan.FromSeconds(1.5), 4, 1, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(2)),
+            (t.ProbeTimeout, t.NumMissedProbesLimit, t.NumVotesForDeathDeclaration, t.DeathVoteExpirationTimeout, t.IAmAliveTablePublishTimeout, t.TableRefreshTimeout));
+    }
+
+    [Fact]
+    public async Task TheRealServerExitsWithCode2OnAnAzureStorageConnectionStringItCannotRead()
+    {
+        using var dir = new TempDataDir();
+        const string secret = "AccountName=acct;AccountKey=not-base64-SECRET;TableEndpoint=::not a uri::";
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in new[] { ChildServer.ServerDll, "--urls", "http://127.0.0.1:0", "--data-dir", dir.Path, "--Cluster:Mode", "AzureStorage", "--Cluster:ConnectionString", secret })
+            info.ArgumentList.Add(a);
+        using var process = Process.Start(info)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken), stderr = process.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(cts.Token);
+        string output = await stdout + await stderr;
+        Assert.True(process.ExitCode == 2, $"exit code {process.ExitCode}: {output}");
+        Assert.Contains("error: Cluster:ConnectionString is not an Azure Storage connection string", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("SECRET", output, StringComparison.Ordinal); // the account key is never echoed
     }
 }

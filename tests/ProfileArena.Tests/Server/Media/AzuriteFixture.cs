@@ -27,7 +27,8 @@ public sealed class AzuriteFixture : IAsyncDisposable
 
     public static string AzuriteDir => Path.Combine(SharedData.RepoRoot, "tests", "azurite");
 
-    /// <summary>The connection string of the running Azurite (started on first call).</summary>
+    /// <summary>The connection string of the running Azurite (started on first call): its blob and table
+    /// endpoints (shard media; Orleans' AzureStorage clustering).</summary>
     public async Task<string> ConnectionStringAsync()
     {
         await _start.WaitAsync();
@@ -77,7 +78,7 @@ public sealed class AzuriteFixture : IAsyncDisposable
         _process.ErrorDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
-        string connection = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevKey};BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;";
+        string connection = $"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={DevKey};BlobEndpoint=http://127.0.0.1:{blob}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{table}/devstoreaccount1;";
         var service = new BlobServiceClient(connection);
         for (int attempt = 0; attempt < 150; attempt++) // ≤ 30 s
         {
