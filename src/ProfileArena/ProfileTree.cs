@@ -113,12 +113,43 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
     /// <exception cref="StoreLimitExceededException">A cap of this tree's store would be passed.</exception>
     public void MergeFrom(ProfileTree source)
     {
+        var maps = new MergeMaps();
+        try
+        {
+            MergeFrom(source, ref maps);
+        }
+        finally
+        {
+            maps.Free();
+        }
+    }
+
+    /// <summary>One merge with <paramref name="maps"/> (a one-off, or a <see cref="TreeMergeSession"/>'s).</summary>
+    internal void MergeFrom(ProfileTree source, ref MergeMaps maps)
+    {
         TreeStore store = Store;
         TreeStore sourceStore = source.Store;
         using StorePin pin = store.Pin();
         using StorePin sourcePin = sourceStore.Pin();
         TreeMerger.Merge(store.StoreLock, pin.Root, store.TreeForWrite(pin, _id, _generation), _generation,
-            sourcePin.Root, sourceStore.TreeForRead(sourcePin, source._id, source._generation), source._generation);
+            sourcePin.Root, sourceStore.TreeForRead(sourcePin, source._id, source._generation), source._generation, ref maps);
+    }
+
+    /// <summary>
+    /// Starts merging many trees of <paramref name="source"/> into this tree: the returned session maps each
+    /// source name to this store's name once and reuses the mapping for every tree it merges, where
+    /// <see cref="MergeFrom(ProfileTree)"/> looks every name up again (a query merging dozens of bucket trees of
+    /// one shard store pays for each distinct name once). Dispose it when done (it holds process scratch).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">This is a default handle.</exception>
+    /// <exception cref="ObjectDisposedException">Either store is disposed.</exception>
+    public TreeMergeSession BeginMerge(TreeStore source)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        TreeStore store = Store;
+        using StorePin pin = store.Pin();      // both stores are live now (each Merge pins them again)
+        using StorePin sourcePin = source.Pin();
+        return new TreeMergeSession(this, source);
     }
 
     /// <summary>

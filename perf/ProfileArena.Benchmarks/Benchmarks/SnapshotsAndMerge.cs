@@ -125,3 +125,66 @@ public class Merge
         return target.NodeCount;
     }
 }
+
+/// <summary>
+/// A query's merge: many trees of one shard-like source store into one destination in a fresh store (what
+/// /render does per shard). The source store holds 40 trees (a subset of the real stacks each, a share of leaf
+/// frames renamed per tree, values varied) beside a bulk tree that gives the store far more names than any tree
+/// has nodes. One op = a new destination store, all 40 trees merged into one tree, store disposed.
+/// <c>MergeFromEach</c> calls <see cref="ProfileTree.MergeFrom(ProfileTree)"/> per tree (every name of every
+/// tree looked up again); <c>Session</c> merges through one <see cref="TreeMergeSession"/> (each name once).
+/// </summary>
+[MemoryDiagnoser]
+public class MergeManyIntoOne
+{
+    private TreeStore _store = null!;
+    private ProfileTree[] _trees = [];
+
+    [GlobalSetup]
+    public void GlobalSetup()
+    {
+        _store = new TreeStore();
+        var rng = new SplitMix64(42);
+        CollapsedStacks stacks = CollapsedStacks.All;
+        int trees = Shapes.Smoke ? 3 : 40, bulk = Shapes.Smoke ? 1000 : 400_000;
+        ProfileTree names = _store.CreateTree();
+        for (int i = 0; i < bulk; i++) names.Insert($"bulk;module{i % 97}/function_{i}", 1);
+        _trees = new ProfileTree[trees];
+        var key = new List<byte>();
+        for (int t = 0; t < trees; t++)
+        {
+            ProfileTree tree = _store.CreateTree();
+            for (int i = 0; i < stacks.Count; i++)
+            {
+                if (rng.NextBelow(10) < 3) continue; // ~70 % of the stacks per tree
+                key.Clear();
+                key.AddRange(stacks.Key(i));
+                if (rng.NextBelow(10) == 0) key.AddRange(System.Text.Encoding.ASCII.GetBytes($"_v{t}")); // a renamed leaf
+                tree.Insert(key.ToArray(), stacks.Value(i) * (1 + rng.NextBelow(4)));
+            }
+            _trees[t] = tree;
+        }
+    }
+
+    [GlobalCleanup]
+    public void GlobalCleanup() => _store.Dispose();
+
+    [Benchmark(Baseline = true)]
+    public long MergeFromEach()
+    {
+        using var query = new TreeStore();
+        ProfileTree destination = query.CreateTree();
+        foreach (ProfileTree tree in _trees) destination.MergeFrom(tree);
+        return destination.NodeCount;
+    }
+
+    [Benchmark]
+    public long Session()
+    {
+        using var query = new TreeStore();
+        ProfileTree destination = query.CreateTree();
+        using TreeMergeSession session = destination.BeginMerge(_store);
+        foreach (ProfileTree tree in _trees) session.Merge(tree);
+        return destination.NodeCount;
+    }
+}

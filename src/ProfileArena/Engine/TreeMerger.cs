@@ -10,17 +10,18 @@ namespace ProfileArena.Engine;
 /// <remarks>
 /// Works on node indices in ascending order, which visits every parent before its children
 /// (invariant: a node's index is greater than its parent's), with a scratch map from source index
-/// to target index. Three passes, like Insert: (1) a dry run maps existing nodes and counts the new
-/// ones; (2) the room and the missing names are claimed, all or nothing; (3) nodes are created and
-/// selves added — which cannot fail. Totals need no work: they are derived from selves.
+/// to target index. Three passes, like Insert: (1) maps existing nodes (adding their selves, undone if
+/// pass 2 is refused) and counts the new ones; (2) the room and the missing names are claimed, all or
+/// nothing; (3) the new nodes are created with their selves — which cannot fail. Totals need no work:
+/// they are derived from selves. Across stores, names are mapped through <see cref="MergeMaps"/>, which
+/// a <see cref="TreeMergeSession"/> keeps for every tree it merges from one source store.
 /// </remarks>
 internal static unsafe class TreeMerger
 {
     private static NodeIndex New => new(uint.MaxValue);        // map entry: target node still to create (never a node: see TreeRecord.MaxNodes)
-    private static SymbolId Unmapped => new(uint.MaxValue - 1); // symbol map entry: not looked up yet (never an id: see SymbolTable.Add)
 
     public static void Merge(StoreLock targetStoreLock, StoreRoot* targetRoot, TreeRecord* target, uint targetGeneration,
-        StoreRoot* sourceRoot, TreeRecord* source, uint sourceGeneration)
+        StoreRoot* sourceRoot, TreeRecord* source, uint sourceGeneration, ref MergeMaps maps)
     {
         if (target == source)
         {
@@ -29,7 +30,7 @@ internal static unsafe class TreeMerger
             return;
         }
         using var locks = TreeMergeScope.Enter(target, targetGeneration, source, sourceGeneration);
-        MergeLocked(targetStoreLock, targetRoot, target, sourceRoot, source);
+        MergeLocked(targetStoreLock, targetRoot, target, sourceRoot, source, ref maps);
     }
 
     /// <summary>
@@ -71,7 +72,7 @@ internal static unsafe class TreeMerger
         tree->Total = total * 2;
     }
 
-    private static void MergeLocked(StoreLock targetStoreLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, TreeRecord* source)
+    private static void MergeLocked(StoreLock targetStoreLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, TreeRecord* source, ref MergeMaps maps)
     {
         ref NodeSlabs from = ref source->Nodes;
         ref NodeSlabs into = ref target->Nodes;
@@ -81,86 +82,53 @@ internal static unsafe class TreeMerger
 
         uint count = from.Count;
         bool sameStore = sourceRoot == targetRoot;
-        // Across stores, source names map to target names. Indexed by source symbol when the source store's
-        // symbol table is not much larger than the tree (each distinct name looked up once); indexed by source
-        // node when it is (a small tree of a big store — a query merging one bucket of a shard — must not pay
-        // to fill a map of the whole store's symbols on every merge: work stays proportional to the tree).
-        uint symbolCount = sameStore ? 0 : sourceRoot->Symbols.Count;
-        bool perNode = !sameStore && symbolCount > 4uL * count;
-        uint symbolSlots = perNode ? count : symbolCount;
-        nuint mapBytes = (nuint)count * (nuint)sizeof(NodeIndex), symbolMapBytes = (nuint)symbolSlots * (nuint)sizeof(SymbolId);
-        var map = (NodeIndex*)NativeAllocator.AllocScratch(mapBytes); // source node → target node, or New
-        // Source symbol (or source node, per node) → target symbol, Missing (to intern) or Unmapped.
-        var symbolMap = sameStore ? null : (SymbolId*)NativeAllocator.AllocScratch(Math.Max(symbolMapBytes, 1));
+        NodeIndex* map = maps.NodeMap(count); // source node → target node, or New
+        long created = 0;
+        bool selvesAdded = false;
         try
         {
-            bool anyUnknownName = false;
-            if (!sameStore)
-            {
-                new Span<SymbolId>(symbolMap, (int)symbolSlots).Fill(Unmapped);
-                using (targetStoreLock.Enter())
-                {
-                    for (uint i = 1; i < count; i++)
-                    {
-                        SymbolId s = from[new NodeIndex(i)]->Symbol;
-                        uint slot = perNode ? i : s.Value;
-                        if (symbolMap[slot] != Unmapped) continue;
-                        ReadOnlySpan<byte> name = sourceRoot->Symbols.Name(s);
-                        symbolMap[slot] = targetRoot->Symbols.Find(name, SymbolTable.Hash(name));
-                        anyUnknownName |= symbolMap[slot].IsMissing;
-                    }
-                }
-            }
+            // Across stores, every source name of the tree gets its target id (or Missing: to intern) in the maps'
+            // symbol map, which a session keeps from one merge to the next: only names not met before are hashed.
+            if (!sameStore) ResolveNames(targetStoreLock, targetRoot, sourceRoot, ref from, ref maps);
 
             // A source from a store with looser stack bounds may hold paths this store refuses.
             if (sourceRoot->MaxStackBytes > targetRoot->MaxStackBytes || sourceRoot->MaxStackFrames > targetRoot->MaxStackFrames)
                 CheckStackBounds(sourceRoot, ref from, targetRoot);
 
-            // Pass 1: map what exists, count what must be created.
-            long created = 0;
+            // Pass 1: map what exists and add its self at once (the node was just read by the edge lookup; a refused
+            // pass 2 subtracts it again, under the same write lock, so nobody sees it), count what must be created.
             map[0] = NodeIndex.Root;
             for (uint i = 1; i < count; i++)
             {
                 Node* node = from[new NodeIndex(i)];
                 Debug.Assert(node->Parent.Value < i, "parent index must be below child index");
                 NodeIndex parent = map[node->Parent.Value];
-                SymbolId symbol = sameStore ? node->Symbol : symbolMap[perNode ? i : node->Symbol.Value];
                 NodeIndex mapped = New;
-                if (parent != New && !symbol.IsMissing)
+                if (parent != New)
                 {
-                    NodeIndex existing = target->Edges.Find(ref into, parent, symbol);
-                    if (!existing.IsNone) mapped = existing;
+                    SymbolId symbol = sameStore ? node->Symbol : maps.Mapped(node->Symbol);
+                    if (!symbol.IsMissing)
+                    {
+                        NodeIndex existing = target->Edges.Find(ref into, parent, symbol);
+                        if (!existing.IsNone)
+                        {
+                            mapped = existing;
+                            into[existing]->Self += node->Self;
+                        }
+                    }
                 }
                 map[i] = mapped;
                 if (mapped == New) created++;
             }
+            selvesAdded = true; // (pass 1 cannot throw)
 
             // Pass 2: claim room and names, all or nothing.
             TreeRecord.Room room = created > 0 ? target->ReserveNodes(targetRoot, created) : default;
-            if (anyUnknownName)
+            if (!maps.Pending.IsEmpty)
             {
                 try
                 {
-                    using (targetStoreLock.Enter())
-                    {
-                        SymbolTable.Checkpoint checkpoint = targetRoot->Symbols.Save();
-                        try
-                        {
-                            for (uint slot = 0; slot < symbolSlots; slot++)
-                            {
-                                if (!symbolMap[slot].IsMissing) continue;
-                                // Per node, a name several nodes share is added by the first and found by the rest.
-                                SymbolId s = perNode ? from[new NodeIndex(slot)]->Symbol : new SymbolId(slot);
-                                symbolMap[slot] = targetRoot->Symbols.FindOrAdd(&targetRoot->Memory, sourceRoot->Symbols.Name(s), targetRoot->MaxSymbolBytes);
-                            }
-                            targetRoot->Symbols.Commit(&targetRoot->Memory);
-                        }
-                        catch
-                        {
-                            targetRoot->Symbols.Rollback(&targetRoot->Memory, checkpoint);
-                            throw;
-                        }
-                    }
+                    InternPending(targetStoreLock, targetRoot, sourceRoot, ref maps);
                 }
                 catch
                 {
@@ -168,25 +136,86 @@ internal static unsafe class TreeMerger
                     throw;
                 }
             }
-
-            // Pass 3: create and add. Nothing below can fail.
-            into[NodeIndex.Root]->Self += from[NodeIndex.Root]->Self; // always 0 today (no key ends at the root), kept for exactness
-            target->Total += added;
-            for (uint i = 1; i < count; i++)
+        }
+        catch
+        {
+            maps.ForgetPending(); // names queued but not interned must not stay Missing for a later merge
+            if (selvesAdded)
             {
-                Node* node = from[new NodeIndex(i)];
-                if (map[i] == New)
+                for (uint i = 1; i < count; i++)
                 {
-                    SymbolId symbol = sameStore ? node->Symbol : symbolMap[perNode ? i : node->Symbol.Value];
-                    map[i] = target->AddChild(map[node->Parent.Value], symbol);
+                    if (map[i] != New) into[map[i]]->Self -= from[new NodeIndex(i)]->Self;
                 }
-                into[map[i]]->Self += node->Self;
+            }
+            throw;
+        }
+
+        // Pass 3: create the new nodes with their selves. Nothing below can fail.
+        into[NodeIndex.Root]->Self += from[NodeIndex.Root]->Self; // always 0 today (no key ends at the root), kept for exactness
+        target->Total += added;
+        if (created == 0) return;
+        for (uint i = 1; i < count; i++)
+        {
+            if (map[i] != New) continue;
+            Node* node = from[new NodeIndex(i)];
+            SymbolId symbol = sameStore ? node->Symbol : maps.Mapped(node->Symbol);
+            NodeIndex child = target->AddChild(map[node->Parent.Value], symbol);
+            into[child]->Self = node->Self;
+            map[i] = child;
+        }
+    }
+
+    /// <summary>
+    /// Gives every name of the source tree an entry in the symbol map: its target id, or Missing (queued in the
+    /// maps' pending list, interned by pass 2). Names already mapped (by an earlier merge of the session) cost a
+    /// read; the target's store lock is taken only when the tree holds a name not met before, and then once.
+    /// </summary>
+    private static void ResolveNames(StoreLock targetStoreLock, StoreRoot* targetRoot, StoreRoot* sourceRoot, ref NodeSlabs from, ref MergeMaps maps)
+    {
+        uint count = from.Count;
+        maps.Cover(sourceRoot->Symbols.Count); // every id a node of this tree holds is below the count (committed first)
+        uint i = 1;
+        for (; i < count; i++)
+        {
+            if (maps.Entry(from[new NodeIndex(i)]->Symbol) == MergeMaps.Unmapped) break;
+        }
+        if (i == count) return;
+        using (targetStoreLock.Enter())
+        {
+            for (; i < count; i++)
+            {
+                SymbolId s = from[new NodeIndex(i)]->Symbol;
+                ref SymbolId entry = ref maps.Entry(s);
+                if (entry != MergeMaps.Unmapped) continue;
+                ReadOnlySpan<byte> name = sourceRoot->Symbols.Name(s);
+                entry = targetRoot->Symbols.Find(name, SymbolTable.Hash(name));
+                if (entry.IsMissing) maps.AddPending(s);
             }
         }
-        finally
+    }
+
+    /// <summary>Interns the queued names in the target store, all or nothing (a refusal rolls the batch back and
+    /// unmaps the queued names again, so the map never holds a rolled-back id).</summary>
+    private static void InternPending(StoreLock targetStoreLock, StoreRoot* targetRoot, StoreRoot* sourceRoot, ref MergeMaps maps)
+    {
+        using (targetStoreLock.Enter())
         {
-            NativeAllocator.FreeScratch(map, mapBytes);
-            if (symbolMap != null) NativeAllocator.FreeScratch(symbolMap, Math.Max(symbolMapBytes, 1));
+            SymbolTable.Checkpoint checkpoint = targetRoot->Symbols.Save();
+            try
+            {
+                foreach (uint s in maps.Pending)
+                {
+                    var source = new SymbolId(s);
+                    maps.Entry(source) = targetRoot->Symbols.FindOrAdd(&targetRoot->Memory, sourceRoot->Symbols.Name(source), targetRoot->MaxSymbolBytes);
+                }
+                targetRoot->Symbols.Commit(&targetRoot->Memory);
+            }
+            catch
+            {
+                targetRoot->Symbols.Rollback(&targetRoot->Memory, checkpoint); // the caller unmaps the queued names
+                throw;
+            }
         }
+        maps.ClearPending();
     }
 }

@@ -553,7 +553,7 @@ internal sealed class Shard : IDisposable
                     }
                 }
             }
-            foreach (int tree in trees) _trees.MergeInto(destination, tree);
+            _trees.MergeInto(destination, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(trees)); // one merge session for the shard's store
             foreach (var (step, tree) in stepTrees)
             {
                 ulong total = _trees.Total(tree);

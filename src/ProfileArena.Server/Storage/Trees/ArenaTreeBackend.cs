@@ -44,7 +44,14 @@ internal sealed class ArenaTreeBackend : ITreeBackend
 
     public void Merge(int target, int source) => _store.GetTree(target).MergeFrom(_store.GetTree(source));
 
-    public void MergeInto(ProfileTree destination, int source) => destination.MergeFrom(_store.GetTree(source));
+    /// <summary>One merge session for all of <paramref name="sources"/>: each name of this store is mapped to the
+    /// destination's once per query, not once per node of every tree.</summary>
+    public void MergeInto(ProfileTree destination, ReadOnlySpan<int> sources)
+    {
+        if (sources.IsEmpty) return;
+        using TreeMergeSession session = destination.BeginMerge(_store);
+        foreach (int source in sources) session.Merge(_store.GetTree(source));
+    }
 
     public void Remove(int tree) => _store.Remove(_store.GetTree(tree));
 

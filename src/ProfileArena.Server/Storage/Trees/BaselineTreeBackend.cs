@@ -118,7 +118,12 @@ internal sealed class BaselineTreeBackend : ITreeBackend
     }
 
     /// <remarks>Not all or nothing on the destination: a query's destination that hits its cap is discarded by the caller.</remarks>
-    public void MergeInto(ProfileTree destination, int source)
+    public void MergeInto(ProfileTree destination, ReadOnlySpan<int> sources)
+    {
+        foreach (int source in sources) MergeInto(destination, source);
+    }
+
+    private void MergeInto(ProfileTree destination, int source)
     {
         Entry s = Get(source);
         s.Lock.EnterReadLock();

@@ -21,8 +21,9 @@ internal interface ITreeBackend : IDisposable
     /// <summary>Adds all of <paramref name="source"/> (a tree of this backend) into <paramref name="target"/>; all or nothing.</summary>
     void Merge(int target, int source);
 
-    /// <summary>Adds all of <paramref name="source"/> into the caller's <paramref name="destination"/> (a query result).</summary>
-    void MergeInto(ProfileTree destination, int source);
+    /// <summary>Adds all of <paramref name="sources"/> into the caller's <paramref name="destination"/> (a query result),
+    /// in order; each tree all or nothing. One call per query and shard, so the arena maps names once for all of them.</summary>
+    void MergeInto(ProfileTree destination, ReadOnlySpan<int> sources);
 
     /// <summary>Frees the tree; its id may be reused by a later <see cref="Create"/>.</summary>
     void Remove(int tree);
