@@ -37,7 +37,7 @@ internal sealed class LocalShards
 
     public StorageStats Stats()
     {
-        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0, records = 0, syncs = 0, merged = 0;
+        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0, records = 0, syncs = 0, merged = 0, compactions = 0, reclaimed = 0, skipped = 0;
         foreach (Shard s in _shards.Values)
         {
             var st = s.Stats();
@@ -51,7 +51,12 @@ internal sealed class LocalShards
             records += r;
             syncs += y;
             merged += s.TreesMergedByQueries;
+            var (count, freed, skips) = s.Compactions;
+            compactions += count;
+            reclaimed += freed;
+            skipped += skips;
         }
-        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = merged };
+        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = merged,
+            Compactions = compactions, CompactionReclaimedBytes = reclaimed, CompactionsSkipped = skipped };
     }
 }

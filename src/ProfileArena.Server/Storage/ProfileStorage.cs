@@ -211,7 +211,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     /// <inheritdoc/>
     public StorageStats Stats()
     {
-        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0, budget = 0;
+        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0, budget = 0, compactions = 0, reclaimed = 0, skipped = 0;
         double apply = 0;
         foreach (Shard s in _tenants.Values.SelectMany(t => t.All))
         {
@@ -223,10 +223,15 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
             wal += st.WalBytes;
             budget += s.BudgetBytes;
             apply += s.ApplyTime.TotalSeconds;
+            var (count, freed, skips) = s.Compactions;
+            compactions += count;
+            reclaimed += freed;
+            skipped += skips;
             shards++;
         }
         var (records, syncs) = WalWrites;
-        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = TreesMergedByQueries, BudgetBytes = budget, ApplySeconds = apply };
+        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = TreesMergedByQueries, BudgetBytes = budget, ApplySeconds = apply,
+            Compactions = compactions, CompactionReclaimedBytes = reclaimed, CompactionsSkipped = skipped };
     }
 
     /// <summary>Native bytes held by all shards.</summary>
