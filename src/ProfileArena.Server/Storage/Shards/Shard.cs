@@ -234,6 +234,9 @@ internal sealed class Shard : IDisposable
                     RemoveExpired();
                     CompactIfWorthIt();
                     break;
+                case WorkKind.Compact:
+                    if (_broken == null && _trees.NameBytes > 0) Compact();
+                    break;
                 case WorkKind.Stop:
                     work.Succeed();
                     return true;
@@ -947,7 +950,7 @@ internal sealed class Shard : IDisposable
 
     // ---------------------------------------------------------------- types
 
-    internal enum WorkKind { Ingest, Prepare, Commit, Abort, Snapshot, Retention, Stop }
+    internal enum WorkKind { Ingest, Prepare, Commit, Abort, Snapshot, Retention, Stop, Compact }
 
     private sealed class Work(WorkKind kind, List<IngestProfile>? profiles, long txn, PooledBuffer? payload)
     {
