@@ -306,6 +306,39 @@ public class CompactionTests
         }
     }
 
+    [Fact]
+    public async Task MetricsCountCompactionsAndTheBytesTheyReclaimed()
+    {
+        using var dir = new TempDataDir();
+        var clock = new ManualClock(T0);
+        var random = new Random(19);
+        var model = new ReferenceModel();
+        var pushed = new List<Pushed>();
+        var storage = await OpenAsync(CompactingOptions(dir.Path), clock);
+        try
+        {
+            for (int push = 1; push <= 120; push++)
+            {
+                await PushStep(storage, clock, random, model, pushed, push);
+                if (push % 6 == 0) await storage.RemoveExpiredAsync();
+            }
+            var metrics = new ProfileArena.Server.Operations.ServerMetrics(storage);
+            using var text = new MemoryStream();
+            await metrics.Registry.CollectAndExportAsTextAsync(text, TestContext.Current.CancellationToken);
+            string[] lines = Encoding.UTF8.GetString(text.ToArray()).Split('\n');
+            double Value(string series) => double.Parse(lines.Single(l => l.StartsWith(series + " ", StringComparison.Ordinal))[(series.Length + 1)..], CultureInfo.InvariantCulture);
+            StorageStats stats = storage.Stats();
+            Assert.True(stats.Compactions > 0);
+            Assert.Equal(stats.Compactions, Value("profilearena_storage_compactions_total"));
+            Assert.Equal(stats.CompactionReclaimedBytes, Value("profilearena_storage_compaction_reclaimed_bytes_total"));
+            Assert.Equal(0, Value("profilearena_storage_compactions_skipped_total"));
+        }
+        finally
+        {
+            storage.Dispose();
+        }
+    }
+
     /// <summary>Soak-style (bounded: 700 simulated 10 s steps, a few seconds): the same churning workload with retention
     /// holding the trees flat. With compaction, native bytes stay in a band once retention holds; without it (factor
     /// 0) the names of removed trees pile up and the same band check fails — the leak the last soak found.</summary>
