@@ -58,6 +58,17 @@ public sealed class Corpus
         throw new DirectoryNotFoundException($"shared/testdata not found above {AppContext.BaseDirectory} (expected ../shared/testdata beside the worktree)");
     }
 
+    /// <summary>Builds the bodies from ../shared/testdata, saying so on <paramref name="log"/> (every perf program driving
+    /// the server starts this way: ServerLoad, ClusterPerf).</summary>
+    public static Corpus BuildLogged(LoadOptions options, TextWriter log)
+    {
+        string testData = FindTestData();
+        log.WriteLine($"building {options.Services} × {options.Variants} push bodies from {testData} ...");
+        Corpus corpus = Build(options, testData);
+        log.WriteLine($"  {corpus.BodyBytes / 1e6:0.0} MB of gzipped pprof, mean {corpus.MeanStacksPerBody:N0} stacks per push");
+        return corpus;
+    }
+
     public static Corpus Build(LoadOptions options, string testData)
     {
         var bodies = new List<byte[]>[options.Services];

@@ -16,10 +16,7 @@ catch (ArgumentException e)
 }
 Directory.CreateDirectory(options.Output);
 TextWriter log = Console.Error;
-string testData = Corpus.FindTestData();
-log.WriteLine($"building {options.Services} × {options.Variants} push bodies from {testData} ...");
-Corpus corpus = Corpus.Build(options, testData);
-log.WriteLine($"  {corpus.BodyBytes / 1e6:0.0} MB of gzipped pprof, mean {corpus.MeanStacksPerBody:N0} stacks per push");
+Corpus corpus = Corpus.BuildLogged(options, log);
 
 var report = new LoadReport
 {

@@ -28,7 +28,7 @@ public sealed unsafe partial class TreeStore
     public ProfileTree GetTree(int id)
     {
         using StorePin pin = Pin();
-        if (id < 0 || !pin.Root->TryGetLive((uint)id, out uint generation))
+        if (id < 0 || !pin.TryGetLive((uint)id, out uint generation))
             throw new ArgumentException($"No tree with id {id} exists in this store.", nameof(id));
         return new ProfileTree(this, (uint)id, generation);
     }
@@ -37,10 +37,10 @@ public sealed unsafe partial class TreeStore
     public ProfileTree[] GetTrees()
     {
         using StorePin pin = Pin();
-        var trees = new List<ProfileTree>(pin.Root->LiveTreeCount);
-        uint slots = pin.Root->SlotCount;
+        var trees = new List<ProfileTree>(pin.LiveTreeCount);
+        uint slots = pin.SlotCount;
         for (uint id = 0; id < slots; id++)
-            if (pin.Root->TryGetLive(id, out uint generation)) trees.Add(new ProfileTree(this, id, generation));
+            if (pin.TryGetLive(id, out uint generation)) trees.Add(new ProfileTree(this, id, generation));
         return trees.ToArray();
     }
 

@@ -49,7 +49,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         get
         {
             using StorePin pin = Pin();
-            return pin.Root->LiveTreeCount;
+            return pin.LiveTreeCount;
         }
     }
 
@@ -59,7 +59,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         get
         {
             using StorePin pin = Pin();
-            return pin.Root->TotalNodes;
+            return pin.TotalNodes;
         }
     }
 
@@ -95,7 +95,7 @@ public sealed unsafe partial class TreeStore : IDisposable
         get
         {
             using StorePin pin = Pin();
-            return pin.Root->HeldBytes;
+            return pin.HeldBytes;
         }
     }
 
@@ -160,7 +160,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     internal TreeRecord* TreeForWrite(in StorePin pin, uint id, uint generation)
     {
         ThrowIfReadOnly();
-        return pin.Root->LiveTree(id, generation);
+        return pin.LiveTree(id, generation);
     }
 
     /// <summary>
@@ -170,7 +170,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     /// </summary>
     internal TreeRecord* TreeForRead(in StorePin pin, uint id, uint generation)
     {
-        TreeRecord* tree = pin.Root->LiveTree(id, generation);
+        TreeRecord* tree = pin.LiveTree(id, generation);
         _mapped?.EnsureTreeVerified(pin.Root, _storeLock, id, tree);
         return tree;
     }

@@ -35,28 +35,5 @@ internal sealed class LocalShards
 
     public void Remove(string key) => _shards.TryRemove(key, out _);
 
-    public StorageStats Stats()
-    {
-        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0, records = 0, syncs = 0, merged = 0, compactions = 0, reclaimed = 0, skipped = 0;
-        foreach (Shard s in _shards.Values)
-        {
-            var st = s.Stats();
-            series += st.Series;
-            trees += st.Trees;
-            nodes += st.Nodes;
-            bytes += st.NativeBytes;
-            wal += st.WalBytes;
-            shards++;
-            var (r, y) = s.WalWrites;
-            records += r;
-            syncs += y;
-            merged += s.TreesMergedByQueries;
-            var (count, freed, skips) = s.Compactions;
-            compactions += count;
-            reclaimed += freed;
-            skipped += skips;
-        }
-        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = merged,
-            Compactions = compactions, CompactionReclaimedBytes = reclaimed, CompactionsSkipped = skipped };
-    }
+    public StorageStats Stats() => ShardStats.Sum(_shards.Values);
 }

@@ -209,30 +209,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     }
 
     /// <inheritdoc/>
-    public StorageStats Stats()
-    {
-        long series = 0, trees = 0, nodes = 0, bytes = 0, wal = 0, shards = 0, budget = 0, compactions = 0, reclaimed = 0, skipped = 0;
-        double apply = 0;
-        foreach (Shard s in _tenants.Values.SelectMany(t => t.All))
-        {
-            var st = s.Stats();
-            series += st.Series;
-            trees += st.Trees;
-            nodes += st.Nodes;
-            bytes += st.NativeBytes;
-            wal += st.WalBytes;
-            budget += s.BudgetBytes;
-            apply += s.ApplyTime.TotalSeconds;
-            var (count, freed, skips) = s.Compactions;
-            compactions += count;
-            reclaimed += freed;
-            skipped += skips;
-            shards++;
-        }
-        var (records, syncs) = WalWrites;
-        return new StorageStats(series, trees, nodes, bytes, wal, shards) { WalRecords = records, WalSyncs = syncs, QueryTreesMerged = TreesMergedByQueries, BudgetBytes = budget, ApplySeconds = apply,
-            Compactions = compactions, CompactionReclaimedBytes = reclaimed, CompactionsSkipped = skipped };
-    }
+    public StorageStats Stats() => ShardStats.Sum(_tenants.Values.SelectMany(t => t.All));
 
     /// <summary>Native bytes held by all shards.</summary>
     public long NativeBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.NativeBytes);

@@ -13,5 +13,25 @@ internal readonly unsafe ref struct StorePin
 
     public StoreRoot* Root => _handle.Root;
 
+    // The facade (TreeStore, ProfileTree) reads the store through these, never through StoreRoot's layout.
+
+    /// <summary>Trees created and not removed.</summary>
+    public int LiveTreeCount => Root->LiveTreeCount;
+
+    /// <summary>Nodes of all trees, roots included.</summary>
+    public long TotalNodes => Root->TotalNodes;
+
+    /// <summary>Bytes the store holds from NativeMemory.</summary>
+    public long HeldBytes => Root->HeldBytes;
+
+    /// <summary>Tree slots ever used (live or free): ids are below it.</summary>
+    public uint SlotCount => Root->SlotCount;
+
+    /// <summary>True and the generation when slot <paramref name="id"/> holds a live tree.</summary>
+    public bool TryGetLive(uint id, out uint generation) => Root->TryGetLive(id, out generation);
+
+    /// <summary>The record of live tree <paramref name="id"/> of <paramref name="generation"/> (throws if it is gone).</summary>
+    public TreeRecord* LiveTree(uint id, uint generation) => Root->LiveTree(id, generation);
+
     public void Dispose() => _handle.DangerousRelease();
 }

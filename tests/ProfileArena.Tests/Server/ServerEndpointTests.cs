@@ -245,4 +245,11 @@ public class ServerEndpointTests
         ((IDisposable)ProfileArena.Server.Hosting.ServerApp.Build(["--urls", "http://0.0.0.0:0", "--Server:AllowNonLoopback=true"], (s, c) => ProfileArena.Server.Storage.StorageServiceCollectionExtensions.AddProfileStorage(s, c))).Dispose();
         ((IDisposable)ProfileArena.Server.Hosting.ServerApp.Build(["--urls", "http://0.0.0.0:0", "--Auth:Tenants:acme=secret"], (s, c) => ProfileArena.Server.Storage.StorageServiceCollectionExtensions.AddProfileStorage(s, c))).Dispose();
     }
+
+    [Fact]
+    public void ANegativeMallocArenaCountIsAConfigurationError()
+    {
+        var e = Assert.Throws<ArgumentException>(() => ProfileArena.Server.Hosting.ServerApp.Build(["--urls", "http://127.0.0.1:0", "--Server:MallocArenas=-1"], (_, _) => { }));
+        Assert.Contains("Server:MallocArenas", e.Message);
+    }
 }
