@@ -74,6 +74,21 @@ public sealed unsafe partial class TreeStore : IDisposable
         }
     }
 
+    /// <summary>Bytes of the distinct frame names interned by the store (the sum of their lengths: what
+    /// <see cref="TreeStoreOptions.MaxSymbolBytes"/> caps). Names are never freed before the store: removing,
+    /// clearing or truncating trees leaves them, so a store whose names churn can compare this with the names
+    /// its live trees use and rebuild itself (copy the live trees into a new store with
+    /// <see cref="ProfileTree.MergeFrom"/>, which interns only the names they use).</summary>
+    public long SymbolBytes
+    {
+        get
+        {
+            using StorePin pin = Pin();
+            _mapped?.EnsureSymbolsVerified(pin.Root, _storeLock);
+            return StoreSymbols.NameBytes(pin.Root);
+        }
+    }
+
     /// <summary>Bytes currently held from NativeMemory by this store.</summary>
     public long NativeBytes
     {

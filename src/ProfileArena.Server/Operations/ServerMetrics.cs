@@ -39,6 +39,9 @@ public sealed class ServerMetrics
         var budgetBytes = factory.CreateGauge("profilearena_storage_budget_bytes", "Bytes counted against Storage:MaxNativeBytes: native bytes (arena), estimated managed bytes of the trees (Baseline).");
         var wal = factory.CreateGauge("profilearena_storage_wal_bytes", "Bytes in the write-ahead log.");
         var shards = factory.CreateGauge("profilearena_storage_shards", "Storage shards.");
+        var compactions = factory.CreateCounter("profilearena_storage_compactions_total", "Shard compactions: live trees copied into a fresh store to drop the frame names of removed trees.");
+        var compactionBytes = factory.CreateCounter("profilearena_storage_compaction_reclaimed_bytes_total", "Native bytes given back by shard compactions (old store's bytes minus the new store's).");
+        var compactionsSkipped = factory.CreateCounter("profilearena_storage_compactions_skipped_total", "Shard compactions skipped because the copy would not fit Storage:MaxNativeBytes.");
         var ready = factory.CreateGauge("profilearena_storage_ready", "1 once the write-ahead log is replayed.");
         var pools = factory.CreateGauge("profilearena_pool_retained_bytes", "Managed bytes kept by the request path's array pools (ingest buffers, pprof decoder tables); bounded, outside Storage:MaxNativeBytes.");
         var gcPause = factory.CreateGauge("profilearena_gc_pause_seconds_total", "Total time the GC has paused the process (GC.GetTotalPauseDuration).");
@@ -61,6 +64,9 @@ public sealed class ServerMetrics
             syncs.Set(s.WalSyncs);
             records.Set(s.WalRecords);
             shards.Set(s.Shards);
+            compactions.IncTo(s.Compactions);
+            compactionBytes.IncTo(s.CompactionReclaimedBytes);
+            compactionsSkipped.IncTo(s.CompactionsSkipped);
         });
     }
 

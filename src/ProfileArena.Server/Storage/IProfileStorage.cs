@@ -90,4 +90,14 @@ public sealed record StorageStats(long Series, long Trees, long Nodes, long Nati
 
     /// <summary>Stored trees merged by queries since start (O(log range) per series and query).</summary>
     public long QueryTreesMerged { get; init; }
+
+    /// <summary>Shard compactions since start (a shard's live trees copied into a fresh store to drop the names of
+    /// removed trees; native-notes.md, "Server storage").</summary>
+    public long Compactions { get; init; }
+
+    /// <summary>Native bytes those compactions gave back (each: the old store's bytes − the new store's).</summary>
+    public long CompactionReclaimedBytes { get; init; }
+
+    /// <summary>Compactions skipped because the shard's copy would not fit <c>Storage:MaxNativeBytes</c>.</summary>
+    public long CompactionsSkipped { get; init; }
 }

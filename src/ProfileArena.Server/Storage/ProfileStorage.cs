@@ -220,7 +220,13 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     /// <summary>Snapshots every shard with records since its last snapshot (retiring its WAL).</summary>
     public Task SnapshotAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Snapshot, null, 0)));
 
-    /// <summary>Removes every bucket past its level's retention.</summary>
+    /// <summary>Compacts every arena shard now, whatever its trigger says (tests; an operator's tool): live trees are
+    /// copied into a fresh store that holds only their names. Skipped (and counted) in a shard whose copy does not fit
+    /// the budget; nothing to do for Baseline shards.</summary>
+    public Task CompactAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Compact, null, 0)));
+
+    /// <summary>Removes every bucket past its level's retention, then compacts shards whose names outgrew their live
+    /// trees (<see cref="StorageOptions.CompactionFactor"/>).</summary>
     public Task RemoveExpiredAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Retention, null, 0)));
 
     /// <summary>Finishes queued writes, snapshots every shard (when <paramref name="snapshot"/>) and stops; later calls throw.</summary>

@@ -66,6 +66,16 @@ public sealed class StorageOptions
     /// <summary>Seconds between retention passes.</summary>
     public int RetentionIntervalSeconds { get; set; } = 60;
 
+    /// <summary>Compaction of a shard's frame names (native-notes.md, "Server storage", compaction): after a retention
+    /// pass that removed trees, a shard whose store holds more than this many times the name bytes its live trees
+    /// used at the last compaction (or at open) copies its live trees into a fresh store and drops the old one.
+    /// 0 = never (the names of removed trees then stay for the shard's life; its snapshots keep them too). Must be 0 or above 1.</summary>
+    public double CompactionFactor { get; set; } = 2;
+
+    /// <summary>A compaction also needs at least this many bytes of names beyond the live ones (small shards are not
+    /// rebuilt for a few kilobytes).</summary>
+    public long CompactionMinBytes { get; set; } = 4L << 20;
+
     /// <summary>Options bound from <paramref name="section"/> (the <c>Storage</c> section) and validated. A configured
     /// <c>LevelRetentionSeconds</c> replaces the default list (the binder alone would append to it).</summary>
     public static StorageOptions From(IConfiguration section)
@@ -127,6 +137,8 @@ public sealed class StorageOptions
         }
         if (MaxNativeBytes < 0) throw new ArgumentException("Storage:MaxNativeBytes must not be negative");
         if (SnapshotIntervalSeconds < 0 || RetentionIntervalSeconds < 1) throw new ArgumentException("Storage:SnapshotIntervalSeconds ≥ 0 and Storage:RetentionIntervalSeconds ≥ 1");
+        if (!(CompactionFactor == 0 || CompactionFactor > 1) || double.IsInfinity(CompactionFactor) || CompactionMinBytes < 0)
+            throw new ArgumentException($"Storage:CompactionFactor must be 0 (off) or above 1, not {CompactionFactor}, and Storage:CompactionMinBytes not negative");
         if (WalSnapshotBytes < 1 << 16 || WalGroupBytes < 1 << 16) throw new ArgumentException("Storage:WalSnapshotBytes and Storage:WalGroupBytes must be at least 64 KiB");
     }
 

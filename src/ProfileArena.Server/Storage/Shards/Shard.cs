@@ -28,7 +28,9 @@ internal sealed class Shard : IDisposable
     private readonly NativeBudget _budget;
     private readonly ILogger _log;
     private readonly int _levels;
-    private ITreeBackend _trees;
+    // Replaced by a compaction (on the loop, under the removal lock held exclusively); read by queries under the
+    // removal lock and by the lock-free counters through ReadTrees.
+    private volatile ITreeBackend _trees;
     private readonly object _indexLock = new();
     private readonly Dictionary<SeriesKey, SeriesState> _series = [];
     private readonly ReaderWriterLockSlim _removal = new(LockRecursionPolicy.NoRecursion);
@@ -44,6 +46,10 @@ internal sealed class Shard : IDisposable
     private long _snapshotSeq;
     private string? _broken;
     private long _sizeSnapshotAt;
+    // Compaction (loop only): the name bytes the live trees used at the last compaction or at open, and how many trees
+    // were removed since then (0: no name can have died, so there is nothing to reclaim).
+    private long _liveNameBytes;
+    private long _treesRemovedSinceCompaction;
 
     private readonly IShardMedium _medium;
 
@@ -76,6 +82,12 @@ internal sealed class Shard : IDisposable
     public (long Records, long Syncs) WalWrites => (Interlocked.Read(ref _records), Interlocked.Read(ref _syncs));
     private long _records, _syncs;
 
+    /// <summary>Compactions done, native bytes they gave back (old store's bytes − new store's), and compactions skipped
+    /// because the copy would not fit the budget; for /metrics.</summary>
+    public (long Count, long ReclaimedBytes, long Skipped) Compactions =>
+        (Interlocked.Read(ref _compactions), Interlocked.Read(ref _compactionReclaimed), Interlocked.Read(ref _compactionsSkipped));
+    private long _compactions, _compactionReclaimed, _compactionsSkipped;
+
     /// <summary>Time the loop spent applying durable groups to memory (the merges into every level), for /metrics.</summary>
     public TimeSpan ApplyTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _applyTicks));
     private long _applyTicks;
@@ -97,6 +109,7 @@ internal sealed class Shard : IDisposable
         {
             medium.TakeOwnership();
             shard.Recover();
+            shard._liveNameBytes = shard._trees.NameBytes; // an upper bound: the snapshot may still hold dead names
             shard._wal = WalLog.Open(medium.Wal, shard._nextSeq);
             shard._loop = Task.Run(shard.RunLoop);
             return shard;
@@ -219,6 +232,10 @@ internal sealed class Shard : IDisposable
                     break;
                 case WorkKind.Retention:
                     RemoveExpired();
+                    CompactIfWorthIt();
+                    break;
+                case WorkKind.Compact:
+                    if (_broken == null && _trees.NameBytes > 0) Compact();
                     break;
                 case WorkKind.Stop:
                     work.Succeed();
@@ -432,6 +449,7 @@ internal sealed class Shard : IDisposable
             if (p.Stacks.Count == 0) continue;
             int staging = _trees.Create();
             bool kept = false; // the staging tree became a new bucket's tree
+            bool merged = false; // the staging tree's names are used by a bucket tree
             try
             {
                 for (int i = 0; i < p.Stacks.Count; i++) _trees.Insert(staging, p.Stacks.Stack(i), p.Stacks.Value(i));
@@ -445,6 +463,7 @@ internal sealed class Shard : IDisposable
                     if (found)
                     {
                         _trees.Merge(tree, staging);
+                        merged = true;
                     }
                     else if (level == 0)
                     {
@@ -458,6 +477,7 @@ internal sealed class Shard : IDisposable
                         // Published only once it holds the profile: a query never sees a half-built new bucket.
                         tree = _trees.Create();
                         _trees.Merge(tree, staging);
+                        merged = true;
                         lock (_indexLock) state.Buckets[level].Add(start, tree);
                     }
                 }
@@ -470,7 +490,11 @@ internal sealed class Shard : IDisposable
             }
             finally
             {
-                if (!kept) _trees.Remove(staging);
+                if (!kept)
+                {
+                    _trees.Remove(staging);
+                    if (!merged) _treesRemovedSinceCompaction++; // every level expired (or a failure): its new names died with it
+                }
             }
         }
     }
@@ -517,7 +541,105 @@ internal sealed class Shard : IDisposable
         {
             _removal.ExitWriteLock();
         }
+        _treesRemovedSinceCompaction += expired.Count;
         _log.LogInformation("Shard {Shard}: retention removed {Trees} expired trees", this, expired.Count);
+    }
+
+    // ---------------------------------------------------------------- compaction
+
+    /// <summary>Compacts when trees were removed since the last compaction and the store's names have grown past
+    /// <see cref="StorageOptions.CompactionFactor"/> × the names the live trees used then (and by at least
+    /// <see cref="StorageOptions.CompactionMinBytes"/>): an O(1) check after each retention pass. Between two
+    /// compactions the names of removed trees (JIT addresses, lambdas, pids in names: anything that churns) can
+    /// therefore grow to the factor times the live ones, never without bound. A shard whose names do not churn
+    /// compacts only each time its live names grow by the factor, so the copies cost O(1) amortised per name.</summary>
+    private void CompactIfWorthIt()
+    {
+        double factor = _options.CompactionFactor;
+        if (factor <= 0 || _treesRemovedSinceCompaction == 0 || _broken != null) return;
+        long names = _trees.NameBytes;
+        if (names <= factor * _liveNameBytes || names - _liveNameBytes < _options.CompactionMinBytes) return;
+        Compact();
+    }
+
+    /// <summary>Rebuilds the shard's trees in a fresh backend holding only the names live trees use: every tree the
+    /// index names is copied (on this loop, the only writer, so the index and the trees cannot change meanwhile;
+    /// queries go on reading the old trees), then the new backend and the remapped tree ids are swapped in under the
+    /// removal lock held exclusively (queries hold it shared while they merge), and the old backend is disposed.
+    /// Memory for the copy is reserved against the budget first (the shard briefly holds both); when it does not
+    /// fit, the compaction is skipped and logged, and the next retention pass tries again. Nothing durable changes:
+    /// WAL records name series and buckets, never tree ids, and the next snapshot saves the new trees with their new
+    /// ids, so recovery from the previous snapshot (old ids, old trees file) or the next one is exact either way.</summary>
+    private void Compact()
+    {
+        long started = Stopwatch.GetTimestamp();
+        long before = _trees.NativeBytes, namesBefore = _trees.NameBytes;
+        try
+        {
+            _budget.Reserve(before);
+        }
+        catch (StorageFullException e)
+        {
+            Interlocked.Increment(ref _compactionsSkipped);
+            _log.LogWarning("Shard {Shard}: compaction skipped, the copy of its {Bytes:N0} native bytes does not fit the budget ({Message}); names of removed trees stay until a later pass fits", this, before, e.Message);
+            return;
+        }
+        try
+        {
+            var places = new List<(Dictionary<long, int> Level, long Start)>();
+            var ids = new List<int>();
+            lock (_indexLock)
+            {
+                foreach (SeriesState s in _series.Values)
+                {
+                    foreach (Dictionary<long, int> level in s.Buckets)
+                    {
+                        foreach (var (start, tree) in level)
+                        {
+                            places.Add((level, start));
+                            ids.Add(tree);
+                        }
+                    }
+                }
+            }
+            var newIds = new int[ids.Count];
+            ITreeBackend fresh;
+            try
+            {
+                fresh = _trees.CopyTrees(ids, newIds);
+            }
+            catch (Exception e) when (e is StoreLimitExceededException or OutOfMemoryException or InvalidOperationException)
+            {
+                _log.LogError(e, "Shard {Shard}: compaction failed while copying its trees; nothing changed", this);
+                return;
+            }
+            ITreeBackend old = _trees;
+            _removal.EnterWriteLock();
+            try
+            {
+                lock (_indexLock)
+                {
+                    for (int i = 0; i < places.Count; i++) places[i].Level[places[i].Start] = newIds[i];
+                }
+                _trees = fresh;
+            }
+            finally
+            {
+                _removal.ExitWriteLock();
+            }
+            old.Dispose();
+            _liveNameBytes = fresh.NameBytes;
+            _treesRemovedSinceCompaction = 0;
+            long after = fresh.NativeBytes;
+            Interlocked.Increment(ref _compactions);
+            Interlocked.Add(ref _compactionReclaimed, Math.Max(0, before - after));
+            _log.LogInformation("Shard {Shard}: compacted {Trees} trees in {Ms:F0} ms: names {NamesBefore:N0} → {NamesAfter:N0} bytes, native {Before:N0} → {After:N0} bytes",
+                this, ids.Count, Stopwatch.GetElapsedTime(started).TotalMilliseconds, namesBefore, _liveNameBytes, before, after);
+        }
+        finally
+        {
+            _budget.Release(before);
+        }
     }
 
     // ---------------------------------------------------------------- queries (callers' threads)
@@ -594,13 +716,33 @@ internal sealed class Shard : IDisposable
     {
         long series;
         lock (_indexLock) series = _series.Count;
-        return (series, _trees.TreeCount, _trees.NodeCount, _trees.NativeBytes, _wal?.Bytes ?? 0);
+        var (trees, nodes, bytes) = ReadTrees(static t => (t.TreeCount, t.NodeCount, t.NativeBytes));
+        return (series, trees, nodes, bytes, _wal?.Bytes ?? 0);
     }
 
-    public long NativeBytes => _trees.NativeBytes;
+    public long NativeBytes => ReadTrees(static t => t.NativeBytes);
 
     /// <summary>Bytes counted against the budget: native bytes (arena), estimated managed bytes (Baseline).</summary>
-    public long BudgetBytes => _trees.BudgetBytes;
+    public long BudgetBytes => ReadTrees(static t => t.BudgetBytes);
+
+    /// <summary>Reads figures of the trees from any thread without a lock. A compaction swaps in its new backend and
+    /// only then disposes the old one, so a reader that took the old one just before the swap and finds it disposed
+    /// reads again and gets the new one.</summary>
+    private T ReadTrees<T>(Func<ITreeBackend, T> read)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            ITreeBackend trees = _trees;
+            try
+            {
+                return read(trees);
+            }
+            catch (ObjectDisposedException) when (attempt < 3 && !ReferenceEquals(trees, _trees))
+            {
+                // swapped by a compaction meanwhile: read the new backend
+            }
+        }
+    }
 
     // ---------------------------------------------------------------- snapshots and recovery
 
@@ -808,7 +950,7 @@ internal sealed class Shard : IDisposable
 
     // ---------------------------------------------------------------- types
 
-    internal enum WorkKind { Ingest, Prepare, Commit, Abort, Snapshot, Retention, Stop }
+    internal enum WorkKind { Ingest, Prepare, Commit, Abort, Snapshot, Retention, Stop, Compact }
 
     private sealed class Work(WorkKind kind, List<IngestProfile>? profiles, long txn, PooledBuffer? payload)
     {

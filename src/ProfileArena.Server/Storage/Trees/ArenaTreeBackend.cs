@@ -70,5 +70,30 @@ internal sealed class ArenaTreeBackend : ITreeBackend
 
     public void SaveToFile(string path) => _store.SaveToFile(path);
 
+    public long NameBytes => _store.SymbolBytes;
+
+    /// <summary>A fresh store with each tree merged into a new tree (<see cref="ProfileTree.MergeFrom"/> across stores
+    /// re-interns only the names the tree uses, in work proportional to the tree, not to this store's names).</summary>
+    public ITreeBackend CopyTrees(IReadOnlyList<int> trees, Span<int> newIds)
+    {
+        if (newIds.Length != trees.Count) throw new ArgumentException($"{trees.Count} trees but {newIds.Length} slots for their new ids", nameof(newIds));
+        var fresh = new TreeStore();
+        try
+        {
+            for (int i = 0; i < trees.Count; i++)
+            {
+                ProfileTree copy = fresh.CreateTree();
+                copy.MergeFrom(_store.GetTree(trees[i]));
+                newIds[i] = copy.Id;
+            }
+            return new ArenaTreeBackend(fresh);
+        }
+        catch
+        {
+            fresh.Dispose();
+            throw;
+        }
+    }
+
     public void Dispose() => _store.Dispose();
 }

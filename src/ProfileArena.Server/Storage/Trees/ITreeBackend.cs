@@ -50,4 +50,17 @@ internal interface ITreeBackend : IDisposable
 
     /// <summary>Writes every tree to <paramref name="path"/> atomically (temp file, fsync, rename); ids are kept.</summary>
     void SaveToFile(string path);
+
+    /// <summary>Bytes of frame names held apart from the trees, which removing a tree does not free: the arena's
+    /// symbol table (names are interned once per store and kept until the store is disposed). 0 for Baseline, whose
+    /// names are fields of its nodes and go with their trees. A shard compares it with what its live trees need
+    /// to decide when to compact (native-notes.md, "Server storage", compaction).</summary>
+    long NameBytes { get; }
+
+    /// <summary>A new backend holding a copy of each of <paramref name="trees"/> (and only the names they use);
+    /// <paramref name="newIds"/>[i] receives the id of the copy of <paramref name="trees"/>[i]. This backend is
+    /// only read (queries may go on). All or nothing: on failure the new backend is disposed and the exception
+    /// propagates. Only a backend with <see cref="NameBytes"/> &gt; 0 needs it.</summary>
+    /// <exception cref="NotSupportedException">Baseline: its names are freed with its trees, there is nothing to reclaim.</exception>
+    ITreeBackend CopyTrees(IReadOnlyList<int> trees, Span<int> newIds);
 }
