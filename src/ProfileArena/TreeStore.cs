@@ -78,7 +78,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     /// <see cref="TreeStoreOptions.MaxSymbolBytes"/> caps). Names are never freed before the store: removing,
     /// clearing or truncating trees leaves them, so a store whose names churn can compare this with the names
     /// its live trees use and rebuild itself (copy the live trees into a new store with
-    /// <see cref="ProfileTree.MergeFrom"/>, which interns only the names they use).</summary>
+    /// <see cref="ProfileTree.MergeFrom(ProfileTree)"/>, which interns only the names they use).</summary>
     public long SymbolBytes
     {
         get
