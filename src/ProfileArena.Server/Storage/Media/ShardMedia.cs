@@ -58,10 +58,7 @@ internal abstract class ShardMedia
                 string nameFile = Path.Combine(dir, TenantDirectory.NameFile);
                 if (!File.Exists(nameFile)) continue;
                 string tenant = CheckName(nameFile, StrictUtf8.GetString(File.ReadAllBytes(nameFile)), Path.GetFileName(dir));
-                foreach (string shardDir in Directory.EnumerateDirectories(dir, "shard-*"))
-                {
-                    if (TryShardNumber(Path.GetFileName(shardDir), out int n)) list.Add((tenant, n));
-                }
+                foreach (int n in ExistingShardNumbers(tenant)) list.Add((tenant, n));
             }
             return list;
         }
@@ -148,10 +145,7 @@ internal abstract class ShardMedia
                     BlobClient nameBlob = _container.GetBlobClient($"{dir}/{TenantDirectory.NameFile}");
                     if (!nameBlob.Exists()) continue;
                     string tenant = CheckName($"blob {nameBlob.Name}", StrictUtf8.GetString(nameBlob.DownloadContent().Value.Content.ToArray()), dir);
-                    foreach (BlobHierarchyItem shardItem in _container.GetBlobsByHierarchy(new GetBlobsByHierarchyOptions { Delimiter = "/", Prefix = tenantItem.Prefix }))
-                    {
-                        if (shardItem.IsPrefix && TryShardNumber(shardItem.Prefix[tenantItem.Prefix.Length..].TrimEnd('/'), out int n)) list.Add((tenant, n));
-                    }
+                    foreach (int n in ExistingShardNumbers(tenant)) list.Add((tenant, n)); // CheckName: the tenant's prefix is this one
                 }
             }
             catch (RequestFailedException e)
