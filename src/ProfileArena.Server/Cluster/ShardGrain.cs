@@ -1,4 +1,6 @@
 using Orleans.Concurrency;
+using Orleans.Placement;
+using Orleans.Runtime.Placement;
 using ProfileArena.Server.Storage;
 using ProfileArena.Server.Storage.Shards;
 using ProfileArena.Server.Storage.Wal;
@@ -18,9 +20,14 @@ namespace ProfileArena.Server.Cluster;
 /// <para>Lifetime: <see cref="KeepAliveAttribute">never collected when idle</see> — a shard's trees are its data
 /// in memory and reloading one is a full replay. Retention, periodic snapshots and the abort of orphaned prepared
 /// parts run on a grain timer.</para>
+/// <para>Placement: by storage bytes (<see cref="ShardBytesPlacementAttribute"/>); moved only by the byte-driven
+/// <see cref="ShardRebalancer"/> (<see cref="ImmovableAttribute">immovable</see> for Orleans' count-driven rebalancer
+/// and call-graph repartitioner, should anyone enable them).</para>
 /// </summary>
 [KeepAlive]
 [Reentrant]
+[ShardBytesPlacement]
+[Immovable]
 internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions cluster, LocalShards local, TimeProvider time, ILoggerFactory logs, ILogger<ShardGrain> log)
     : Grain, IShardGrain
 {
@@ -33,6 +40,7 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
     private Shard? _shard;
     private Task<Shard>? _creating;
     private long _lastSnapshot;
+    private int _preparing; // Prepare writes in flight (not yet in _prepared)
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -101,9 +109,17 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
                     throw new InvalidOperationException($"series {p.Series} does not belong to shard {_key}");
             }
             if (txn != write.Txn) throw new InvalidOperationException($"payload of transaction {txn} sent as {write.Txn}");
-            Shard shard = _shard ?? await Create();
-            await shard.Enqueue(write.Prepare ? Shard.WorkKind.Prepare : Shard.WorkKind.Ingest, profiles, write.Txn);
-            if (write.Prepare) _prepared[write.Txn] = time.GetTimestamp();
+            if (write.Prepare) _preparing++;
+            try
+            {
+                Shard shard = _shard ?? await Create();
+                await shard.Enqueue(write.Prepare ? Shard.WorkKind.Prepare : Shard.WorkKind.Ingest, profiles, write.Txn);
+                if (write.Prepare) _prepared[write.Txn] = time.GetTimestamp();
+            }
+            finally
+            {
+                if (write.Prepare) _preparing--;
+            }
             return ShardOutcome.Ok;
         }
         catch (Exception e) when (WireCodec.Outcome(e) is { } outcome)
@@ -231,6 +247,22 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
         var found = new HashSet<SeriesKey>();
         shard.Series(WireCodec.Selector(query.Name, query.Matchers), pieces, found);
         return Task.FromResult<WireSeries[]>([.. found.Select(k => WireCodec.Series(k, SeriesMetadata.Default))]);
+    }
+
+    // ---------------------------------------------------------------- place
+
+    public Task<ShardPlace> Locate() => Task.FromResult(new ShardPlace(GrainContext.Address.SiloAddress!, _shard?.BudgetBytes ?? 0));
+
+    public Task<bool> MoveTo(SiloAddress target)
+    {
+        PurgeExpired(_uploads);
+        PurgeExpired(_results);
+        if (_prepared.Count > 0 || _preparing > 0 || _uploads.Count > 0 || _results.Count > 0) return Task.FromResult(false);
+        // Checked and started in one turn: the migration marks the activation deactivating at once, so no call that
+        // arrives after the check runs here (Orleans forwards it to the new activation).
+        RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
+        this.MigrateOnIdle();
+        return Task.FromResult(true);
     }
 
     // ---------------------------------------------------------------- maintenance

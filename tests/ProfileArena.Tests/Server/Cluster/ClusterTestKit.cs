@@ -19,22 +19,29 @@ public sealed class ShardCluster : IAsyncDisposable
 {
     private readonly TempDataDir _dir;
 
-    private ShardCluster(InProcessTestCluster cluster, TempDataDir dir, StorageOptions options)
+    private ShardCluster(InProcessTestCluster cluster, TempDataDir dir, StorageOptions options, ProfileClusterOptions clusterOptions)
     {
         Cluster = cluster;
         _dir = dir;
         Options = options;
+        ClusterOptions = clusterOptions;
     }
+
+    /// <summary>The <c>Cluster:</c> options every silo shares (one object: a test may change a setting the silos read at each use).</summary>
+    internal ProfileClusterOptions ClusterOptions { get; }
 
     public InProcessTestCluster Cluster { get; }
 
     public StorageOptions Options { get; }
 
-    public static async Task<ShardCluster> Start(int silos = 3, int shards = 4, int chunkBytes = 64 << 10, long maxPartialNodes = 5_000_000)
+    public static async Task<ShardCluster> Start(int silos = 3, int shards = 4, int chunkBytes = 64 << 10, long maxPartialNodes = 5_000_000,
+        Action<ProfileClusterOptions>? configure = null)
     {
         var dir = new TempDataDir();
         StorageOptions options = StorageTestKit.Options(dir.Path, shards);
         var cluster = new ProfileClusterOptions { MessageChunkBytes = chunkBytes, CallTimeoutSeconds = 30, MaxPartialNodes = maxPartialNodes };
+        configure?.Invoke(cluster);
+        cluster.Validate();
         var builder = new InProcessTestClusterBuilder((short)silos);
         builder.ConfigureSilo((_, silo) => ClusterServiceCollectionExtensions.AddShardGrains(silo, options, cluster));
         builder.ConfigureHost(host => host.Logging.SetMinimumLevel(LogLevel.Warning));
@@ -49,7 +56,7 @@ public sealed class ShardCluster : IAsyncDisposable
             dir.Dispose();
             throw;
         }
-        return new ShardCluster(built, dir, options);
+        return new ShardCluster(built, dir, options, cluster);
     }
 
     public IReadOnlyList<InProcessSiloHandle> Silos => Cluster.Silos;
@@ -60,6 +67,11 @@ public sealed class ShardCluster : IAsyncDisposable
     internal static LocalShards Local(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<LocalShards>();
 
     public IShardGrain Grain(string key) => Cluster.Client.GetGrain<IShardGrain>(key);
+
+    /// <summary>Silo <paramref name="silo"/>'s view of every silo's storage bytes.</summary>
+    internal static ShardLoadTable Table(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<ShardLoadTable>();
+
+    internal static ShardRebalancer Rebalancer(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<ShardRebalancer>();
 
     /// <summary>The silo whose registry holds the active shard <paramref name="key"/>, or null.</summary>
     public InProcessSiloHandle? SiloOf(string key) => Cluster.Silos.FirstOrDefault(s => s.IsActive && Local(s).Keys.Contains(key));
