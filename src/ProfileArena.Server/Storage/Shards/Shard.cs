@@ -375,7 +375,7 @@ internal sealed class Shard : IDisposable
                 case WorkKind.Prepare:
                     // Held by the writer until its commit or abort (a snapshot re-encodes it); holds no budget, as before
                     // (the budget is checked again by nothing at commit: the part's size was admitted here).
-                    Prepared(w.Txn, new PreparedPart([.. w.Profiles!.Select(p => p with { Stacks = p.Stacks.Copy() })], a.Targets));
+                    Prepared(w.Txn, new PreparedPart([.. w.Profiles!.Select(p => p with { Stacks = p.Stacks.Copy() })], a.Targets), reserve: false); // admission reserved its totals
                     _budget.Release(a.Reserved);
                     break;
                 case WorkKind.Commit:
@@ -441,8 +441,9 @@ internal sealed class Shard : IDisposable
         foreach (DurableRecord r in records) r.Release(this);
     }
 
-    /// <summary>Records a durable prepared part (writer, and replay).</summary>
-    private void Prepared(long txn, PreparedPart part)
+    /// <summary>Records a durable prepared part (writer, and replay), counting its totals as unapplied when
+    /// <paramref name="reserve"/> (replay; the writer's admission has counted them already).</summary>
+    private void Prepared(long txn, PreparedPart part, bool reserve)
     {
         if (_prepared.Remove(txn, out PreparedPart? old))
         {
@@ -450,7 +451,7 @@ internal sealed class Shard : IDisposable
             old.Dispose();
         }
         _prepared[txn] = part;
-        Reserve(part.Reserved);
+        if (reserve) Reserve(part.Reserved);
     }
 
     /// <summary>Replays one WAL record (recovery, before the stages run): what the writer and the apply stage do, at once.</summary>
@@ -463,7 +464,7 @@ internal sealed class Shard : IDisposable
                 break;
             case WorkKind.Prepare:
                 // The part outlives the record's decoded batches (disposed by replay): own a copy.
-                Prepared(txn, new PreparedPart([.. profiles!.Select(p => p with { Stacks = p.Stacks.Copy() })], [.. profiles!.SelectMany(Targets)]));
+                Prepared(txn, new PreparedPart([.. profiles!.Select(p => p with { Stacks = p.Stacks.Copy() })], [.. profiles!.SelectMany(Targets)]), reserve: true);
                 break;
             case WorkKind.Commit:
             {

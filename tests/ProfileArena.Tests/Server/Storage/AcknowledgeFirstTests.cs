@@ -147,6 +147,57 @@ public sealed class AcknowledgeFirstTests
         foreach (IngestProfile p in spanning) p.Stacks.Dispose();
     }
 
+    /// <summary>Admission keeps every bucket total ≤ 2^64 − 1 counting what the trees hold and what is admitted but not
+    /// applied: an acknowledged write still waiting for its apply counts, and a committed part counts once.</summary>
+    [Fact]
+    public async Task BucketTotalsCountAcknowledgedUnappliedWritesAndCommittedPartsOnce()
+    {
+        using var dir = new TempDataDir();
+        using var gate = new ApplyGate();
+        StorageOptions options = Options(dir.Path, shards: 8);
+        options.BeforeApplyForTests = gate.Hook;
+        SeriesKey a = Key("acme", "one.cpu");
+        SeriesKey b = Enumerable.Range(0, 100).Select(i => Key("acme", $"other{i}.cpu")).First(k => ProfileStorage.ShardNumber(k, 8) != ProfileStorage.ShardNumber(a, 8));
+        SeriesKey c = Key("acme", "near.cpu");
+        var model = new ReferenceModel();
+        var storage = await OpenAsync(options);
+        try
+        {
+            // A call spanning shards puts 10 into a's buckets; counted once, they then take 2^64 − 11 more (total 2^64 − 2).
+            List<IngestProfile> spanning = [Profile(a, T0, ("main;x", 10)), Profile(b, T0, ("main;y", 1))];
+            IngestProfile fill = Profile(a, T0, ("main;x", ulong.MaxValue - 11));
+            foreach (IngestProfile p in spanning.Append(fill)) model.Add(p);
+            await storage.IngestAsync(spanning, TestContext.Current.CancellationToken);
+            await storage.IngestAsync([fill], TestContext.Current.CancellationToken);
+
+            // Held apply: the acknowledged write is not in the trees yet, and still counts.
+            gate.Close();
+            IngestProfile near = Profile(c, T0, ("main", ulong.MaxValue - 10));
+            model.Add(near);
+            await storage.IngestAsync([near], TestContext.Current.CancellationToken).AsTask().WaitAsync(Bound, TestContext.Current.CancellationToken);
+            await Assert.ThrowsAsync<OverflowException>(() => storage.IngestAsync([Profile(c, T0 + 5, ("main", 100))], TestContext.Current.CancellationToken).AsTask());
+            gate.Open();
+            foreach (SeriesKey k in new[] { a, b, c })
+                AssertSame(model.Query("acme", Selector(k.Name), T0, T0 + 10), QueryStacks(storage, "acme", Selector(k.Name), T0, T0 + 10, out _), k.Name);
+        }
+        finally
+        {
+            gate.Open();
+            storage.Dispose();
+        }
+        options.BeforeApplyForTests = null;
+        storage = await OpenAsync(options);
+        try
+        {
+            foreach (SeriesKey k in new[] { a, b, c })
+                AssertSame(model.Query("acme", Selector(k.Name), T0, T0 + 10), QueryStacks(storage, "acme", Selector(k.Name), T0, T0 + 10, out _), k.Name + " after restart");
+        }
+        finally
+        {
+            storage.Dispose();
+        }
+    }
+
     [Fact]
     public async Task AtTheBacklogBoundAcknowledgementsWaitForTheApplyStage()
     {
