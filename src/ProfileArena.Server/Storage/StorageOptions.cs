@@ -66,8 +66,10 @@ public sealed class StorageOptions
     /// <summary>Most bytes (WAL payload bytes) of writes a shard has acknowledged but not yet applied to memory (native-notes.md,
     /// "Server storage", the write loop): a write is acknowledged once durable and applied after; at this backlog
     /// new acknowledgements wait for the apply stage. Bounds the memory the backlog holds (its copies of the stacks)
-    /// and how long a query waits to see every acknowledged write.</summary>
-    public long MaxUnappliedBytes { get; set; } = 32L << 20;
+    /// and how long a query waits to see every acknowledged write (≈ the apply time of this many bytes: at 100 M nodes a
+    /// 1,000-stack push is ≈ 440 KB of payload and ≈ 35 ms of apply on a quiet machine, so 4 MiB ≈ 9 pushes ≈ 0.3 s;
+    /// 32 MiB let a render wait 48 s behind the backlog on a loaded machine, perf/README.md "Acknowledge first").</summary>
+    public long MaxUnappliedBytes { get; set; } = 4L << 20;
 
     /// <summary>Tests only (not configuration): runs on a shard's apply stage before each durable group is applied,
     /// with the shard's name; it may block (a slow apply) or throw (an apply that fails after the acknowledgement).</summary>
