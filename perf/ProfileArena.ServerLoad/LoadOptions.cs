@@ -31,6 +31,11 @@ public sealed class LoadOptions
     public int MaxWallSeconds { get; set; } = 600;
     /// <summary>Pushes per second over all connections (0 = as fast as the server takes them).</summary>
     public double PushRate { get; set; }
+    /// <summary>Open loop: with <see cref="PushRate"/>, pushes are sent on schedule whatever the answers (arrivals
+    /// independent of responses; latency from the due time), instead of by N connections each waiting for its answer.</summary>
+    public bool OpenLoop { get; set; }
+    /// <summary>Open loop: most pushes in flight at once (each on its own connection); past it the schedule waits.</summary>
+    public int MaxInFlight { get; set; } = 256;
     /// <summary>Seconds between rows of the report over time.</summary>
     public int SampleSeconds { get; set; } = 5;
     /// <summary>Seed of every random choice: the same seed gives both engines the same pushes in the same order.</summary>
@@ -73,6 +78,8 @@ public sealed class LoadOptions
                 case "--rename": o.Rename = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--max-seconds": o.MaxWallSeconds = (int)Long(); break;
                 case "--push-rate": o.PushRate = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--open-loop": o.OpenLoop = true; break;
+                case "--max-in-flight": o.MaxInFlight = (int)Long(); break;
                 case "--sample-seconds": o.SampleSeconds = (int)Long(); break;
                 case "--seed": o.Seed = (int)Long(); break;
                 case "--no-heap-snapshot": o.HeapSnapshot = false; break;
@@ -97,6 +104,8 @@ public sealed class LoadOptions
         if (o.StacksPerPush < 1 || o.Services < 1 || o.LabelSets < 1 || o.Connections < 1 || o.QueryConnections < 0 || o.Variants < 1) throw new ArgumentException("sizes must be positive");
         if (o.Subset is <= 0 or > 1 || o.Rename is < 0 or > 1) throw new ArgumentException("--subset in (0,1], --rename in [0,1]");
         if (o.MaxWallSeconds < 5 || o.SampleSeconds < 1) throw new ArgumentException("--max-seconds ≥ 5, --sample-seconds ≥ 1");
+        if (o.OpenLoop && (o.PushRate <= 0 || o.Soak)) throw new ArgumentException("--open-loop needs --push-rate P > 0 and no --soak");
+        if (o.MaxInFlight < 1) throw new ArgumentException("--max-in-flight ≥ 1");
         if (o.SimulatedSeconds < 3600) throw new ArgumentException("--simulated-hours ≥ 1");
         return o;
     }
@@ -106,6 +115,7 @@ public sealed class LoadOptions
           --engines arena,baseline   --target-nodes N   --simulated-hours H (24)   --services K (5)   --label-sets L (8)
           --connections N (4)   --query-connections Q (2)   --variants V (48)   --subset S (0.5)   --stacks-per-push (1000)   --rename R (0.03)
           --max-seconds T (600, per engine)   --push-rate P (0 = unbounded)   --sample-seconds (5)   --seed (1)
+          --open-loop (with --push-rate: send on schedule whatever the answers; latency from the due time)   --max-in-flight (256)
           --quiet-render-seconds S (0: after ingest, S s of renders alone on one connection)
           --no-heap-snapshot   --soak   --out DIR   --server-arg ARG (repeatable, passed to the server)   --server-env K=V (repeatable)
         """;

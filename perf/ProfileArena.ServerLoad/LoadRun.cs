@@ -35,7 +35,9 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         _clock.Start();
         GcTotals gcAtStart = gc.Totals();
 
-        Task[] ingest = [.. Enumerable.Range(0, options.Connections).Select(_ => Task.Run(() => IngestWorker(start, seriesPerTick, totalJobs, stopIngest.Token)))];
+        Task[] ingest = options.OpenLoop
+            ? [Task.Run(() => OpenLoopIngest(start, seriesPerTick, totalJobs, stopIngest.Token))]
+            : [.. Enumerable.Range(0, options.Connections).Select(_ => Task.Run(() => IngestWorker(start, seriesPerTick, totalJobs, stopIngest.Token)))];
         Task[] queries = [.. Enumerable.Range(0, options.QueryConnections).Select(i => Task.Run(() => QueryWorker(i, stopQueries.Token)))];
         Task allIngest = Task.WhenAll(ingest);
 
@@ -179,16 +181,17 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         };
     }
 
+    /// <summary>Closed loop: each of <see cref="LoadOptions.Connections"/> workers sends its next push once the previous
+    /// one was answered (paced by <see cref="LoadOptions.PushRate"/> when set, but never ahead of the answers): a slow
+    /// server slows the arrivals, so latency here is service time plus queueing behind at most N pushes.</summary>
     private async Task IngestWorker(long start, int seriesPerTick, long totalJobs, CancellationToken stop)
     {
         using var http = Client(TimeSpan.FromSeconds(120));
-        var watch = new Stopwatch();
         while (!stop.IsCancellationRequested)
         {
             long job = Interlocked.Increment(ref _nextJob);
             if (job >= totalJobs) return;
             long tick = job / seriesPerTick;
-            int s = (int)(job % seriesPerTick / options.LabelSets), l = (int)(job % options.LabelSets);
             if (options.PushRate > 0)
             {
                 double due = job / options.PushRate * 1000 - _clock.Elapsed.TotalMilliseconds;
@@ -209,37 +212,95 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             {
                 from = start + tick * 10;
             }
-            InterlockedMax(ref _simulatedNow, from + 10);
-            List<byte[]> variants = corpus.Bodies[s];
-            byte[] body = variants[(int)((uint)HashCode.Combine(options.Seed, job) % (uint)variants.Count)];
-            string name = Uri.EscapeDataString($"svc{s}{{region=r{l % 3},pod=pod-{l}}}");
-            string url = $"/ingest?name={name}&from={from}&until={from + 10}&format=pprof&spyName=serverload&sampleRate=100";
-            watch.Restart();
-            bool ok = false;
-            try
-            {
-                using var content = new ByteArrayContent(body);
-                content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
-                using HttpResponseMessage r = await http.PostAsync(url, content, CancellationToken.None);
-                ok = r.IsSuccessStatusCode;
-                if (!ok) _failures.AddOrUpdate((int)r.StatusCode, 1, (_, c) => c + 1);
-                else Interlocked.Add(ref _bytesSent, body.Length);
-            }
-            catch (HttpRequestException)
-            {
-                _failures.AddOrUpdate(-1, 1, (_, c) => c + 1);
-            }
-            catch (TaskCanceledException)
-            {
-                _failures.AddOrUpdate(-2, 1, (_, c) => c + 1);
-            }
-            _ingests.Enqueue((_clock.Elapsed.TotalSeconds, watch.Elapsed.TotalMilliseconds, ok));
+            await Push(http, job, from, seriesPerTick, _clock.Elapsed.TotalMilliseconds);
             if (_failures.Values.Sum() > 1000)
             {
                 _stopReason ??= "more than 1000 failed pushes";
                 return;
             }
         }
+    }
+
+    /// <summary>Open loop (<c>--open-loop</c>): push k is sent at k / <see cref="LoadOptions.PushRate"/> seconds whatever
+    /// the answers to earlier pushes, each on a connection of its own (up to <see cref="LoadOptions.MaxInFlight"/> in
+    /// flight; past that the schedule waits, and the push's latency still counts from its due time). Latency is measured
+    /// from the due time, so time a push spent waiting for a free slot counts too (no coordinated omission).</summary>
+    private async Task OpenLoopIngest(long start, int seriesPerTick, long totalJobs, CancellationToken stop)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = options.MaxInFlight, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
+        {
+            BaseAddress = new Uri(server.Url),
+            Timeout = TimeSpan.FromSeconds(120),
+        };
+        using var slots = new SemaphoreSlim(options.MaxInFlight);
+        var inFlight = new List<Task>();
+        long capWaits = 0;
+        try
+        {
+            for (long job = 0; job < totalJobs && !stop.IsCancellationRequested; job++)
+            {
+                Interlocked.Exchange(ref _nextJob, job);
+                double dueMs = job / options.PushRate * 1000;
+                double wait = dueMs - _clock.Elapsed.TotalMilliseconds;
+                if (wait > 0) await Task.Delay(TimeSpan.FromMilliseconds(wait), stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                if (stop.IsCancellationRequested) break;
+                if (!slots.Wait(0))
+                {
+                    capWaits++;
+                    await slots.WaitAsync(stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                    if (stop.IsCancellationRequested) break;
+                }
+                long from = start + job / seriesPerTick * 10;
+                long j = job;
+                inFlight.Add(Task.Run(async () =>
+                {
+                    try { await Push(http, j, from, seriesPerTick, dueMs); }
+                    finally { slots.Release(); }
+                }, CancellationToken.None));
+                if (inFlight.Count > 4096) inFlight.RemoveAll(t => t.IsCompleted);
+                if (_failures.Values.Sum() > 1000)
+                {
+                    _stopReason ??= "more than 1000 failed pushes";
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            await Task.WhenAll(inFlight); // every push sent is answered (or times out) before the run ends
+            if (capWaits > 0) log.WriteLine($"open loop: {capWaits:N0} pushes waited for one of the {options.MaxInFlight} in-flight slots (their latency counts from the due time)");
+        }
+    }
+
+    /// <summary>One push of job <paramref name="job"/>; its latency counts from <paramref name="sinceMs"/> (the clock's ms).</summary>
+    private async Task Push(HttpClient http, long job, long from, int seriesPerTick, double sinceMs)
+    {
+        int s = (int)(job % seriesPerTick / options.LabelSets), l = (int)(job % options.LabelSets);
+        InterlockedMax(ref _simulatedNow, from + 10);
+        List<byte[]> variants = corpus.Bodies[s];
+        byte[] body = variants[(int)((uint)HashCode.Combine(options.Seed, job) % (uint)variants.Count)];
+        string name = Uri.EscapeDataString($"svc{s}{{region=r{l % 3},pod=pod-{l}}}");
+        string url = $"/ingest?name={name}&from={from}&until={from + 10}&format=pprof&spyName=serverload&sampleRate=100";
+        bool ok = false;
+        try
+        {
+            using var content = new ByteArrayContent(body);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
+            using HttpResponseMessage r = await http.PostAsync(url, content, CancellationToken.None);
+            ok = r.IsSuccessStatusCode;
+            if (!ok) _failures.AddOrUpdate((int)r.StatusCode, 1, (_, c) => c + 1);
+            else Interlocked.Add(ref _bytesSent, body.Length);
+        }
+        catch (HttpRequestException)
+        {
+            _failures.AddOrUpdate(-1, 1, (_, c) => c + 1);
+        }
+        catch (TaskCanceledException)
+        {
+            _failures.AddOrUpdate(-2, 1, (_, c) => c + 1);
+        }
+        double nowMs = _clock.Elapsed.TotalMilliseconds;
+        _ingests.Enqueue((nowMs / 1000, nowMs - sinceMs, ok));
     }
 
     private async Task QueryWorker(int index, CancellationToken stop, bool quiet = false)

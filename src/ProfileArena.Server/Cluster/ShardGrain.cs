@@ -11,7 +11,7 @@ namespace ProfileArena.Server.Cluster;
 /// A shard as a grain (native-notes.md, "Server storage": shard grains). It wraps the single server's
 /// <see cref="Shard"/> unchanged: opened (recovered from its snapshot and WAL) at activation when its directory
 /// exists, created at its first write, stopped with a snapshot at deactivation.
-/// <para>Threads: the grain's turns only route. Writes go into the shard's own loop (group commit, fsync, apply)
+/// <para>Threads: the grain's turns only route. Writes go into the shard's own loop (group commit, fsync; applied behind the acknowledgement)
 /// and the grain awaits it; queries merge on the thread pool under the shard's read locks. So the grain is
 /// <see cref="ReentrantAttribute">reentrant</see>: concurrent writes reach the loop together and share one fsync,
 /// and a query is never queued behind a write or a long merge (measured in Orleans: a read waited 1.4 s behind
@@ -240,13 +240,15 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
         return Task.FromResult(chunk);
     }
 
-    public Task<WireSeries[]> Series(ShardSeriesQuery query)
+    public async Task<WireSeries[]> Series(ShardSeriesQuery query)
     {
-        if (_shard is not { } shard) return Task.FromResult<WireSeries[]>([]);
+        if (_shard is not { } shard) return [];
+        // Read-your-writes without blocking the activation's turn: wait for the acknowledged writes to be applied first.
+        await shard.WhenAcknowledgedApplied();
         List<(int, long)> pieces = ProfileStorage.PlanSeries(options, query.Now, query.From, query.Until);
         var found = new HashSet<SeriesKey>();
         shard.Series(WireCodec.Selector(query.Name, query.Matchers), pieces, found);
-        return Task.FromResult<WireSeries[]>([.. found.Select(k => WireCodec.Series(k, SeriesMetadata.Default))]);
+        return [.. found.Select(k => WireCodec.Series(k, SeriesMetadata.Default))];
     }
 
     // ---------------------------------------------------------------- place

@@ -63,6 +63,11 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         }
     }
 
+    /// <summary>Tests: callers waiting on the shards' apply stages now (queries waiting for acknowledged writes, a writer
+    /// draining before a snapshot or stop, or held back by the backlog bound), and times a writer was held back.</summary>
+    internal (int Waiters, long BacklogWaits) ApplyStages =>
+        (_tenants.Values.SelectMany(t => t.All).Sum(s => s.ApplyWaiters), _tenants.Values.SelectMany(t => t.All).Sum(s => s.BacklogWaits));
+
     /// <summary>Loads every tenant's shards from <see cref="StorageOptions.DataDir"/> (newest snapshot + WAL after
     /// it, torn tails cut), then marks the storage ready.</summary>
     /// <exception cref="InvalidDataException">A snapshot, index or WAL is corrupt; the message names file and byte offset.</exception>

@@ -63,6 +63,18 @@ public sealed class StorageOptions
     /// <summary>Most bytes of WAL records written by one group commit (one write + one fsync).</summary>
     public int WalGroupBytes { get; set; } = 8 << 20;
 
+    /// <summary>Most bytes (WAL payload bytes) of writes a shard has acknowledged but not yet applied to memory (native-notes.md,
+    /// "Server storage", the write loop): a write is acknowledged once durable and applied after; at this backlog
+    /// new acknowledgements wait for the apply stage. Bounds the memory the backlog holds (its copies of the stacks)
+    /// and how long a query waits to see every acknowledged write (≈ the apply time of this many bytes: at 100 M nodes a
+    /// 1,000-stack push is ≈ 440 KB of payload and ≈ 35 ms of apply on a quiet machine, so 4 MiB ≈ 9 pushes ≈ 0.3 s;
+    /// 32 MiB let a render wait 48 s behind the backlog on a loaded machine, perf/README.md "Acknowledge first").</summary>
+    public long MaxUnappliedBytes { get; set; } = 4L << 20;
+
+    /// <summary>Tests only (not configuration): runs on a shard's apply stage before each durable group is applied,
+    /// with the shard's name; it may block (a slow apply) or throw (an apply that fails after the acknowledgement).</summary>
+    internal Action<string>? BeforeApplyForTests { get; set; }
+
     /// <summary>Seconds between retention passes.</summary>
     public int RetentionIntervalSeconds { get; set; } = 60;
 
@@ -139,7 +151,8 @@ public sealed class StorageOptions
         if (SnapshotIntervalSeconds < 0 || RetentionIntervalSeconds < 1) throw new ArgumentException("Storage:SnapshotIntervalSeconds ≥ 0 and Storage:RetentionIntervalSeconds ≥ 1");
         if (!(CompactionFactor == 0 || CompactionFactor > 1) || double.IsInfinity(CompactionFactor) || CompactionMinBytes < 0)
             throw new ArgumentException($"Storage:CompactionFactor must be 0 (off) or above 1, not {CompactionFactor}, and Storage:CompactionMinBytes not negative");
-        if (WalSnapshotBytes < 1 << 16 || WalGroupBytes < 1 << 16) throw new ArgumentException("Storage:WalSnapshotBytes and Storage:WalGroupBytes must be at least 64 KiB");
+        if (WalSnapshotBytes < 1 << 16 || WalGroupBytes < 1 << 16 || MaxUnappliedBytes < 1 << 16)
+            throw new ArgumentException("Storage:WalSnapshotBytes, Storage:WalGroupBytes and Storage:MaxUnappliedBytes must be at least 64 KiB");
     }
 
     /// <summary>Retention of <paramref name="level"/> in seconds, 0 = forever.</summary>

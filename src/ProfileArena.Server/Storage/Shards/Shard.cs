@@ -15,11 +15,22 @@ namespace ProfileArena.Server.Storage.Shards;
 /// WAL and snapshots under <c>DataDir/&lt;tenant dir&gt;/shard-N/</c>. Nothing is shared with other shards but
 /// the storage-wide budget check and the clock, so a shard can move to another process (issue 12: an Orleans
 /// grain keyed <c>tenant/shard-N</c>).
-/// <para>Threads: one loop per shard does every write, in WAL order: it takes queued ingests as a group,
-/// checks them (budget, overflow), writes them with one fsync, applies them to memory, then completes them;
-/// snapshots and retention run on the same loop. Queries run on the callers' threads: they take the index lock
-/// to find trees and the removal lock (shared) while they merge, so retention (exclusive) never frees a tree a
-/// query is reading; the engine's per-tree locks let merges and inserts of the same tree interleave safely.</para>
+/// <para>Threads: two stages per shard, acknowledgement first. The <b>writer</b> loop (a pool task) takes queued
+/// writes as a group, admits them (budget, overflow), writes them to the WAL with one fsync, hands the durable group
+/// (its own copies of the stacks, its budget reservation) to the <b>apply</b> stage (<see cref="ApplyStage"/>, one
+/// dedicated thread), and only then acknowledges it; it goes on with the next group while the apply stage merges this
+/// one into the trees, in WAL order. So an acknowledgement waits for its fsync, not for its own apply nor for earlier
+/// groups' applies. The acknowledged but unapplied backlog is bounded by <see cref="StorageOptions.MaxUnappliedBytes"/>:
+/// past it the writer takes no new group (new acknowledgements wait) until the apply stage catches up.
+/// Read-your-writes: every query first waits until the apply stage has applied every group handed over before the
+/// query started, so it sees every write acknowledged before it. Snapshots, retention, compaction and stop run on the
+/// writer loop with the apply stage empty (the writer waits for it first, and hands nothing over meanwhile), so they
+/// see trees and index exactly as of the last durable record and never race an apply. State the two stages share:
+/// the trees and index (under the locks below), the totals admitted but not yet applied (<c>_unapplied</c>, own lock)
+/// and <c>_broken</c>; prepared parts of calls spanning shards are the writer's alone. Queries run on the callers'
+/// threads: they take the index lock to find trees and the removal lock (shared) while they merge, so retention
+/// (exclusive) never frees a tree a query is reading; the engine's per-tree locks let merges and inserts of the same
+/// tree interleave safely.</para>
 /// </summary>
 internal sealed class Shard : IDisposable
 {
@@ -35,8 +46,12 @@ internal sealed class Shard : IDisposable
     private readonly Dictionary<SeriesKey, SeriesState> _series = [];
     private readonly ReaderWriterLockSlim _removal = new(LockRecursionPolicy.NoRecursion);
     private readonly Channel<Work> _work = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
+    // Writer only: parts of calls spanning shards, durable and waiting for their commit or abort.
     private readonly Dictionary<long, PreparedPart> _prepared = [];
-    private readonly Dictionary<Target, ulong> _reserved = [];
+    // Totals per bucket admitted but not yet in the trees (prepared parts, and writes from admission until the apply
+    // stage applied them): admission adds them to the trees' totals so no bucket can pass 2^64 − 1. Lock: itself.
+    private readonly Dictionary<Target, ulong> _unapplied = [];
+    private readonly ApplyStage _apply;
     // The records of one write group, reused group after group (a fresh writer per group put its megabyte
     // arrays on the Large Object Heap at every push); dropped when one huge group made it much bigger than usual.
     private ArrayBufferWriter<byte> _groupRecords = new();
@@ -44,7 +59,7 @@ internal sealed class Shard : IDisposable
     private Task? _loop;
     private long _nextSeq = 1;
     private long _snapshotSeq;
-    private string? _broken;
+    private volatile string? _broken;
     private long _sizeSnapshotAt;
     // Compaction (loop only): the name bytes the live trees used at the last compaction or at open, and how many trees
     // were removed since then (0: no name can have died, so there is nothing to reclaim).
@@ -65,6 +80,7 @@ internal sealed class Shard : IDisposable
         _log = log;
         _trees = TreeBackends.CreateEmpty(options);
         _sizeSnapshotAt = options.WalSnapshotBytes;
+        _apply = new ApplyStage($"{tenant}/shard-{number}");
     }
 
     public string Tenant { get; }
@@ -88,7 +104,14 @@ internal sealed class Shard : IDisposable
         (Interlocked.Read(ref _compactions), Interlocked.Read(ref _compactionReclaimed), Interlocked.Read(ref _compactionsSkipped));
     private long _compactions, _compactionReclaimed, _compactionsSkipped;
 
-    /// <summary>Time the loop spent applying durable groups to memory (the merges into every level), for /metrics.</summary>
+    /// <summary>Queries and writer waits pending on the apply stage now (tests).</summary>
+    internal int ApplyWaiters => _apply.Waiters;
+
+    /// <summary>Times the writer waited because the unapplied backlog had reached <see cref="StorageOptions.MaxUnappliedBytes"/>.</summary>
+    public long BacklogWaits => Interlocked.Read(ref _backlogWaits);
+    private long _backlogWaits;
+
+    /// <summary>Time the apply stage spent applying durable groups to memory (the merges into every level), for /metrics.</summary>
     public TimeSpan ApplyTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _applyTicks));
     private long _applyTicks;
 
@@ -116,6 +139,8 @@ internal sealed class Shard : IDisposable
         }
         catch
         {
+            shard._apply.Complete(discard: true);
+            shard._apply.Join();
             shard._trees.Dispose();
             shard._wal?.Dispose();
             medium.Dispose();
@@ -125,7 +150,9 @@ internal sealed class Shard : IDisposable
 
     // ---------------------------------------------------------------- writes (called by ProfileStorage)
 
-    /// <summary>Queues this shard's part of an ingest call; completes when durable and applied.</summary>
+    /// <summary>Queues this shard's part of an ingest call; completes when durable (acknowledged: applied to memory
+    /// after, and before any later query reads the shard). The shard keeps no reference to <paramref name="profiles"/>
+    /// past the task's completion: what it still has to apply, it copied.</summary>
     public Task Enqueue(WorkKind kind, List<IngestProfile>? profiles, long txn)
     {
         var work = new Work(kind, profiles, txn, kind is WorkKind.Ingest or WorkKind.Prepare ? WalPayload.Encode(profiles!, txn) : null);
@@ -152,7 +179,14 @@ internal sealed class Shard : IDisposable
         _work.Writer.TryComplete();
         await stop.ConfigureAwait(false);
         if (_loop != null) await _loop.ConfigureAwait(false);
+        await _apply.Ended.ConfigureAwait(false);
     }
+
+    /// <summary>Blocks until every write acknowledged so far is applied to memory (read-your-writes; every query calls it first).</summary>
+    public void WaitForAcknowledged() => _apply.WaitApplied(_apply.Queued);
+
+    /// <summary>Completes once every write acknowledged so far is applied to memory (for callers that must not block a thread).</summary>
+    public Task WhenAcknowledgedApplied() => _apply.WhenApplied(_apply.Queued);
 
     public override string ToString() => $"{Tenant}/shard-{Number}";
 
@@ -166,6 +200,12 @@ internal sealed class Shard : IDisposable
         {
             while (true)
             {
+                if (_apply.BacklogBytes >= _options.MaxUnappliedBytes)
+                {
+                    // Backpressure: the apply stage is behind by the bound; new groups (their acknowledgements) wait.
+                    Interlocked.Increment(ref _backlogWaits);
+                    await _apply.WhenBacklogBelow(_options.MaxUnappliedBytes).ConfigureAwait(false);
+                }
                 group.Clear();
                 long bytes = 0;
                 Work? control = null;
@@ -196,22 +236,29 @@ internal sealed class Shard : IDisposable
                         foreach (Work w in group) w.Fail(new StorageUnavailableException(_broken, e));
                     }
                 }
+                // Everything but an abort reads or replaces the trees: it runs with the apply stage empty.
+                if (control != null && control.Kind != WorkKind.Abort) await DrainApplyStage().ConfigureAwait(false);
                 if (control != null && ProcessControl(control))
                 {
                     // Stopped: nothing more is accepted; whatever was queued behind the stop fails instead of hanging.
                     _work.Writer.TryComplete();
                     while (reader.TryRead(out Work? late)) late.Fail(new StorageUnavailableException($"shard {this} is stopped"));
+                    _apply.Complete(discard: false); // empty already: its thread ends
                     return;
                 }
                 if (group.Count == 0 && control == null) break;
                 if (_wal != null && _wal.Bytes >= _sizeSnapshotAt && _broken == null)
                 {
+                    await DrainApplyStage().ConfigureAwait(false);
                     TrySnapshot();
                     _sizeSnapshotAt = _wal.Bytes + _options.WalSnapshotBytes; // after a failure, retry only after as much again
                 }
             }
         }
     }
+
+    /// <summary>Waits until the apply stage has applied everything handed over (the writer hands nothing over meanwhile).</summary>
+    private Task DrainApplyStage() => _apply.WhenApplied(_apply.Queued);
 
     private bool ProcessControl(Work work)
     {
@@ -222,7 +269,7 @@ internal sealed class Shard : IDisposable
                 case WorkKind.Abort:
                     if (_prepared.Remove(work.Txn, out PreparedPart? part))
                     {
-                        Release(part);
+                        Unreserve(part.Reserved);
                         part.Dispose();
                     }
                     break;
@@ -252,24 +299,11 @@ internal sealed class Shard : IDisposable
 
     private void ProcessGroup(List<Work> group)
     {
-        var accepted = new List<Work>(group.Count);
+        var accepted = new List<Admitted>(group.Count);
         ArrayBufferWriter<byte> records = _groupRecords;
         records.ResetWrittenCount();
         if (records.Capacity > 4L * _options.WalGroupBytes) _groupRecords = records = new ArrayBufferWriter<byte>();
-        var pending = new Dictionary<Target, ulong>();
-        long reserved = 0; // budget reserved by this group's admitted writes, given back once they are applied or refused
-        try
-        {
-            ProcessGroup(group, accepted, records, pending, ref reserved);
-        }
-        finally
-        {
-            _budget.Release(reserved);
-        }
-    }
-
-    private void ProcessGroup(List<Work> group, List<Work> accepted, ArrayBufferWriter<byte> records, Dictionary<Target, ulong> pending, ref long reserved)
-    {
+        var committing = new HashSet<long>();
         foreach (Work w in group)
         {
             try
@@ -277,15 +311,25 @@ internal sealed class Shard : IDisposable
                 if (_broken != null) throw new StorageUnavailableException(_broken);
                 if (w.Kind == WorkKind.Commit)
                 {
-                    if (!_prepared.ContainsKey(w.Txn)) throw new InvalidOperationException($"no prepared part {w.Txn} in shard {this}");
+                    if (!_prepared.ContainsKey(w.Txn) || !committing.Add(w.Txn)) throw new InvalidOperationException($"no prepared part {w.Txn} in shard {this}");
                     WalFraming.Write(records, WalRecordKind.Commit, _nextSeq + accepted.Count, WalPayload.EncodeCommit(w.Txn));
+                    accepted.Add(new Admitted(w, 0, []));
                 }
                 else
                 {
-                    reserved += Admit(w.Profiles!, pending);
-                    WalFraming.Write(records, w.Kind == WorkKind.Ingest ? WalRecordKind.Ingest : WalRecordKind.Prepare, _nextSeq + accepted.Count, w.Payload!.WrittenSpan);
+                    var (reserved, targets) = Admit(w.Profiles!);
+                    try
+                    {
+                        WalFraming.Write(records, w.Kind == WorkKind.Ingest ? WalRecordKind.Ingest : WalRecordKind.Prepare, _nextSeq + accepted.Count, w.Payload!.WrittenSpan);
+                    }
+                    catch
+                    {
+                        _budget.Release(reserved);
+                        Unreserve(targets);
+                        throw;
+                    }
+                    accepted.Add(new Admitted(w, reserved, targets));
                 }
-                accepted.Add(w);
             }
             catch (Exception e)
             {
@@ -297,37 +341,121 @@ internal sealed class Shard : IDisposable
         {
             _wal!.Append(records.WrittenSpan);
         }
-        catch (StorageUnavailableException e)
+        catch (Exception e)
         {
-            if (e is ShardFencedException fenced) MarkFenced(fenced);
-            foreach (Work w in accepted) w.Fail(e);
+            // Not durable: nothing of the group was acknowledged or handed over; its admissions are given back.
+            foreach (Admitted a in accepted)
+            {
+                _budget.Release(a.Reserved);
+                Unreserve(a.Targets);
+            }
+            if (e is not StorageUnavailableException unavailable) throw;
+            if (unavailable is ShardFencedException fenced) MarkFenced(fenced);
+            foreach (Admitted a in accepted) a.Work.Fail(unavailable);
             return;
         }
         _nextSeq += accepted.Count;
         if (_wal.SegmentFull) RotateFullSegment();
         Interlocked.Add(ref _records, accepted.Count);
         Interlocked.Exchange(ref _syncs, _wal.Syncs);
-        long applyStarted = Stopwatch.GetTimestamp();
-        foreach (Work w in accepted)
+
+        // Durable. What the apply stage needs it owns: copies of the stacks (the callers return theirs to the pool once
+        // acknowledged), the parts of committed calls, the budget reservations (given back once applied).
+        var durable = new List<DurableRecord>(accepted.Count);
+        long bytes = 0;
+        foreach (Admitted a in accepted)
         {
-            try
+            Work w = a.Work;
+            bytes += w.PayloadLength;
+            switch (w.Kind)
             {
-                ApplyRecord(w.Kind, w.Profiles, w.Txn);
-                w.Succeed();
-            }
-            catch (Exception e)
-            {
-                // The record is durable but memory could not take it: memory and WAL now differ, so this shard
-                // stops taking writes; a restart replays the WAL (and fails loudly if the record still cannot apply).
-                _broken = $"shard {this} could not apply a durable WAL record ({e.GetType().Name}: {e.Message}); it refuses writes until restart";
-                _log.LogCritical(e, "{Problem}", _broken);
-                w.Fail(new StorageUnavailableException(_broken, e));
+                case WorkKind.Ingest:
+                    durable.Add(new DurableRecord([.. w.Profiles!.Select(p => p with { Stacks = p.Stacks.Copy() })], a.Reserved, a.Targets));
+                    break;
+                case WorkKind.Prepare:
+                    // Held by the writer until its commit or abort (a snapshot re-encodes it); holds no budget, as before
+                    // (the budget is checked again by nothing at commit: the part's size was admitted here).
+                    Prepared(w.Txn, new PreparedPart([.. w.Profiles!.Select(p => p with { Stacks = p.Stacks.Copy() })], a.Targets), reserve: false); // admission reserved its totals
+                    _budget.Release(a.Reserved);
+                    break;
+                case WorkKind.Commit:
+                    _prepared.Remove(w.Txn, out PreparedPart? part);
+                    durable.Add(new DurableRecord(part!.Profiles, 0, part.Reserved));
+                    break;
             }
         }
-        Interlocked.Add(ref _applyTicks, Stopwatch.GetTimestamp() - applyStarted);
+        if (durable.Count > 0 && !_apply.Add(bytes, () => ApplyDurable(durable), () => Drop(durable)))
+        {
+            // The shard is being disposed: its WAL has the records (a restart replays them), memory never will.
+            Drop(durable);
+            foreach (Admitted a in accepted) a.Work.Fail(new StorageUnavailableException($"shard {this} is stopped"));
+            return;
+        }
+        foreach (Admitted a in accepted) a.Work.Succeed();
     }
 
-    private void ApplyRecord(WorkKind kind, List<IngestProfile>? profiles, long txn)
+    /// <summary>The apply stage's work for one durable, acknowledged group: applies its records in order, then gives
+    /// back their budget reservations and unapplied totals and returns their copies to the pool.</summary>
+    private void ApplyDurable(List<DurableRecord> records)
+    {
+        long started = Stopwatch.GetTimestamp();
+        try
+        {
+            _options.BeforeApplyForTests?.Invoke(ToString());
+            foreach (DurableRecord r in records)
+            {
+                try
+                {
+                    Apply(r.Profiles);
+                }
+                catch (Exception e)
+                {
+                    MarkApplyFailed(e);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            MarkApplyFailed(e);
+        }
+        finally
+        {
+            Drop(records);
+            Interlocked.Add(ref _applyTicks, Stopwatch.GetTimestamp() - started);
+        }
+    }
+
+    /// <summary>A durable, acknowledged record memory could not take: memory and WAL now differ, so the shard stops
+    /// taking writes; queries go on with what memory holds; a restart replays the WAL (and fails loudly if the record
+    /// still cannot apply), so nothing acknowledged is lost.</summary>
+    private void MarkApplyFailed(Exception e)
+    {
+        string problem = $"shard {this} could not apply a durable WAL record ({e.GetType().Name}: {e.Message}); it refuses writes until restart";
+        if (_broken == null) _broken = problem;
+        _log.LogCritical(e, "{Problem}", problem);
+    }
+
+    /// <summary>Releases what durable records hold: budget reservations, unapplied totals, pooled copies (idempotent per record).</summary>
+    private void Drop(List<DurableRecord> records)
+    {
+        foreach (DurableRecord r in records) r.Release(this);
+    }
+
+    /// <summary>Records a durable prepared part (writer, and replay), counting its totals as unapplied when
+    /// <paramref name="reserve"/> (replay; the writer's admission has counted them already).</summary>
+    private void Prepared(long txn, PreparedPart part, bool reserve)
+    {
+        if (_prepared.Remove(txn, out PreparedPart? old))
+        {
+            Unreserve(old.Reserved);
+            old.Dispose();
+        }
+        _prepared[txn] = part;
+        if (reserve) Reserve(part.Reserved);
+    }
+
+    /// <summary>Replays one WAL record (recovery, before the stages run): what the writer and the apply stage do, at once.</summary>
+    private void ReplayRecord(WorkKind kind, List<IngestProfile>? profiles, long txn)
     {
         switch (kind)
         {
@@ -335,23 +463,13 @@ internal sealed class Shard : IDisposable
                 Apply(profiles!);
                 break;
             case WorkKind.Prepare:
-            {
-                // The part outlives the call that brought it (until its commit or abort, and a snapshot re-encodes
-                // it), while the caller returns its batches to the pool once the call completes: own a copy.
-                var part = new PreparedPart([.. profiles!.Select(p => p with { Stacks = p.Stacks.Copy() })], [.. profiles!.SelectMany(Targets)]);
-                if (_prepared.Remove(txn, out PreparedPart? old))
-                {
-                    Release(old);
-                    old.Dispose();
-                }
-                _prepared[txn] = part;
-                foreach (var (target, amount) in part.Reserved) _reserved[target] = _reserved.GetValueOrDefault(target) + amount;
+                // The part outlives the record's decoded batches (disposed by replay): own a copy.
+                Prepared(txn, new PreparedPart([.. profiles!.Select(p => p with { Stacks = p.Stacks.Copy() })], [.. profiles!.SelectMany(Targets)]), reserve: true);
                 break;
-            }
             case WorkKind.Commit:
             {
                 if (!_prepared.Remove(txn, out PreparedPart? part)) throw new InvalidDataException($"commit of transaction {txn} without its prepared part");
-                Release(part);
+                Unreserve(part.Reserved);
                 try
                 {
                     Apply(part.Profiles);
@@ -365,20 +483,33 @@ internal sealed class Shard : IDisposable
         }
     }
 
-    private void Release(PreparedPart part)
+    private void Reserve(List<(Target, ulong)> targets)
     {
-        foreach (var (target, amount) in part.Reserved)
+        lock (_unapplied)
         {
-            ulong left = _reserved[target] - amount;
-            if (left == 0) _reserved.Remove(target);
-            else _reserved[target] = left;
+            foreach (var (target, amount) in targets) _unapplied[target] = _unapplied.GetValueOrDefault(target) + amount;
         }
     }
 
-    /// <summary>Refuses a write the shard could not apply: over the native budget, or a bucket total past 2^64 − 1.
-    /// Returns the budget it reserved (an upper estimate of the write's nodes and names in every level), which
-    /// the caller gives back once the write is applied or refused.</summary>
-    private long Admit(List<IngestProfile> profiles, Dictionary<Target, ulong> pending)
+    private void Unreserve(List<(Target, ulong)> targets)
+    {
+        lock (_unapplied)
+        {
+            foreach (var (target, amount) in targets)
+            {
+                ulong left = _unapplied[target] - amount;
+                if (left == 0) _unapplied.Remove(target);
+                else _unapplied[target] = left;
+            }
+        }
+    }
+
+    /// <summary>Refuses a write the shard could not apply: over the native budget, or a bucket total past 2^64 − 1
+    /// (counting what is in the trees and what is admitted but not applied yet: this group's earlier writes,
+    /// acknowledged groups still in the apply stage, prepared parts). Returns the budget it reserved (an upper estimate
+    /// of the write's nodes and names in every level), given back once the write is applied or refused, and the totals
+    /// it added to the unapplied ones, taken off once applied.</summary>
+    private (long Reserved, List<(Target, ulong)> Targets) Admit(List<IngestProfile> profiles)
     {
         long estimate = 0;
         if (_budget.Limit > 0)
@@ -392,9 +523,11 @@ internal sealed class Shard : IDisposable
                 throw new OverflowException($"series {p.Series}: the values of one profile add up to 2^64 − 1 or more; nothing was stored");
             foreach (var (target, amount) in Targets(p))
             {
-                // current + queued in this group + reserved by prepared parts + earlier profiles of this call + this one ≤ 2^64 − 1
+                // in the trees + admitted and not applied + earlier profiles of this call + this one ≤ 2^64 − 1
                 ulong room = ulong.MaxValue - CurrentTotal(target);
-                foreach (ulong taken in new[] { pending.GetValueOrDefault(target), _reserved.GetValueOrDefault(target), mine.GetValueOrDefault(target), amount })
+                ulong unapplied;
+                lock (_unapplied) unapplied = _unapplied.GetValueOrDefault(target);
+                foreach (ulong taken in new[] { unapplied, mine.GetValueOrDefault(target), amount })
                 {
                     if (taken > room)
                         throw new OverflowException($"series {p.Series}, bucket {target.Start} of level {target.Level}: its total would pass 2^64 − 1; nothing was stored");
@@ -404,8 +537,9 @@ internal sealed class Shard : IDisposable
             }
         }
         _budget.Reserve(estimate); // last: a write refused above reserved nothing
-        foreach (var (target, amount) in mine) pending[target] = pending.GetValueOrDefault(target) + amount;
-        return estimate;
+        List<(Target, ulong)> targets = [.. mine.Select(kv => (kv.Key, kv.Value))];
+        Reserve(targets);
+        return (estimate, targets);
     }
 
     private IEnumerable<(Target, ulong)> Targets(IngestProfile p)
@@ -493,7 +627,7 @@ internal sealed class Shard : IDisposable
                 if (!kept)
                 {
                     _trees.Remove(staging);
-                    if (!merged) _treesRemovedSinceCompaction++; // every level expired (or a failure): its new names died with it
+                    if (!merged) Interlocked.Increment(ref _treesRemovedSinceCompaction); // every level expired (or a failure): its new names died with it
                 }
             }
         }
@@ -541,7 +675,7 @@ internal sealed class Shard : IDisposable
         {
             _removal.ExitWriteLock();
         }
-        _treesRemovedSinceCompaction += expired.Count;
+        Interlocked.Add(ref _treesRemovedSinceCompaction, expired.Count);
         _log.LogInformation("Shard {Shard}: retention removed {Trees} expired trees", this, expired.Count);
     }
 
@@ -556,14 +690,14 @@ internal sealed class Shard : IDisposable
     private void CompactIfWorthIt()
     {
         double factor = _options.CompactionFactor;
-        if (factor <= 0 || _treesRemovedSinceCompaction == 0 || _broken != null) return;
+        if (factor <= 0 || Interlocked.Read(ref _treesRemovedSinceCompaction) == 0 || _broken != null) return;
         long names = _trees.NameBytes;
         if (names <= factor * _liveNameBytes || names - _liveNameBytes < _options.CompactionMinBytes) return;
         Compact();
     }
 
     /// <summary>Rebuilds the shard's trees in a fresh backend holding only the names live trees use: every tree the
-    /// index names is copied (on this loop, the only writer, so the index and the trees cannot change meanwhile;
+    /// index names is copied (on the writer loop with the apply stage drained, so the index and the trees cannot change meanwhile;
     /// queries go on reading the old trees), then the new backend and the remapped tree ids are swapped in under the
     /// removal lock held exclusively (queries hold it shared while they merge), and the old backend is disposed.
     /// Memory for the copy is reserved against the budget first (the shard briefly holds both); when it does not
@@ -629,7 +763,7 @@ internal sealed class Shard : IDisposable
             }
             old.Dispose();
             _liveNameBytes = fresh.NameBytes;
-            _treesRemovedSinceCompaction = 0;
+            Interlocked.Exchange(ref _treesRemovedSinceCompaction, 0);
             long after = fresh.NativeBytes;
             Interlocked.Increment(ref _compactions);
             Interlocked.Add(ref _compactionReclaimed, Math.Max(0, before - after));
@@ -649,6 +783,7 @@ internal sealed class Shard : IDisposable
     public int Query(SeriesSelector selector, List<(int Level, long Start)> pieces, List<(int Level, long Start)>[] stepPieces,
         ProfileTree destination, long[] samples, List<(SeriesKey, SeriesMetadata)> matched)
     {
+        WaitForAcknowledged(); // read-your-writes: every write acknowledged before this query is in the trees
         var trees = new List<int>();
         var stepTrees = new List<(int Step, int Tree)>();
         _removal.EnterReadLock();
@@ -694,6 +829,7 @@ internal sealed class Shard : IDisposable
     /// <summary>Series matching <paramref name="selector"/> (null: all) with a tree at one of <paramref name="pieces"/>.</summary>
     public void Series(SeriesSelector? selector, List<(int Level, long Start)> pieces, HashSet<SeriesKey> into)
     {
+        WaitForAcknowledged(); // read-your-writes, as Query
         lock (_indexLock)
         {
             foreach (SeriesState s in _series.Values)
@@ -711,9 +847,10 @@ internal sealed class Shard : IDisposable
         }
     }
 
-    /// <summary>(series, trees, nodes, native bytes, WAL bytes) now.</summary>
+    /// <summary>(series, trees, nodes, native bytes, WAL bytes) with every write acknowledged so far applied (waits, as a query).</summary>
     public (long Series, long Trees, long Nodes, long NativeBytes, long WalBytes) Stats()
     {
+        WaitForAcknowledged();
         long series;
         lock (_indexLock) series = _series.Count;
         var (trees, nodes, bytes) = ReadTrees(static t => (t.TreeCount, t.NodeCount, t.NativeBytes));
@@ -758,8 +895,9 @@ internal sealed class Shard : IDisposable
         }
     }
 
-    /// <summary>Saves trees and index as of the last applied record, starts a new WAL segment and deletes what the
-    /// snapshot covers. Runs on the loop, so no write is applied meanwhile (queries go on).</summary>
+    /// <summary>Saves trees and index as of the last durable record, starts a new WAL segment and deletes what the
+    /// snapshot covers. Runs on the writer loop with the apply stage drained (every durable record applied, none handed
+    /// over meanwhile), so the snapshot covers exactly the records up to <c>_nextSeq − 1</c>; queries go on.</summary>
     private void Snapshot()
     {
         try
@@ -891,7 +1029,7 @@ internal sealed class Shard : IDisposable
                             var (txn, profiles) = WalPayload.Decode(record.Payload);
                             try
                             {
-                                ApplyRecord(record.Kind == WalRecordKind.Ingest ? WorkKind.Ingest : WorkKind.Prepare, profiles, txn);
+                                ReplayRecord(record.Kind == WalRecordKind.Ingest ? WorkKind.Ingest : WorkKind.Prepare, profiles, txn);
                             }
                             finally
                             {
@@ -899,7 +1037,7 @@ internal sealed class Shard : IDisposable
                             }
                             break;
                         default:
-                            ApplyRecord(WorkKind.Commit, null, WalPayload.DecodeTxn(record.Payload));
+                            ReplayRecord(WorkKind.Commit, null, WalPayload.DecodeTxn(record.Payload));
                             break;
                     }
                 }
@@ -934,7 +1072,7 @@ internal sealed class Shard : IDisposable
             _log.LogWarning("Shard {Shard}: dropped {Count} prepared parts without commit (calls that were never acknowledged)", this, _prepared.Count);
             foreach (PreparedPart part in _prepared.Values) part.Dispose();
             _prepared.Clear();
-            _reserved.Clear();
+            _unapplied.Clear();
         }
         _log.LogInformation("Shard {Shard}: recovered snapshot at record {Snapshot}, replayed {Applied} records", this, _snapshotSeq, applied);
     }
@@ -942,6 +1080,10 @@ internal sealed class Shard : IDisposable
     public void Dispose()
     {
         _work.Writer.TryComplete();
+        // The apply stage drops what it has not applied (the WAL holds it: the next open replays it) and its thread
+        // ends before the trees go.
+        _apply.Complete(discard: true);
+        _apply.Join();
         _wal?.Dispose();
         _medium.Dispose();
         _trees.Dispose();
@@ -979,12 +1121,33 @@ internal sealed class Shard : IDisposable
         }
     }
 
-    /// <summary>A prepared part of a call spanning shards: owns its copies of the batches until commit or abort.</summary>
+    /// <summary>A prepared part of a call spanning shards: owns its copies of the batches until commit (then the
+    /// apply stage owns them) or abort; <paramref name="Reserved"/> are its totals counted as unapplied.</summary>
     private sealed record PreparedPart(List<IngestProfile> Profiles, List<(Target, ulong)> Reserved) : IDisposable
     {
         public void Dispose()
         {
             foreach (IngestProfile p in Profiles) p.Stacks.Dispose();
+        }
+    }
+
+    /// <summary>A write of the group being written: its budget reservation and the totals it added to the unapplied ones.</summary>
+    private readonly record struct Admitted(Work Work, long Reserved, List<(Target, ulong)> Targets);
+
+    /// <summary>A durable, acknowledged record waiting for the apply stage, owning what applying it needs: its own copies
+    /// of the stacks, its budget reservation and its unapplied totals, all given back once by <see cref="Release"/>.</summary>
+    private sealed class DurableRecord(List<IngestProfile> profiles, long reserved, List<(Target, ulong)> targets)
+    {
+        private int _released;
+
+        public List<IngestProfile> Profiles => profiles;
+
+        public void Release(Shard shard)
+        {
+            if (Interlocked.Exchange(ref _released, 1) != 0) return;
+            shard._budget.Release(reserved);
+            shard.Unreserve(targets);
+            foreach (IngestProfile p in profiles) p.Stacks.Dispose();
         }
     }
 
