@@ -263,12 +263,35 @@ public sealed class LongWorkClusterTests
         }
     }
 
+    [Fact]
+    public async Task AnAbortedHttpRenderCancelsTheShardsWork()
+    {
+        using var redis = await ProfileArena.Processes.RedisProcess.StartAsync(logFile: null, TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        var hooks = new SlowShards { QueryDelay = Bound };
+        string Port() => ProfileArena.Processes.RedisProcess.FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using InProcessServer server = await InProcessServer.StartWith(null, s => s.AddSingleton<ShardGrainHooks>(hooks),
+            "--Cluster:Mode", "Redis", "--Cluster:ConnectionString", redis.ConnectionString, "--Cluster:ClusterId", "abort-" + Guid.NewGuid().ToString("N")[..8],
+            "--Cluster:SiloPort", Port(), "--Cluster:GatewayPort", Port(), "--Cluster:CallTimeoutSeconds", CallTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Storage:ShardCount", "4");
+        using (var ingest = await server.Client.PostAsync($"/ingest?name=api.cpu&from={T0}&until={T0 + 10}", new StringContent("main;work 5\n"), TestContext.Current.CancellationToken))
+            Assert.Equal(System.Net.HttpStatusCode.OK, ingest.StatusCode);
+        using var aborted = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        Task<HttpResponseMessage> render = server.Client.GetAsync($"/render?query=api.cpu&from={T0}&until={T0 + 60}", aborted.Token);
+        await WaitUntil(() => hooks.QueriesStarted == 4, "the render's 4 shard parts to start");
+        aborted.Cancel(); // the client goes away: Kestrel's RequestAborted
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => render);
+        // The server cancels every shard's part (long before Cluster:QueryTimeoutSeconds, 300 s, would).
+        foreach (string key in hooks.StartedKeys) await hooks.Cancelled(key).WaitAsync(Bound, TestContext.Current.CancellationToken);
+        Assert.Equal(4, hooks.StartedKeys.Count);
+    }
+
     /// <summary>The test hook: delays query parts (of one shard, or all) and holds loads behind a gate; records
     /// which delayed work was cancelled.</summary>
     private sealed class SlowShards : ShardGrainHooks
     {
         private readonly ConcurrentDictionary<string, TaskCompletionSource> _cancelled = new();
         private readonly ConcurrentDictionary<string, bool> _openWaiting = new();
+        private readonly ConcurrentDictionary<string, bool> _startedKeys = new();
         private volatile TaskCompletionSource? _openGate;
         private int _started, _delayed;
 
@@ -280,6 +303,8 @@ public sealed class LongWorkClusterTests
         public int QueriesStarted => Volatile.Read(ref _started);
 
         public int QueriesDelayed => Volatile.Read(ref _delayed);
+
+        public IReadOnlyCollection<string> StartedKeys => [.. _startedKeys.Keys];
 
         public IReadOnlyCollection<string> QueriesCancelled => [.. _cancelled.Where(c => c.Value.Task.IsCompleted).Select(c => c.Key)];
 
@@ -294,6 +319,7 @@ public sealed class LongWorkClusterTests
         public override async Task BeforeQuery(string key, CancellationToken cancellationToken)
         {
             if (QueryDelay == TimeSpan.Zero || (SlowKey != null && key != SlowKey)) return;
+            _startedKeys[key] = true;
             Interlocked.Increment(ref _started);
             try
             {
