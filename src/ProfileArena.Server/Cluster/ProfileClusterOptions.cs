@@ -134,7 +134,7 @@ public sealed class ProfileClusterOptions
         if (PreparedTimeoutSeconds <= CallTimeoutSeconds) throw new ArgumentException("Cluster:PreparedTimeoutSeconds must exceed Cluster:CallTimeoutSeconds");
         if (QueryTimeoutSeconds is < 1 or > 86_400) throw new ArgumentException($"Cluster:QueryTimeoutSeconds must be 1…86400, not {QueryTimeoutSeconds}");
         if (QueryResultSeconds <= CallTimeoutSeconds) throw new ArgumentException("Cluster:QueryResultSeconds must exceed Cluster:CallTimeoutSeconds");
-        if (MaxPendingResultBytes < 1 << 20) throw new ArgumentException("Cluster:MaxPendingResultBytes must be at least 1 MiB");
+        if (MaxPendingResultBytes < 64 << 10) throw new ArgumentException("Cluster:MaxPendingResultBytes must be at least 64 KiB");
         if (LoadWaitSeconds is < 0 or > 86_400) throw new ArgumentException($"Cluster:LoadWaitSeconds must be 0…86400, not {LoadWaitSeconds}");
         foreach ((string key, double? seconds) in new[]
                  {

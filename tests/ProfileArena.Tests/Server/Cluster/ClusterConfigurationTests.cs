@@ -50,6 +50,10 @@ public sealed class ClusterConfigurationTests
     [InlineData("--Cluster:TableRefreshSeconds", "-1")]
     [InlineData("--Cluster:NumMissedProbesLimit", "0")]
     [InlineData("--Cluster:NumVotesForDeathDeclaration", "0")]
+    [InlineData("--Cluster:QueryTimeoutSeconds", "0")]
+    [InlineData("--Cluster:QueryResultSeconds", "30")] // not above the call timeout: a collecting silo could lose its part
+    [InlineData("--Cluster:MaxPendingResultBytes", "1000")]
+    [InlineData("--Cluster:LoadWaitSeconds", "-1")]
     public void BadClusterSettingsStopTheServerBeforeItStarts(string key, string value)
     {
         using var dir = new TempDataDir();

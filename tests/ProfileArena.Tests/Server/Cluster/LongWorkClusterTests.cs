@@ -50,18 +50,19 @@ public sealed class LongWorkClusterTests
         foreach (IngestProfile p in calls.SelectMany(c => c)) p.Stacks.Dispose();
     }
 
-    private static Task<ShardCluster> StartCluster(SlowShards hooks, int queryTimeoutSeconds = 120, int queryResultSeconds = 60, int loadWaitSeconds = 10) =>
+    private static Task<ShardCluster> StartCluster(SlowShards hooks, int queryTimeoutSeconds = 120, int queryResultSeconds = 60, int loadWaitSeconds = 10, long maxPendingBytes = 1L << 30) =>
         ShardCluster.Start(tune: o =>
         {
+            o.MaxPendingResultBytes = maxPendingBytes;
             o.CallTimeoutSeconds = CallTimeoutSeconds;
             o.QueryTimeoutSeconds = queryTimeoutSeconds;
             o.QueryResultSeconds = queryResultSeconds;
             o.LoadWaitSeconds = loadWaitSeconds;
         }, services: s => s.AddSingleton<ShardGrainHooks>(hooks));
 
-    private static async Task<ShardCluster> StartWithData(SlowShards hooks, List<IngestProfile[]> calls, int queryTimeoutSeconds = 120, int queryResultSeconds = 60, int loadWaitSeconds = 10)
+    private static async Task<ShardCluster> StartWithData(SlowShards hooks, List<IngestProfile[]> calls, int queryTimeoutSeconds = 120, int queryResultSeconds = 60, int loadWaitSeconds = 10, long maxPendingBytes = 1L << 30)
     {
-        ShardCluster cluster = await StartCluster(hooks, queryTimeoutSeconds, queryResultSeconds, loadWaitSeconds);
+        ShardCluster cluster = await StartCluster(hooks, queryTimeoutSeconds, queryResultSeconds, loadWaitSeconds, maxPendingBytes);
         try
         {
             for (int i = 0; i < calls.Count; i++) await cluster.Storage(i % 3).IngestAsync(calls[i], TestContext.Current.CancellationToken);
@@ -214,6 +215,33 @@ public sealed class LongWorkClusterTests
             long read = reply.Tree.Length;
             while (read < reply.TreeLength) read += (await grain.ReadChunk(reply.More, read)).Length;
             Assert.Equal(reply.TreeLength, read);
+            AssertNothingHeld(cluster);
+        }
+        finally
+        {
+            Dispose(calls);
+        }
+    }
+
+    [Fact]
+    public async Task APartPastTheSilosPendingBytesIsRefusedWith503AndReleased()
+    {
+        List<IngestProfile[]> calls = Calls(seed: 8);
+        try
+        {
+            // 64 KiB of parts held per silo: the big profile's partial tree (over 64 KiB) cannot be held.
+            await using ShardCluster cluster = await StartWithData(new SlowShards(), calls, maxPendingBytes: 64 << 10);
+            string bigKey = ShardGrainKey.For("acme", ProfileStorage.ShardNumber(calls[^1][0].Series, 4));
+            using var store = new TreeStore();
+            var e = await Assert.ThrowsAsync<StorageUnavailableException>(async () =>
+                await cluster.Storage(0).QueryAsync("acme", StorageTestKit.Selector("api.cpu"), T0, T0 + 3640, store.CreateTree(), cancellationToken: TestContext.Current.CancellationToken));
+            Assert.Contains("Cluster:MaxPendingResultBytes (65536)", e.Message, StringComparison.Ordinal);
+            Assert.Contains($"shard {bigKey}", e.Message, StringComparison.Ordinal);
+            await WaitUntil(() => cluster.Silos.All(s => ShardCluster.Tickets(s).Count == 0), "the refused query's parts to be released");
+            AssertNothingHeld(cluster);
+            // Smaller parts fit: the same data, another name, answers as the single node does.
+            List<string> expected = await SingleNodeAnswers(calls);
+            Assert.Equal(expected[1], await QueryBytes.Render(cluster.Storage(1), "acme", StorageTestKit.Selector("db.cpu", new LabelMatcher("env", MatchOp.Equal, "prod")), T0 + 600, T0 + 3000));
             AssertNothingHeld(cluster);
         }
         finally
