@@ -12,6 +12,8 @@ public sealed class ClusterOptions
           --load-seconds S (60 per configuration)   --silos N (3)   --preload-ticks T (2)   --fan-out-renders R (20)
           --failover-seconds S (120)   --services K (5)   --label-sets L (8)   --variants V (12)   --stacks-per-push (1000)   --seed (1)
           --connections N (4)   --query-connections Q (1)   --out DIR   --server-arg ARG (repeatable, every server process)
+          --rebalance: instead, the rebalancing scenario (preload into 1 silo, N−1 silos join, time until bytes settle)
+          --rebalance-seconds S (300: longest wait for it to settle)
         """;
 
     /// <summary>Seconds of concurrent ingest + 1 h renders per configuration.</summary>
@@ -33,6 +35,12 @@ public sealed class ClusterOptions
     public int QueryConnections { get; set; } = 1;
     /// <summary>Output directory: cluster.md, cluster.json, the servers' logs.</summary>
     public string Output { get; set; } = "clusterperf-out";
+    /// <summary>Runs the rebalancing scenario instead (<c>Rebalance.cs</c>): data on one silo, then more silos join.</summary>
+    public bool Rebalance { get; set; }
+
+    /// <summary>Longest wait for the rebalancing to settle.</summary>
+    public int RebalanceSeconds { get; set; } = 300;
+
     /// <summary>Extra server arguments (every process).</summary>
     public List<string> ServerArgs { get; set; } = [];
 
@@ -74,11 +82,14 @@ public sealed class ClusterOptions
                 case "--query-connections": o.QueryConnections = Int(); break;
                 case "--out": o.Output = Next(); break;
                 case "--server-arg": o.ServerArgs.Add(Next()); break;
+                case "--rebalance": o.Rebalance = true; break;
+                case "--rebalance-seconds": o.RebalanceSeconds = Int(); break;
                 case "-h" or "--help": throw new ArgumentException(Usage);
                 default: throw new ArgumentException($"unknown option {a}\n{Usage}");
             }
         }
         if (o.LoadSeconds is < 5 or > 3600 || o.FailoverSeconds is < 5 or > 600) throw new ArgumentException("--load-seconds in [5, 3600], --failover-seconds in [5, 600]");
+        if (o.RebalanceSeconds is < 10 or > 3600) throw new ArgumentException("--rebalance-seconds in [10, 3600]");
         if (o.Silos is < 2 or > 8) throw new ArgumentException("--silos in [2, 8] (one is killed; the others must survive)");
         if (o.PreloadTicks is < 1 or > 360 || o.FanOutRenders is < 1 or > 10_000) throw new ArgumentException("--preload-ticks in [1, 360], --fan-out-renders in [1, 10000]");
         if (o.Connections < 1 || o.QueryConnections < 0 || o.Corpus.Services < 1 || o.Corpus.LabelSets < 1 || o.Corpus.Variants < 1 || o.Corpus.StacksPerPush < 1)

@@ -19,17 +19,19 @@ public sealed class Deployment : IDisposable
         DataDir = dataDir;
         Servers = servers;
         _redis = redis;
-        Clients = [.. servers.Select(s => new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64, UseProxy = false })
-        {
-            BaseAddress = new Uri(s.Url),
-            Timeout = TimeSpan.FromSeconds(60),
-        })];
+        Clients = [.. servers.Select(Client)];
     }
+
+    private static HttpClient Client(ServerProcess s) => new(new SocketsHttpHandler { MaxConnectionsPerServer = 64, UseProxy = false })
+    {
+        BaseAddress = new Uri(s.Url),
+        Timeout = TimeSpan.FromSeconds(60),
+    };
 
     public string Name { get; }
     public string DataDir { get; }
     public List<ServerProcess> Servers { get; }
-    public HttpClient[] Clients { get; }
+    public HttpClient[] Clients { get; private set; }
     public bool IsCluster => _redis != null;
 
     public static async Task<Deployment> StartSingleAsync(IEnumerable<string> serverArgs, TextWriter log)
@@ -50,33 +52,7 @@ public sealed class Deployment : IDisposable
         {
             // Started together (staggered so their log names, which carry the start time in ms, differ); each is
             // ready once /readyz answers 200, i.e. once it has joined the cluster.
-            var starts = new List<Task<ServerProcess>>();
-            for (int i = 0; i < silos; i++)
-            {
-                string[] args =
-                [
-                    "--Cluster:Mode=Redis", "--Cluster:ConnectionString=" + redis.ConnectionString,
-                    "--Cluster:SiloPort=" + ServerProcess.FreePort().ToString(CultureInfo.InvariantCulture),
-                    "--Cluster:GatewayPort=" + ServerProcess.FreePort().ToString(CultureInfo.InvariantCulture),
-                    .. serverArgs,
-                ];
-                int delay = i * 20;
-                starts.Add(Task.Run(async () =>
-                {
-                    await Task.Delay(delay);
-                    return await ServerProcess.StartAsync("arena", dataDir, args, TimeSpan.FromSeconds(120));
-                }));
-            }
-            try
-            {
-                await Task.WhenAll(starts);
-            }
-            catch
-            {
-                foreach (Task<ServerProcess> t in starts.Where(o => o.IsCompletedSuccessfully)) t.Result.Dispose();
-                throw;
-            }
-            servers.AddRange(starts.Select(t => t.Result));
+            servers.AddRange(await StartSilosAsync(silos, dataDir, redis, serverArgs));
         }
         catch
         {
@@ -84,6 +60,45 @@ public sealed class Deployment : IDisposable
             throw;
         }
         return new Deployment($"{silos} silos (Cluster:Mode=Redis)", dataDir, servers, redis);
+    }
+
+    /// <summary>Starts <paramref name="silos"/> more silos that join this cluster (the rebalancing scenario).</summary>
+    public async Task AddSilosAsync(int silos, IEnumerable<string> serverArgs)
+    {
+        List<ServerProcess> added = await StartSilosAsync(silos, DataDir, _redis ?? throw new InvalidOperationException("not a cluster"), serverArgs);
+        Servers.AddRange(added);
+        Clients = [.. Clients, .. added.Select(Client)];
+    }
+
+    private static async Task<List<ServerProcess>> StartSilosAsync(int silos, string dataDir, RedisProcess redis, IEnumerable<string> serverArgs)
+    {
+        var starts = new List<Task<ServerProcess>>();
+        for (int i = 0; i < silos; i++)
+        {
+            string[] args =
+            [
+                "--Cluster:Mode=Redis", "--Cluster:ConnectionString=" + redis.ConnectionString,
+                "--Cluster:SiloPort=" + ServerProcess.FreePort().ToString(CultureInfo.InvariantCulture),
+                "--Cluster:GatewayPort=" + ServerProcess.FreePort().ToString(CultureInfo.InvariantCulture),
+                .. serverArgs,
+            ];
+            int delay = i * 20;
+            starts.Add(Task.Run(async () =>
+            {
+                await Task.Delay(delay);
+                return await ServerProcess.StartAsync("arena", dataDir, args, TimeSpan.FromSeconds(120));
+            }));
+        }
+        try
+        {
+            await Task.WhenAll(starts);
+        }
+        catch
+        {
+            foreach (Task<ServerProcess> t in starts.Where(o => o.IsCompletedSuccessfully)) t.Result.Dispose();
+            throw;
+        }
+        return [.. starts.Select(t => t.Result)];
     }
 
     /// <summary>A gauge or counter of one process's /metrics (0 when absent; null when the process does not answer).</summary>

@@ -1,6 +1,7 @@
 // ProfileArena.ClusterPerf: the server as one process and as a cluster of silos on this machine, same pushes:
 // ingest and 1 h render under load, the cost of a fan-out render, failover after kill -9. perf/README.md "Cluster".
 //   dotnet run -c Release --project perf/ProfileArena.ClusterPerf -- --load-seconds 60 --out /tmp/clusterperf
+//   … -- --rebalance --preload-ticks 30 --out /tmp/rebalance   (data into 1 silo, then N−1 join: time until bytes settle)
 using System.Globalization;
 using System.Text.Json;
 using ProfileArena.ClusterPerf;
@@ -29,6 +30,14 @@ var report = new ClusterReport
 };
 var serverArgs = new List<string> { "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:ProfileArena=Information" };
 serverArgs.AddRange(options.ServerArgs);
+if (options.Rebalance)
+{
+    string rebalance = await RebalanceScenario.RunAsync(options, phases, serverArgs, log);
+    Console.WriteLine(rebalance);
+    File.WriteAllText(Path.Combine(options.Output, "rebalance.md"), rebalance);
+    log.WriteLine($"wrote {options.Output}/rebalance.md and the servers' logs");
+    return 0;
+}
 
 foreach (bool cluster in new[] { false, true })
 {

@@ -20,11 +20,14 @@ public sealed class GcObserver : IDisposable
     private EventPipeEventSource? _source;
     private Exception? _error;
 
-    public GcObserver(int pid)
+    /// <param name="pid">The server process.</param>
+    /// <param name="allocationTicks">Also collect the runtime's allocation ticks (verbose GC events, one per ≈100 KB
+    /// allocated) to show which types go to the large object heap: they start the background gen2 GCs.</param>
+    public GcObserver(int pid, bool allocationTicks)
     {
         _client = new DiagnosticsClient(pid);
         _session = _client.StartEventPipeSession(
-            [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", EventLevel.Informational, (long)ClrTraceEventParser.Keywords.GC)],
+            [new EventPipeProvider("Microsoft-Windows-DotNETRuntime", allocationTicks ? EventLevel.Verbose : EventLevel.Informational, (long)ClrTraceEventParser.Keywords.GC)],
             requestRundown: false, circularBufferMB: 256);
         _reader = new Thread(() =>
         {
@@ -32,6 +35,7 @@ public sealed class GcObserver : IDisposable
             {
                 _source = new EventPipeEventSource(_session.EventStream);
                 Collector.Attach(_source);
+                if (allocationTicks) _source.Clr.GCAllocationTick += OnAllocationTick;
                 _source.Process();
             }
             catch (Exception e)
@@ -43,6 +47,26 @@ public sealed class GcObserver : IDisposable
     }
 
     public GcEventCollector Collector { get; } = new();
+
+    private readonly Lock _ticksLock = new();
+    private readonly Dictionary<string, (long Ticks, long Bytes)> _largeAllocations = [];
+
+    /// <summary>Large-object-heap allocation ticks by type name: (ticks, bytes the ticks stand for), most bytes first.</summary>
+    public List<KeyValuePair<string, (long Ticks, long Bytes)>> LargeAllocations()
+    {
+        lock (_ticksLock) return [.. _largeAllocations.OrderByDescending(kv => kv.Value.Bytes)];
+    }
+
+    private void OnAllocationTick(Microsoft.Diagnostics.Tracing.Parsers.Clr.GCAllocationTickTraceData data)
+    {
+        if (data.AllocationKind != Microsoft.Diagnostics.Tracing.Parsers.Clr.GCAllocationKind.Large) return;
+        string type = string.IsNullOrEmpty(data.TypeName) ? "?" : data.TypeName;
+        lock (_ticksLock)
+        {
+            var (ticks, bytes) = _largeAllocations.GetValueOrDefault(type);
+            _largeAllocations[type] = (ticks + 1, bytes + data.AllocationAmount64);
+        }
+    }
 
     /// <summary>Totals of the GCs seen so far (snapshot GCs excluded).</summary>
     public GcTotals Totals() => GcTotals.Of(Collector.Snapshot().Where(g => !g.Snapshot));

@@ -45,6 +45,8 @@ public sealed class LoadOptions
     public Dictionary<string, string> ServerEnvironment { get; set; } = [];
     /// <summary>After ingest stops: seconds of /render on one connection with nothing else running (render cost without contention).</summary>
     public int QuietRenderSeconds { get; set; }
+    /// <summary>Collect allocation ticks too (verbose GC events): the report names the types allocated on the large object heap.</summary>
+    public bool AllocationTicks { get; set; }
     /// <summary>Soak: keep ingesting for MaxWallSeconds after the target is reached (retention holds size flat).</summary>
     public bool Soak { get; set; }
 
@@ -75,6 +77,7 @@ public sealed class LoadOptions
                 case "--seed": o.Seed = (int)Long(); break;
                 case "--no-heap-snapshot": o.HeapSnapshot = false; break;
                 case "--soak": o.Soak = true; break;
+                case "--allocation-ticks": o.AllocationTicks = true; break;
                 case "--quiet-render-seconds": o.QuietRenderSeconds = (int)Long(); break;
                 case "--out": o.Output = Next(); break;
                 case "--server-arg": o.ServerArgs.Add(Next()); break;

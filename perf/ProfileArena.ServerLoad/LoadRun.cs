@@ -106,6 +106,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         }
 
         var ingests = _ingests.ToArray();
+        GcRecord[] serverGcs = [.. gc.Collector.Snapshot().Where(g => !g.Snapshot)];
         var renders = _renders.Take(quietFrom).ToArray();
         var quietRenders = _renders.Skip(quietFrom).ToArray();
         double[] okIngest = [.. ingests.Where(i => i.Ok).Select(i => i.Ms)];
@@ -140,7 +141,10 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             ManagedHeapPeakBytes = gc.Collector.Snapshot().Where(g => !g.Snapshot).Select(g => g.HeapBytesAfter).DefaultIfEmpty(0).Max(),
             GcCountByGeneration = [.. Enumerable.Range(0, 3).Select(g => gcTotals.CountByGeneration[g] - gcAtStart.CountByGeneration[g])],
             GcTotalPauseMs = gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs,
-            GcMaxPauseMs = gc.Collector.Snapshot().Where(g => !g.Snapshot).Select(g => g.PauseMs).DefaultIfEmpty(0).Max(),
+            GcMaxPauseMs = serverGcs.Select(g => g.LongestSuspensionMs).DefaultIfEmpty(0).Max(),
+            GcLongestPauses = [.. serverGcs.OrderByDescending(g => g.LongestSuspensionMs).Take(8).Select(g =>
+                $"#{g.Number} gen{g.Generation} {g.Reason} {g.Type}: {g.LongestSuspensionMs:0.0} ms ({g.Suspensions} suspension(s), {g.PauseMs:0.0} ms in all, {g.SuspendingMs:0.0} ms stopping threads, GC {g.EndMs - g.StartMs:0.0} ms)")],
+            GcLargeAllocations = [.. gc.LargeAllocations().Take(8).Select(kv => $"{kv.Value.Bytes / 1048576.0:N0} MiB ({kv.Value.Ticks} ticks) {kv.Key}")],
             GcPercentOfTime = 100 * (gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs) / Math.Max(1e-9, ingestEnd * 1000),
             GcEventsLost = gc.EventsLost,
             GcReasons = gc.Collector.Snapshot().Where(g => !g.Snapshot).GroupBy(g => $"gen{g.Generation} {g.Reason} {g.Type}")
@@ -445,7 +449,12 @@ public sealed class EngineRun
     public long ManagedHeapPeakBytes { get; init; }
     public int[] GcCountByGeneration { get; init; } = [];
     public double GcTotalPauseMs { get; init; }
+    /// <summary>The longest single suspension of the process for a GC (a background GC's pauses counted one by one).</summary>
     public double GcMaxPauseMs { get; init; }
+    /// <summary>The GCs with the longest single suspensions: generation, reason, type and where the time went.</summary>
+    public List<string> GcLongestPauses { get; init; } = [];
+    /// <summary>With --allocation-ticks: bytes allocated on the large object heap by type (from allocation ticks).</summary>
+    public List<string> GcLargeAllocations { get; init; } = [];
     public double GcPercentOfTime { get; init; }
     public long GcEventsLost { get; init; }
     /// <summary>GCs by generation, reason and type (why the runtime collected).</summary>

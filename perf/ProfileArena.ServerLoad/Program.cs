@@ -45,7 +45,7 @@ foreach (string engine in options.Engines)
     try
     {
         using ServerProcess server = await ServerProcess.StartAsync(engine, dataDir, serverArgs, TimeSpan.FromSeconds(60), options.ServerEnvironment);
-        using var gc = new GcObserver(server.Pid);
+        using var gc = new GcObserver(server.Pid, options.AllocationTicks);
         await Task.Delay(500);
         var run = new LoadRun(options, corpus, server, gc, log);
         EngineRun result = await run.RunAsync(engine);

@@ -59,6 +59,8 @@ public static class Report
         Line("GCs gen0 / gen1 / gen2", e => string.Join(" / ", e.GcCountByGeneration));
         Line("GC reasons (count)", e => string.Join(", ", e.GcReasons.Take(4).Select(r => $"{r.Key} ×{r.Value}")));
         Line("GC pause total / max", e => $"{e.GcTotalPauseMs:0.0} ms / {e.GcMaxPauseMs:0.00} ms");
+        Line("longest GC pauses", e => string.Join("; ", e.GcLongestPauses.Take(3)));
+        if (report.Options.AllocationTicks) Line("large object heap allocations (ticks)", e => string.Join("; ", e.GcLargeAllocations.Take(4)));
         Line("time in GC (pauses / ingest window)", e => $"{e.GcPercentOfTime:0.00} %");
         Line("managed heap last / peak", e => $"{Mb(e.ManagedHeapBytes)} / {Mb(e.ManagedHeapPeakBytes)}");
         Line("live objects (heap snapshot)", e => e.LiveObjects is { } n ? $"{n:N0} ({Mb(e.LiveBytes ?? 0)})" : "not taken");

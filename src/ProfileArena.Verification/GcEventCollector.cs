@@ -19,6 +19,7 @@ public sealed class GcEventCollector
     private readonly List<GcRecord> _gcs = [];
     private readonly Dictionary<int, GcRecord> _byNumber = [];
     private double _suspendStartMs = double.NaN;
+    private double _suspendedAtMs = double.NaN; // SuspendEE end of the current suspension: all threads stopped
     private GcRecord? _chargedInThisSuspension;
     private GcRecord? _runningBackground;
     private GcRecord? _last;
@@ -34,6 +35,7 @@ public sealed class GcEventCollector
         ArgumentNullException.ThrowIfNull(source);
         ClrTraceEventParser clr = source.Clr;
         clr.GCSuspendEEStart += OnSuspendStart;
+        clr.GCSuspendEEStop += OnSuspendStop;
         clr.GCStart += OnStart;
         clr.GCStop += OnStop;
         clr.GCRestartEEStop += OnRestartStop;
@@ -77,7 +79,18 @@ public sealed class GcEventCollector
         {
             EventCount++;
             _suspendStartMs = data.TimeStampRelativeMSec;
+            _suspendedAtMs = double.NaN;
             _chargedInThisSuspension = null;
+        }
+    }
+
+    private void OnSuspendStop(GCNoUserDataTraceData data)
+    {
+        lock (_lock)
+        {
+            EventCount++;
+            if (!double.IsNaN(_suspendStartMs) && double.IsNaN(_suspendedAtMs))
+                _suspendedAtMs = data.TimeStampRelativeMSec;
         }
     }
 
@@ -129,10 +142,19 @@ public sealed class GcEventCollector
             double pause = data.TimeStampRelativeMSec - _suspendStartMs;
             GcRecord? target = _chargedInThisSuspension ?? _runningBackground;
             if (target is not null)
+            {
                 target.PauseMs += pause;
+                target.LongestSuspensionMs = Math.Max(target.LongestSuspensionMs, pause);
+                target.Suspensions++;
+                if (!double.IsNaN(_suspendedAtMs))
+                    target.SuspendingMs += _suspendedAtMs - _suspendStartMs;
+            }
             else
+            {
                 OtherSuspensionMs += pause;
+            }
             _suspendStartMs = double.NaN;
+            _suspendedAtMs = double.NaN;
             _chargedInThisSuspension = null;
         }
     }

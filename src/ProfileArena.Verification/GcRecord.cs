@@ -12,8 +12,17 @@ public sealed class GcRecord
     public double StartMs { get; init; }
     /// <summary>GCEnd time, milliseconds from the session start; NaN if the end was not seen.</summary>
     public double EndMs { get; set; } = double.NaN;
-    /// <summary>Execution-engine suspension this GC ran in: SuspendEE start → RestartEE end.</summary>
+    /// <summary>Execution-engine suspension this GC ran in: SuspendEE start → RestartEE end. A background GC
+    /// runs in two or more short suspensions; this is their sum (its cost), see <see cref="LongestSuspensionMs"/>.</summary>
     public double PauseMs { get; set; }
+    /// <summary>The longest single suspension charged to this GC: how long the process stood still at once.
+    /// Equals <see cref="PauseMs"/> for a blocking GC.</summary>
+    public double LongestSuspensionMs { get; set; }
+    /// <summary>Suspensions charged to this GC (1 for a blocking GC, 2 or more for a background GC).</summary>
+    public int Suspensions { get; set; }
+    /// <summary>Of <see cref="PauseMs"/>, the time spent getting threads to stop (SuspendEE start → SuspendEE end):
+    /// long when a thread runs long without reaching a safe point or the cores are busy with other work.</summary>
+    public double SuspendingMs { get; set; }
     /// <summary>Managed heap after the GC (GCHeapStats TotalHeapSize), 0 if not seen.</summary>
     public long HeapBytesAfter { get; set; }
     /// <summary>The induced GC of one of the observer's heap snapshots (not the workload's cost).</summary>
@@ -26,6 +35,7 @@ public sealed class GcTotals
     public int Count { get; init; }
     public int[] CountByGeneration { get; init; } = [0, 0, 0];
     public double TotalPauseMs { get; init; }
+    /// <summary>Longest single suspension per generation (<see cref="GcRecord.LongestSuspensionMs"/>).</summary>
     public double[] MaxPauseMsByGeneration { get; init; } = [0, 0, 0];
     public double[] TotalPauseMsByGeneration { get; init; } = [0, 0, 0];
 
@@ -41,7 +51,7 @@ public sealed class GcTotals
             count++;
             byGen[g]++;
             sum[g] += gc.PauseMs;
-            max[g] = Math.Max(max[g], gc.PauseMs);
+            max[g] = Math.Max(max[g], gc.LongestSuspensionMs); // a pause is one stretch the process stood still
             total += gc.PauseMs;
         }
         return new GcTotals { Count = count, CountByGeneration = byGen, TotalPauseMs = total, MaxPauseMsByGeneration = max, TotalPauseMsByGeneration = sum };

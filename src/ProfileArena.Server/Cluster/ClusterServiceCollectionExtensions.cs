@@ -72,6 +72,14 @@ public static class ClusterServiceCollectionExtensions
         services.AddSingleton(sp => new ClusterProfileStorage(sp.GetRequiredService<IGrainFactory>(), storage, cluster, sp.GetRequiredService<LocalShards>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IProfileStorage>(sp => sp.GetRequiredService<ClusterProfileStorage>());
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ClusterReadiness>();
+        // Placement and rebalancing by storage bytes (README "Running a cluster").
+        services.AddSingleton<ShardLoadClient>();
+        services.AddSingleton<ShardLoadTable>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ShardLoadTable>());
+        services.AddSingleton<ShardRebalancer>();
+        services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(sp => sp.GetRequiredService<ShardRebalancer>());
+        services.AddGrainService<ShardLoadService>();
+        services.AddPlacementDirector<ShardBytesPlacement, ShardBytesPlacementDirector>();
         silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(cluster.CallTimeoutSeconds));
     }
 }

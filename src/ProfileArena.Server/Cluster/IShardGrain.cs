@@ -43,6 +43,16 @@ public interface IShardGrain : IGrainWithStringKey
     [AlwaysInterleave, OneWay]
     Task CancelQuery(Guid ticket);
 
+    /// <summary>Where this shard runs and the bytes it counts against that silo's budget (0 before its first write).</summary>
+    [AlwaysInterleave]
+    Task<ShardPlace> Locate();
+
+    /// <summary>Starts moving this shard to <paramref name="target"/> (Orleans migration: deactivation with a snapshot
+    /// here, activation there from the shared medium). False, and nothing happens, while a call spanning messages is
+    /// half done here (a prepared part without its commit, a staged payload, a query part running or not yet collected)
+    /// or the shard is still loading: those live in this activation's memory only. The rebalancer (<c>ShardRebalancer</c>) tries again at its next period.</summary>
+    Task<bool> MoveTo(SiloAddress target);
+
     /// <summary>The shard's series matching the selector (null: all) with data in [from, until).</summary>
     [AlwaysInterleave]
     Task<ShardSeriesReply> Series(ShardSeriesQuery query);
@@ -120,3 +130,9 @@ public sealed record WireSeries(
 public sealed record ShardQueryReply(
     [property: Id(0)] ShardOutcome Outcome, [property: Id(1)] int TreesMerged, [property: Id(2)] long[] Samples, [property: Id(3)] WireSeries[] Matched,
     [property: Id(4)] long TreeLength, [property: Id(5)] byte[] Tree, [property: Id(6)] Guid More);
+
+/// <summary>Where a shard grain runs (<see cref="IShardGrain.Locate"/>).</summary>
+/// <param name="Silo">The silo of its activation.</param>
+/// <param name="Bytes">Its bytes counted against that silo's budget (<c>Shard.BudgetBytes</c>).</param>
+[GenerateSerializer, Immutable]
+public sealed record ShardPlace([property: Id(0)] SiloAddress Silo, [property: Id(1)] long Bytes);

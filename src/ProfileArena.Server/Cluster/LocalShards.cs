@@ -31,6 +31,23 @@ internal sealed class LocalShards
     /// <summary>Grain keys of the shards active here (tests look where a shard lives).</summary>
     public IReadOnlyCollection<string> Keys => [.. _shards.Keys];
 
+    /// <summary>This silo's figures for placement and rebalancing (<see cref="ShardLoadTable"/>): the bytes its shards
+    /// count against the budget, their number, and the budget's admission line (0: no budget).</summary>
+    public SiloShardLoad Load()
+    {
+        long bytes = 0;
+        int count = 0;
+        foreach (Shard s in _shards.Values)
+        {
+            bytes += s.BudgetBytes;
+            count++;
+        }
+        return new SiloShardLoad(bytes, count, Budget.Limit > 0 ? Budget.AdmissionLimit : 0);
+    }
+
+    /// <summary>The active shards' budget bytes by grain key (the rebalancer picks one to move).</summary>
+    public List<(string Key, long Bytes)> Sizes() => [.. _shards.Select(kv => (kv.Key, kv.Value.BudgetBytes))];
+
     public void Add(string key, Shard shard) => _shards[key] = shard;
 
     public void Remove(string key) => _shards.TryRemove(key, out _);

@@ -109,6 +109,23 @@ public sealed class ProfileClusterOptions
     /// <inheritdoc cref="MaxPartialNodes"/>
     public long MaxPartialNativeBytes { get; set; } = 1L << 30;
 
+    /// <summary>Period of each silo's refresh of every silo's storage bytes (<see cref="ShardLoadTable"/>), which the
+    /// shard placement and the rebalancer read (default 5 s). A figure older than three periods counts as missing.</summary>
+    public double LoadRefreshSeconds { get; set; } = 5;
+
+    /// <summary>Period of each silo's rebalancing check (<see cref="ShardRebalancer"/>; default 60 s; 0 disables): a silo
+    /// holding clearly more storage bytes than the cluster's mean moves at most one shard grain per period to the
+    /// silo holding the fewest.</summary>
+    public double RebalanceIntervalSeconds { get; set; } = 60;
+
+    /// <summary>"Clearly more": a silo is over when its bytes pass the mean by this ratio of the mean (default 0.25)
+    /// and by <see cref="RebalanceMinBytes"/>; a move may not put its target over either line (hysteresis: a moved
+    /// shard is never moved back by the same figures).</summary>
+    public double RebalanceThresholdRatio { get; set; } = 0.25;
+
+    /// <inheritdoc cref="RebalanceThresholdRatio"/>
+    public long RebalanceMinBytes { get; set; } = 64L << 20;
+
     /// <summary>Options bound from <paramref name="section"/> and validated.</summary>
     public static ProfileClusterOptions From(IConfiguration section)
     {
@@ -145,6 +162,11 @@ public sealed class ProfileClusterOptions
             if (seconds is { } s && !(s is >= 0.1 and <= 86_400))
                 throw new ArgumentException($"Cluster:{key} must be 0.1…86400 seconds (or left out for Orleans' default), not {s}");
         }
+        if (!(LoadRefreshSeconds is >= 0.05 and <= 3600)) throw new ArgumentException($"Cluster:LoadRefreshSeconds must be 0.05…3600, not {LoadRefreshSeconds}");
+        if (!(RebalanceIntervalSeconds == 0 || RebalanceIntervalSeconds is >= 0.05 and <= 86_400))
+            throw new ArgumentException($"Cluster:RebalanceIntervalSeconds must be 0 (off) or 0.05…86400, not {RebalanceIntervalSeconds}");
+        if (!(RebalanceThresholdRatio is >= 0 and <= 100)) throw new ArgumentException($"Cluster:RebalanceThresholdRatio must be 0…100, not {RebalanceThresholdRatio}");
+        if (RebalanceMinBytes < 0) throw new ArgumentException($"Cluster:RebalanceMinBytes must not be negative, not {RebalanceMinBytes}");
         if (NumMissedProbesLimit is < 1 or > 100) throw new ArgumentException($"Cluster:NumMissedProbesLimit must be 1…100, not {NumMissedProbesLimit}");
         if (NumVotesForDeathDeclaration is < 1 or > 100) throw new ArgumentException($"Cluster:NumVotesForDeathDeclaration must be 1…100, not {NumVotesForDeathDeclaration}");
         if (Mode == ClusterMode.AzureStorage) CheckAzureStorageConnectionString(ConnectionString!);

@@ -1,4 +1,6 @@
 using Orleans.Concurrency;
+using Orleans.Placement;
+using Orleans.Runtime.Placement;
 using ProfileArena.Server.Storage;
 using ProfileArena.Server.Storage.Shards;
 using ProfileArena.Server.Storage.Wal;
@@ -23,9 +25,14 @@ namespace ProfileArena.Server.Cluster;
 /// <para>Lifetime: <see cref="KeepAliveAttribute">never collected when idle</see> — a shard's trees are its data
 /// in memory and reloading one is a full replay. Retention, periodic snapshots and the abort of orphaned prepared
 /// parts run on a grain timer.</para>
+/// <para>Placement: by storage bytes (<see cref="ShardBytesPlacementAttribute"/>); moved only by the byte-driven
+/// <see cref="ShardRebalancer"/> (<see cref="ImmovableAttribute">immovable</see> for Orleans' count-driven rebalancer
+/// and call-graph repartitioner, should anyone enable them).</para>
 /// </summary>
 [KeepAlive]
 [Reentrant]
+[ShardBytesPlacement]
+[Immovable]
 internal sealed class ShardGrain(
     StorageOptions options, ProfileClusterOptions cluster, LocalShards local, ShardQueryTickets tickets, ShardGrainHooks hooks,
     TimeProvider time, ILoggerFactory logs, ILogger<ShardGrain> log)
@@ -41,6 +48,7 @@ internal sealed class ShardGrain(
     private Task _loading = Task.CompletedTask;
     private Task<Shard>? _creating;
     private long _lastSnapshot;
+    private int _preparing; // Prepare writes in flight (not yet in _prepared)
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -171,9 +179,17 @@ internal sealed class ShardGrain(
                     throw new InvalidOperationException($"series {p.Series} does not belong to shard {_key}");
             }
             if (txn != write.Txn) throw new InvalidOperationException($"payload of transaction {txn} sent as {write.Txn}");
-            Shard shard = await Loaded(cluster.CallLoadWait) ?? await Create();
-            await shard.Enqueue(write.Prepare ? Shard.WorkKind.Prepare : Shard.WorkKind.Ingest, profiles, write.Txn);
-            if (write.Prepare) _prepared[write.Txn] = time.GetTimestamp();
+            if (write.Prepare) _preparing++;
+            try
+            {
+                Shard shard = await Loaded(cluster.CallLoadWait) ?? await Create();
+                await shard.Enqueue(write.Prepare ? Shard.WorkKind.Prepare : Shard.WorkKind.Ingest, profiles, write.Txn);
+                if (write.Prepare) _prepared[write.Txn] = time.GetTimestamp();
+            }
+            finally
+            {
+                if (write.Prepare) _preparing--;
+            }
             return ShardOutcome.Ok;
         }
         catch (Exception e) when (WireCodec.Outcome(e) is { } outcome)
@@ -305,6 +321,22 @@ internal sealed class ShardGrain(
         var found = new HashSet<SeriesKey>();
         shard.Series(WireCodec.Selector(query.Name, query.Matchers), pieces, found);
         return new ShardSeriesReply(ShardOutcome.Ok, [.. found.Select(k => WireCodec.Series(k, SeriesMetadata.Default))]);
+    }
+
+    // ---------------------------------------------------------------- place
+
+    public Task<ShardPlace> Locate() => Task.FromResult(new ShardPlace(GrainContext.Address.SiloAddress!, _shard?.BudgetBytes ?? 0));
+
+    public Task<bool> MoveTo(SiloAddress target)
+    {
+        PurgeExpired(_uploads);
+        // Not while loading, nor while query parts run or wait for collection (a move would cancel them).
+        if (_prepared.Count > 0 || _preparing > 0 || _uploads.Count > 0 || !_loading.IsCompleted || tickets.Held(_key) > 0) return Task.FromResult(false);
+        // Checked and started in one turn: the migration marks the activation deactivating at once, so no call that
+        // arrives after the check runs here (Orleans forwards it to the new activation).
+        RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
+        this.MigrateOnIdle();
+        return Task.FromResult(true);
     }
 
     // ---------------------------------------------------------------- maintenance

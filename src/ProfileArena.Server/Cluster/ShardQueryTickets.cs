@@ -50,6 +50,12 @@ internal sealed class ShardQueryTickets : IDisposable
         }
     }
 
+    /// <summary>Tickets of grain <paramref name="owner"/> (a shard with parts running or held is not moved).</summary>
+    public int Held(string owner)
+    {
+        lock (_lock) return _tickets.Values.Count(t => t.Owner == owner);
+    }
+
     /// <summary>Starts <paramref name="work"/> on the thread pool for grain <paramref name="owner"/>; returns its ticket.</summary>
     public Guid Start(string owner, Func<CancellationToken, Task<ShardQueryPart>> work)
     {

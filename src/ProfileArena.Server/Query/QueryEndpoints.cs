@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using ProfileArena.Formats;
+using ProfileArena.Server.Buffers;
 using ProfileArena.Server.Hosting;
 using ProfileArena.Server.Http;
 using ProfileArena.Server.Ingest;
@@ -119,13 +120,15 @@ public static class QueryEndpoints
 
     private static async Task Send(HttpContext context, string contentType, Action<Stream> write, Services? timed = null, long started = 0)
     {
-        using var buffer = new MemoryStream();
-        write(buffer);
+        // Built whole before the status goes out (a failed export still answers with its own status), in a pooled
+        // buffer: see PooledBufferStream.
+        using var buffer = new PooledBuffer(64 << 10);
+        using (var stream = new PooledBufferStream(buffer)) write(stream);
         if (timed != null) started = timed.Phase("export", started);
         context.Response.StatusCode = StatusCodes.Status200OK;
         context.Response.ContentType = contentType;
         context.Response.ContentLength = buffer.Length;
-        await context.Response.Body.WriteAsync(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), context.RequestAborted);
+        await context.Response.Body.WriteAsync(buffer.WrittenMemory, context.RequestAborted);
         timed?.Phase("send", started);
     }
 

@@ -92,49 +92,49 @@ public sealed class IngestLargeObjectHeapTests
         using (var g = new GZipStream(new MemoryStream(gz), CompressionMode.Decompress)) g.CopyTo(output);
         return output.ToArray();
     }
+}
 
-    /// <summary>The runtime's GCAllocationTick events of this process (EventPipe delivers them to an
-    /// in-process listener asynchronously, so <see cref="Mark"/> waits for a marker allocation to come through).</summary>
-    private sealed class AllocationTicks : EventListener
+/// <summary>The runtime's GCAllocationTick events of this process (EventPipe delivers them to an
+/// in-process listener asynchronously, so <see cref="Mark"/> waits for a marker allocation to come through).</summary>
+internal sealed class AllocationTicks : EventListener
+{
+    private const int AllocationTickId = 10, KindLarge = 1;
+    private readonly ConcurrentQueue<(DateTime Time, long Bytes, string Type)> _large = new();
+    private int _marks;
+
+    protected override void OnEventSourceCreated(EventSource source)
     {
-        private const int AllocationTickId = 10, KindLarge = 1;
-        private readonly ConcurrentQueue<(DateTime Time, long Bytes, string Type)> _large = new();
-        private int _marks;
+        if (source.Name == "Microsoft-Windows-DotNETRuntime")
+            EnableEvents(source, EventLevel.Verbose, (EventKeywords)0x1 /* GC */);
+    }
 
-        protected override void OnEventSourceCreated(EventSource source)
-        {
-            if (source.Name == "Microsoft-Windows-DotNETRuntime")
-                EnableEvents(source, EventLevel.Verbose, (EventKeywords)0x1 /* GC */);
-        }
+    protected override void OnEventWritten(EventWrittenEventArgs e)
+    {
+        if (e.EventId != AllocationTickId || e.Payload is null || e.PayloadNames is null) return;
+        int kind = Convert.ToInt32(e.Payload[e.PayloadNames.IndexOf("AllocationKind")]);
+        if (kind != KindLarge) return;
+        long bytes = Convert.ToInt64(e.Payload[e.PayloadNames.IndexOf("AllocationAmount64")]);
+        string type = e.Payload[e.PayloadNames.IndexOf("TypeName")]?.ToString() ?? "?";
+        if (type == "System.Decimal[]") Interlocked.Increment(ref _marks);
+        else _large.Enqueue((e.TimeStamp.ToUniversalTime(), bytes, type));
+    }
 
-        protected override void OnEventWritten(EventWrittenEventArgs e)
+    /// <summary>Allocates a marker array on the LOH and waits (at most 30 s) until its tick arrives.</summary>
+    public async Task Mark()
+    {
+        int before = Volatile.Read(ref _marks);
+        for (int attempt = 0; attempt < 300 && Volatile.Read(ref _marks) == before; attempt++)
         {
-            if (e.EventId != AllocationTickId || e.Payload is null || e.PayloadNames is null) return;
-            int kind = Convert.ToInt32(e.Payload[e.PayloadNames.IndexOf("AllocationKind")]);
-            if (kind != KindLarge) return;
-            long bytes = Convert.ToInt64(e.Payload[e.PayloadNames.IndexOf("AllocationAmount64")]);
-            string type = e.Payload[e.PayloadNames.IndexOf("TypeName")]?.ToString() ?? "?";
-            if (type == "System.Decimal[]") Interlocked.Increment(ref _marks);
-            else _large.Enqueue((e.TimeStamp.ToUniversalTime(), bytes, type));
+            GC.KeepAlive(new decimal[64 << 10]); // 1 MiB of a type nothing else allocates
+            await Task.Delay(100, TestContext.Current.CancellationToken);
         }
+        Assert.True(Volatile.Read(ref _marks) > before, "no GCAllocationTick event arrived within 30 s");
+    }
 
-        /// <summary>Allocates a marker array on the LOH and waits (at most 30 s) until its tick arrives.</summary>
-        public async Task Mark()
-        {
-            int before = Volatile.Read(ref _marks);
-            for (int attempt = 0; attempt < 300 && Volatile.Read(ref _marks) == before; attempt++)
-            {
-                GC.KeepAlive(new decimal[64 << 10]); // 1 MiB of a type nothing else allocates
-                await Task.Delay(100, TestContext.Current.CancellationToken);
-            }
-            Assert.True(Volatile.Read(ref _marks) > before, "no GCAllocationTick event arrived within 30 s");
-        }
-
-        public long LargeBytesBetween(DateTime start, DateTime end, out string types)
-        {
-            var hits = _large.Where(t => t.Time >= start && t.Time <= end).ToList();
-            types = string.Join(", ", hits.GroupBy(t => t.Type).Select(g => $"{g.Key}: {g.Sum(t => t.Bytes)}"));
-            return hits.Sum(t => t.Bytes);
-        }
+    public long LargeBytesBetween(DateTime start, DateTime end, out string types)
+    {
+        var hits = _large.Where(t => t.Time >= start && t.Time <= end).ToList();
+        types = string.Join(", ", hits.GroupBy(t => t.Type).Select(g => $"{g.Key}: {g.Sum(t => t.Bytes)}"));
+        return hits.Sum(t => t.Bytes);
     }
 }

@@ -28,6 +28,10 @@ public sealed class GcPauseParserTests
         Assert.All(gcs, g => Assert.True(g.PauseMs > 0 && g.EndMs > g.StartMs && g.PauseMs >= g.EndMs - g.StartMs,
             $"gc {g.Number}: pause {g.PauseMs} ms must cover start..end {g.EndMs - g.StartMs} ms"));
         Assert.Equal(0, collector.OtherSuspensionMs);
+        // Blocking GCs: one suspension each, so the longest is the whole pause; stopping the threads is part of it.
+        Assert.All(gcs, g => Assert.Equal(1, g.Suspensions));
+        Assert.All(gcs, g => Assert.Equal(g.PauseMs, g.LongestSuspensionMs, 9));
+        Assert.All(gcs, g => Assert.True(g.SuspendingMs > 0 && g.SuspendingMs < g.PauseMs, $"gc {g.Number}: stopping threads took {g.SuspendingMs} ms of {g.PauseMs} ms"));
 
         GcTotals totals = GcTotals.Of(gcs);
         Assert.Equal(7, totals.Count);

@@ -61,6 +61,15 @@ public static class BucketMath
     public static List<(int Level, long Start)> Decompose(long from, long until, int levels, Func<int, long>? firstRetained = null)
     {
         var pieces = new List<(int, long)>();
+        Decompose(from, until, levels, firstRetained, pieces);
+        return pieces;
+    }
+
+    /// <summary><see cref="Decompose(long, long, int, Func{int, long}?)"/> appending to <paramref name="pieces"/>
+    /// (a query plan decomposes every timeline step: one reused list instead of one per step).</summary>
+    public static void Decompose(long from, long until, int levels, Func<int, long>? firstRetained, List<(int Level, long Start)> pieces)
+    {
+        int first = pieces.Count;
         long t = from;
         while (t < until)
         {
@@ -77,14 +86,13 @@ public static class BucketMath
                     continue;
                 }
                 long start = Floor(t, j);
-                if (pieces.Count == 0 || pieces[^1] != (j, start)) pieces.Add((j, start));
+                if (pieces.Count == first || pieces[^1] != (j, start)) pieces.Add((j, start));
                 t = start + Sizes[j];
                 continue;
             }
             pieces.Add((k, t));
             t += Sizes[k];
         }
-        return pieces;
     }
 
     /// <summary>pyroscope's timeline step for a range: the largest level size below range/1024, at least 10 s.</summary>

@@ -37,6 +37,10 @@ public sealed class ClusterConfigurationTests
         Assert.NotNull(app.Services.GetService<IGrainFactory>());
         var options = app.Services.GetRequiredService<ProfileClusterOptions>();
         Assert.Equal((ClusterMode.Redis, 40001, 40002, "127.0.0.1"), (options.Mode, options.SiloPort, options.GatewayPort, options.AdvertisedAddress));
+        // Shard grains are placed by storage bytes, and every silo rebalances (README "Running a cluster").
+        Assert.IsType<ShardBytesPlacementDirector>(app.Services.GetRequiredKeyedService<Orleans.Runtime.Placement.IPlacementDirector>(typeof(ShardBytesPlacement)));
+        Assert.Contains(app.Services.GetServices<ILifecycleParticipant<ISiloLifecycle>>(), p => p is ShardRebalancer);
+        Assert.Equal((5, 60, 0.25, 64L << 20), (options.LoadRefreshSeconds, options.RebalanceIntervalSeconds, options.RebalanceThresholdRatio, options.RebalanceMinBytes));
     }
 
     [Theory]
@@ -54,6 +58,10 @@ public sealed class ClusterConfigurationTests
     [InlineData("--Cluster:QueryResultSeconds", "30")] // not above the call timeout: a collecting silo could lose its part
     [InlineData("--Cluster:MaxPendingResultBytes", "1000")]
     [InlineData("--Cluster:LoadWaitSeconds", "-1")]
+    [InlineData("--Cluster:LoadRefreshSeconds", "0")]
+    [InlineData("--Cluster:RebalanceIntervalSeconds", "-1")]
+    [InlineData("--Cluster:RebalanceThresholdRatio", "-0.5")]
+    [InlineData("--Cluster:RebalanceMinBytes", "-1")]
     public void BadClusterSettingsStopTheServerBeforeItStarts(string key, string value)
     {
         using var dir = new TempDataDir();

@@ -19,12 +19,16 @@ public sealed class ShardCluster : IAsyncDisposable
 {
     private readonly TempDataDir _dir;
 
-    private ShardCluster(InProcessTestCluster cluster, TempDataDir dir, StorageOptions options)
+    private ShardCluster(InProcessTestCluster cluster, TempDataDir dir, StorageOptions options, ProfileClusterOptions clusterOptions)
     {
         Cluster = cluster;
         _dir = dir;
         Options = options;
+        ClusterOptions = clusterOptions;
     }
+
+    /// <summary>The <c>Cluster:</c> options every silo shares (one object: a test may change a setting the silos read at each use).</summary>
+    internal ProfileClusterOptions ClusterOptions { get; }
 
     public InProcessTestCluster Cluster { get; }
 
@@ -34,15 +38,15 @@ public sealed class ShardCluster : IAsyncDisposable
     /// <param name="shards">Storage:ShardCount.</param>
     /// <param name="chunkBytes">Cluster:MessageChunkBytes (small: partial trees travel in pieces).</param>
     /// <param name="maxPartialNodes">The partial trees' node cap.</param>
-    /// <param name="tune">Changes the other <c>Cluster:</c> options (call timeout, query deadline, …) before the silos start.</param>
+    /// <param name="configure">Changes the other <c>Cluster:</c> options (call timeout, query deadline, …) before the silos start.</param>
     /// <param name="services">Adds services to every silo before the shard grains' (a test's <c>ShardGrainHooks</c>).</param>
     public static async Task<ShardCluster> Start(int silos = 3, int shards = 4, int chunkBytes = 64 << 10, long maxPartialNodes = 5_000_000,
-        Action<ProfileClusterOptions>? tune = null, Action<IServiceCollection>? services = null)
+        Action<ProfileClusterOptions>? configure = null, Action<IServiceCollection>? services = null)
     {
         var dir = new TempDataDir();
         StorageOptions options = StorageTestKit.Options(dir.Path, shards);
         var cluster = new ProfileClusterOptions { MessageChunkBytes = chunkBytes, CallTimeoutSeconds = 30, MaxPartialNodes = maxPartialNodes };
-        tune?.Invoke(cluster);
+        configure?.Invoke(cluster);
         cluster.Validate();
         var builder = new InProcessTestClusterBuilder((short)silos);
         builder.ConfigureSilo((_, silo) =>
@@ -62,7 +66,7 @@ public sealed class ShardCluster : IAsyncDisposable
             dir.Dispose();
             throw;
         }
-        return new ShardCluster(built, dir, options);
+        return new ShardCluster(built, dir, options, cluster);
     }
 
     public IReadOnlyList<InProcessSiloHandle> Silos => Cluster.Silos;
@@ -75,6 +79,11 @@ public sealed class ShardCluster : IAsyncDisposable
     internal static ShardQueryTickets Tickets(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<ShardQueryTickets>();
 
     public IShardGrain Grain(string key) => Cluster.Client.GetGrain<IShardGrain>(key);
+
+    /// <summary>Silo <paramref name="silo"/>'s view of every silo's storage bytes.</summary>
+    internal static ShardLoadTable Table(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<ShardLoadTable>();
+
+    internal static ShardRebalancer Rebalancer(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<ShardRebalancer>();
 
     /// <summary>The silo whose registry holds the active shard <paramref name="key"/>, or null.</summary>
     public InProcessSiloHandle? SiloOf(string key) => Cluster.Silos.FirstOrDefault(s => s.IsActive && Local(s).Keys.Contains(key));

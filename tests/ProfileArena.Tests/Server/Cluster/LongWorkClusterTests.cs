@@ -51,7 +51,7 @@ public sealed class LongWorkClusterTests
     }
 
     private static Task<ShardCluster> StartCluster(SlowShards hooks, int queryTimeoutSeconds = 120, int queryResultSeconds = 60, int loadWaitSeconds = 10, long maxPendingBytes = 1L << 30) =>
-        ShardCluster.Start(tune: o =>
+        ShardCluster.Start(configure: o =>
         {
             o.MaxPendingResultBytes = maxPendingBytes;
             o.CallTimeoutSeconds = CallTimeoutSeconds;
