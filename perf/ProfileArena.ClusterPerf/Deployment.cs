@@ -1,4 +1,5 @@
 using System.Globalization;
+using ProfileArena.Processes;
 using ProfileArena.ServerLoad;
 
 namespace ProfileArena.ClusterPerf;

@@ -115,35 +115,142 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
         return await grain.Write(new ShardWrite(prepare, txn, [], upload));
     }
 
-    public async ValueTask<QueryResult> QueryAsync(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0)
+    public async ValueTask<QueryResult> QueryAsync(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0, CancellationToken cancellationToken = default)
     {
         ThrowIfNotReady();
         long now = NowSeconds();
         var (from, step, _, stepPieces) = ProfileStorage.PlanQuery(options, now, fromSeconds, untilSeconds, timelineStepSeconds);
         var query = new ShardQuery(selector.Name, WireCodec.Matchers(selector), fromSeconds, untilSeconds, timelineStepSeconds, now, cluster.MaxPartialNodes, cluster.MaxPartialNativeBytes);
-        int[] numbers = ShardNumbers(tenant);
-        ShardQueryReply[] replies = await Fan(numbers, n => Grain(ShardGrainKey.For(tenant, n)).Query(query));
-        var samples = new long[stepPieces.Length];
-        var matched = new List<(SeriesKey Key, SeriesMetadata Metadata)>();
-        int merged = 0;
-        for (int i = 0; i < replies.Length; i++)
+        string[] keys = [.. ShardNumbers(tenant).Select(n => ShardGrainKey.For(tenant, n))];
+        var parts = new QueryParts(keys);
+        try
         {
-            ShardQueryReply reply = replies[i];
-            string key = ShardGrainKey.For(tenant, numbers[i]);
-            WireCodec.ThrowIfFailed(reply.Outcome, key, cluster.MaxPartialNodes);
-            if (reply.Samples.Length != samples.Length)
-                throw new StorageUnavailableException($"shard {key} answered {reply.Samples.Length} timeline steps, {samples.Length} expected (silos with different Storage settings?)");
-            for (int s = 0; s < samples.Length; s++)
-                samples[s] = reply.Samples[s] > long.MaxValue - samples[s] ? long.MaxValue : samples[s] + reply.Samples[s]; // saturating, as a shard adds
-            matched.AddRange(reply.Matched.Select(m => (WireCodec.Key(tenant, m), WireCodec.Metadata(m))));
-            merged += reply.TreesMerged;
-            if (reply.TreeLength > 0) await MergePartial(key, reply, destination);
+            ShardQueryReply[] replies = await Collect(parts, query, cancellationToken);
+            var samples = new long[stepPieces.Length];
+            var matched = new List<(SeriesKey Key, SeriesMetadata Metadata)>();
+            int merged = 0;
+            for (int i = 0; i < replies.Length; i++)
+            {
+                ShardQueryReply reply = replies[i];
+                WireCodec.ThrowIfFailed(reply.Outcome, keys[i], cluster.MaxPartialNodes);
+                if (reply.Samples.Length != samples.Length)
+                    throw new StorageUnavailableException($"shard {keys[i]} answered {reply.Samples.Length} timeline steps, {samples.Length} expected (silos with different Storage settings?)");
+                for (int s = 0; s < samples.Length; s++)
+                    samples[s] = reply.Samples[s] > long.MaxValue - samples[s] ? long.MaxValue : samples[s] + reply.Samples[s]; // saturating, as a shard adds
+                matched.AddRange(reply.Matched.Select(m => (WireCodec.Key(tenant, m), WireCodec.Metadata(m))));
+                merged += reply.TreesMerged;
+                if (reply.TreeLength > 0) await MergePartial(keys[i], reply, destination, cancellationToken);
+                parts.Done(i);
+            }
+            return ProfileStorage.QueryResultOf(from, step, samples, matched, merged);
         }
-        return ProfileStorage.QueryResultOf(from, step, samples, matched, merged);
+        finally
+        {
+            // Whatever is not collected to the end (a failure, a refusal, the deadline, the client gone) is stopped
+            // and released now rather than at Cluster:QueryResultSeconds.
+            parts.CancelUnfinished(this);
+        }
+    }
+
+    /// <summary>
+    /// Starts every shard's part at once and collects each with short calls (<see cref="IShardGrain.TakeQuery"/>)
+    /// until all answered, the client went away (<paramref name="aborted"/>: <see cref="OperationCanceledException"/>)
+    /// or <see cref="ProfileClusterOptions.QueryTimeoutSeconds"/> passed (503 naming the shards that had not
+    /// answered). A shard that fails, or whose silo died, fails the query with 503: a partial answer is never
+    /// passed off as the whole one.
+    /// </summary>
+    private async Task<ShardQueryReply[]> Collect(QueryParts parts, ShardQuery query, CancellationToken aborted)
+    {
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(cluster.QueryTimeoutSeconds), time);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(aborted, deadline.Token);
+        Task<ShardQueryReply>[] calls = new Task<ShardQueryReply>[parts.Keys.Length];
+        for (int i = 0; i < calls.Length; i++)
+        {
+            calls[i] = CollectOne(parts, i, query, stop.Token);
+            // One shard failed: the query fails, the others stop collecting now.
+            _ = calls[i].ContinueWith(_ => StopQuietly(stop), CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+        try
+        {
+            return await Task.WhenAll(calls);
+        }
+        catch (Exception)
+        {
+            aborted.ThrowIfCancellationRequested();
+            if (calls.FirstOrDefault(c => c.IsFaulted && c.Exception!.InnerException is not OperationCanceledException) is { } failed)
+                throw failed.Exception!.InnerException!;
+            string[] late = [.. parts.Keys.Where((_, i) => !calls[i].IsCompletedSuccessfully)];
+            throw new StorageUnavailableException($"shard {string.Join(", ", late)} did not answer the query within Cluster:QueryTimeoutSeconds ({cluster.QueryTimeoutSeconds} s)");
+        }
+    }
+
+    private static void StopQuietly(CancellationTokenSource stop)
+    {
+        try
+        {
+            stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The query has ended already.
+        }
+    }
+
+    private async Task<ShardQueryReply> CollectOne(QueryParts parts, int i, ShardQuery query, CancellationToken stop)
+    {
+        string key = parts.Keys[i];
+        IShardGrain grain = Grain(key);
+        try
+        {
+            parts.Started(i, await grain.StartQuery(query).WaitAsync(stop));
+            while (true)
+            {
+                // Each call waits in the grain at most Cluster:CallTimeoutSeconds / 4 (QueryPollWait).
+                if (await grain.TakeQuery(parts.Tickets[i]).WaitAsync(stop) is { } reply) return reply;
+            }
+        }
+        catch (Exception e) when (e is not (OperationCanceledException or StorageUnavailableException))
+        {
+            // Orleans' own failures (call timeout, silo gone).
+            throw new StorageUnavailableException($"shard {key} did not answer the query ({e.GetType().Name}: {e.Message})", e);
+        }
+    }
+
+    /// <summary>The shards of one query, their tickets and which were collected to the end.</summary>
+    private sealed class QueryParts(string[] keys)
+    {
+        public string[] Keys { get; } = keys;
+        public Guid[] Tickets { get; } = new Guid[keys.Length];
+        private readonly bool[] _done = new bool[keys.Length];
+
+        public void Started(int i, Guid ticket) => Tickets[i] = ticket;
+
+        public void Done(int i) => _done[i] = true;
+
+        public void CancelUnfinished(ClusterProfileStorage storage)
+        {
+            for (int i = 0; i < Keys.Length; i++)
+            {
+                if (!_done[i] && Tickets[i] != Guid.Empty) storage.Cancel(Keys[i], Tickets[i]);
+            }
+        }
+    }
+
+    /// <summary>Cancels a shard's part without waiting (a one-way call; a silo gone keeps it until it expires).</summary>
+    private void Cancel(string key, Guid ticket)
+    {
+        try
+        {
+            _ = Grain(key).CancelQuery(ticket);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Expires by itself (Cluster:QueryResultSeconds).
+        }
     }
 
     /// <summary>Rebuilds a shard's partial tree (reading the pieces after the first) and merges it into <paramref name="destination"/>.</summary>
-    private async Task MergePartial(string key, ShardQueryReply reply, ProfileTree destination)
+    private async Task MergePartial(string key, ShardQueryReply reply, ProfileTree destination, CancellationToken aborted)
     {
         var bytes = new MemoryStream(checked((int)reply.TreeLength));
         bytes.Write(reply.Tree);
@@ -152,9 +259,9 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
             byte[] chunk;
             try
             {
-                chunk = await Grain(key).ReadChunk(reply.More, bytes.Length);
+                chunk = await Grain(key).ReadChunk(reply.More, bytes.Length).WaitAsync(aborted);
             }
-            catch (Exception e)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
                 throw new StorageUnavailableException($"shard {key} could not send the rest of its partial result ({e.Message})", e);
             }
@@ -176,8 +283,10 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
     {
         ThrowIfNotReady();
         var query = new ShardSeriesQuery(selector?.Name, WireCodec.Matchers(selector), fromSeconds, untilSeconds, NowSeconds());
-        WireSeries[][] replies = await Fan(ShardNumbers(tenant), n => Grain(ShardGrainKey.For(tenant, n)).Series(query));
-        var found = new HashSet<SeriesKey>(replies.SelectMany(r => r).Select(s => WireCodec.Key(tenant, s)));
+        int[] numbers = ShardNumbers(tenant);
+        ShardSeriesReply[] replies = await Fan(numbers, n => Grain(ShardGrainKey.For(tenant, n)).Series(query));
+        for (int i = 0; i < replies.Length; i++) WireCodec.ThrowIfFailed(replies[i].Outcome, ShardGrainKey.For(tenant, numbers[i]));
+        var found = new HashSet<SeriesKey>(replies.SelectMany(r => r.Series).Select(s => WireCodec.Key(tenant, s)));
         return [.. found.OrderBy(k => k.Canonical, StringComparer.Ordinal)];
     }
 
@@ -200,8 +309,8 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
         return [.. numbers];
     }
 
-    /// <summary>Asks every shard at once; a shard that fails or does not answer within the call timeout fails the
-    /// query with 503 (a partial answer is never passed off as the whole one).</summary>
+    /// <summary>Asks every shard at once (series lookups: one short call each); a shard that fails or does not answer
+    /// within the call timeout fails the lookup with 503 (a partial answer is never passed off as the whole one).</summary>
     private static async Task<T[]> Fan<T>(int[] numbers, Func<int, Task<T>> ask)
     {
         Task<T>[] calls = [.. numbers.Select(ask)];

@@ -67,6 +67,8 @@ public static class ClusterServiceCollectionExtensions
         services.AddSingleton(storage);
         services.AddSingleton(cluster);
         services.AddSingleton<LocalShards>();
+        services.AddSingleton<ShardQueryTickets>();
+        services.TryAddSingleton<ShardGrainHooks>(); // tests register theirs first
         services.AddSingleton(sp => new ClusterProfileStorage(sp.GetRequiredService<IGrainFactory>(), storage, cluster, sp.GetRequiredService<LocalShards>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<IProfileStorage>(sp => sp.GetRequiredService<ClusterProfileStorage>());
         services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>, ClusterReadiness>();

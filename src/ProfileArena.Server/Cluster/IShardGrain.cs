@@ -23,14 +23,25 @@ public interface IShardGrain : IGrainWithStringKey
     /// <summary>Drops a prepared part (in memory; replay drops prepares without commit as well).</summary>
     Task Abort(long txn);
 
-    /// <summary>This shard's part of a query: its partial tree (serialized), timeline and matching series.
-    /// Interleaves with everything: the shard's own locks let it run beside a write.</summary>
+    /// <summary>Starts this shard's part of a query in the background and answers its ticket at once (README
+    /// "Running a cluster": long queries). Interleaves with everything: the shard's own locks let it run beside a write.</summary>
     [AlwaysInterleave]
-    Task<ShardQueryReply> Query(ShardQuery query);
+    Task<Guid> StartQuery(ShardQuery query);
 
-    /// <summary>The next piece of a partial tree too large for one message (<see cref="ShardQueryReply.More"/>).</summary>
+    /// <summary>The part's reply once done — its partial tree (serialized), timeline and matching series — waiting
+    /// for it a bounded time (well under the call timeout); null: not yet, ask again. A ticket the grain does not
+    /// know (expired, cancelled, the shard reactivated) answers an Unavailable outcome.</summary>
     [AlwaysInterleave]
-    Task<byte[]> ReadChunk(Guid result, long offset);
+    Task<ShardQueryReply?> TakeQuery(Guid ticket);
+
+    /// <summary>The next piece of a taken partial tree too large for one message (<see cref="ShardQueryReply.More"/>).</summary>
+    [AlwaysInterleave]
+    Task<byte[]> ReadChunk(Guid ticket, long offset);
+
+    /// <summary>Stops a part nobody will collect (the client went away, the query's deadline passed, another shard
+    /// failed) and releases what it holds.</summary>
+    [AlwaysInterleave, OneWay]
+    Task CancelQuery(Guid ticket);
 
     /// <summary>Where this shard runs and the bytes it counts against that silo's budget (0 before its first write).</summary>
     [AlwaysInterleave]
@@ -38,13 +49,13 @@ public interface IShardGrain : IGrainWithStringKey
 
     /// <summary>Starts moving this shard to <paramref name="target"/> (Orleans migration: deactivation with a snapshot
     /// here, activation there from the shared medium). False, and nothing happens, while a call spanning messages is
-    /// half done here (a prepared part without its commit, a staged payload, an unread partial result): those live in
-    /// this activation's memory only. The rebalancer (<c>ShardRebalancer</c>) tries again at its next period.</summary>
+    /// half done here (a prepared part without its commit, a staged payload, a query part running or not yet collected)
+    /// or the shard is still loading: those live in this activation's memory only. The rebalancer (<c>ShardRebalancer</c>) tries again at its next period.</summary>
     Task<bool> MoveTo(SiloAddress target);
 
     /// <summary>The shard's series matching the selector (null: all) with data in [from, until).</summary>
     [AlwaysInterleave]
-    Task<WireSeries[]> Series(ShardSeriesQuery query);
+    Task<ShardSeriesReply> Series(ShardSeriesQuery query);
 }
 
 /// <summary>How a shard grain call ended: the single node's exception types, as codes.</summary>
@@ -62,6 +73,8 @@ public enum ShardOutcomeKind
     Invalid,
     /// <summary><c>StoreLimitExceededException</c>: a query's partial tree passed the query caps (HTTP 413).</summary>
     QueryLimit,
+    /// <summary><see cref="ShardLoadingException"/>: the shard is still loading after the bounded wait (HTTP 503, Retry-After).</summary>
+    Loading,
 }
 
 /// <summary>The outcome of a write call.</summary>
@@ -95,6 +108,10 @@ public sealed record ShardQuery(
 [GenerateSerializer, Immutable]
 public sealed record ShardSeriesQuery([property: Id(0)] string? Name, [property: Id(1)] WireMatcher[] Matchers, [property: Id(2)] long From, [property: Id(3)] long Until, [property: Id(4)] long Now);
 
+/// <summary>A shard's series lookup: Ok with the series, or the refusal (loading, load failed).</summary>
+[GenerateSerializer, Immutable]
+public sealed record ShardSeriesReply([property: Id(0)] ShardOutcome Outcome, [property: Id(1)] WireSeries[] Series);
+
 /// <summary>A series (its tenant is the grain's) with its metadata.</summary>
 [GenerateSerializer, Immutable]
 public sealed record WireSeries(
@@ -108,7 +125,7 @@ public sealed record WireSeries(
 /// <param name="Matched">Matching series with data, with their metadata.</param>
 /// <param name="TreeLength">Bytes of the partial tree (a <c>TreeStore.Save</c> snapshot of one tree); 0: nothing matched.</param>
 /// <param name="Tree">Its first bytes (all of them when <paramref name="More"/> is empty).</param>
-/// <param name="More">Where <see cref="IShardGrain.ReadChunk"/> finds the rest, or empty.</param>
+/// <param name="More">The ticket under which <see cref="IShardGrain.ReadChunk"/> finds the rest, or empty.</param>
 [GenerateSerializer, Immutable]
 public sealed record ShardQueryReply(
     [property: Id(0)] ShardOutcome Outcome, [property: Id(1)] int TreesMerged, [property: Id(2)] long[] Samples, [property: Id(3)] WireSeries[] Matched,

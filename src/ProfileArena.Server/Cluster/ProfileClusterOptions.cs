@@ -41,7 +41,8 @@ public sealed class ProfileClusterOptions
     /// one machine; give the host's address for several machines).</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
-    /// <summary>Grain call timeout (Orleans' default 30 s): a shard's write or query part that takes longer fails the call with 503.</summary>
+    /// <summary>Grain call timeout (Orleans' ResponseTimeout, default 30 s): a shard's write that takes longer fails
+    /// with 503. Queries are collected in calls shorter than this (<see cref="QueryTimeoutSeconds"/> bounds them).</summary>
     public int CallTimeoutSeconds { get; set; } = 30;
 
     /// <summary>Largest piece of a write payload or partial tree sent in one message (default 4 MiB, far below
@@ -51,6 +52,33 @@ public sealed class ProfileClusterOptions
     /// <summary>A prepared part of a call spanning shards whose commit has not come after this long is aborted
     /// (its receiving silo died between prepare and commit). Must exceed <see cref="CallTimeoutSeconds"/>.</summary>
     public int PreparedTimeoutSeconds { get; set; } = 120;
+
+    /// <summary>Longest a query waits for all its shards (default 300 s). A shard's part runs in the background of
+    /// its grain and the receiving silo collects it with short calls (each well under <see cref="CallTimeoutSeconds"/>),
+    /// so a query may take longer than one call; past this deadline it answers 503 naming the shard that had not
+    /// answered, and the shards' work is cancelled.</summary>
+    public int QueryTimeoutSeconds { get; set; } = 300;
+
+    /// <summary>A shard's finished query part that nobody collects for this long (its receiving silo died, or the
+    /// query was abandoned) is dropped with its bytes (default 60 s; must exceed <see cref="CallTimeoutSeconds"/>:
+    /// a collecting silo calls again every <see cref="CallTimeoutSeconds"/>/4 at most).</summary>
+    public int QueryResultSeconds { get; set; } = 60;
+
+    /// <summary>Bytes of finished query parts a silo holds for collection at most (default 1 GiB); a part that
+    /// would pass it is dropped and its query answers 503.</summary>
+    public long MaxPendingResultBytes { get; set; } = 1L << 30;
+
+    /// <summary>How long a write, series lookup or query waits for its shard to finish loading (snapshot and WAL
+    /// replay, in the background of the grain's activation) before answering 503 "loading, retry" with Retry-After
+    /// (default 10 s; a write or series lookup waits at most half of <see cref="CallTimeoutSeconds"/>, being one call).</summary>
+    public int LoadWaitSeconds { get; set; } = 10;
+
+    /// <summary>How long one collecting call waits in the grain for a query part: a quarter of the call timeout,
+    /// between 0.1 s and 5 s, so every call stays well under Orleans' ResponseTimeout.</summary>
+    internal TimeSpan QueryPollWait => TimeSpan.FromSeconds(Math.Clamp(CallTimeoutSeconds / 4.0, 0.1, 5));
+
+    /// <summary>How long a single call (write, series) waits for a loading shard.</summary>
+    internal TimeSpan CallLoadWait => TimeSpan.FromSeconds(Math.Min(LoadWaitSeconds, CallTimeoutSeconds / 2.0));
 
     /// <summary>Orleans' liveness probe timeout (<c>ClusterMembershipOptions.ProbeTimeout</c>; null = Orleans' 5 s).
     /// A silo that misses <see cref="NumMissedProbesLimit"/> probes in a row is suspected.</summary>
@@ -121,6 +149,10 @@ public sealed class ProfileClusterOptions
         if (CallTimeoutSeconds < 1) throw new ArgumentException("Cluster:CallTimeoutSeconds must be at least 1");
         if (MessageChunkBytes is < 1 << 16 or > 64 << 20) throw new ArgumentException("Cluster:MessageChunkBytes must be 64 KiB…64 MiB");
         if (PreparedTimeoutSeconds <= CallTimeoutSeconds) throw new ArgumentException("Cluster:PreparedTimeoutSeconds must exceed Cluster:CallTimeoutSeconds");
+        if (QueryTimeoutSeconds is < 1 or > 86_400) throw new ArgumentException($"Cluster:QueryTimeoutSeconds must be 1…86400, not {QueryTimeoutSeconds}");
+        if (QueryResultSeconds <= CallTimeoutSeconds) throw new ArgumentException("Cluster:QueryResultSeconds must exceed Cluster:CallTimeoutSeconds");
+        if (MaxPendingResultBytes < 64 << 10) throw new ArgumentException("Cluster:MaxPendingResultBytes must be at least 64 KiB");
+        if (LoadWaitSeconds is < 0 or > 86_400) throw new ArgumentException($"Cluster:LoadWaitSeconds must be 0…86400, not {LoadWaitSeconds}");
         foreach ((string key, double? seconds) in new[]
                  {
                      (nameof(ProbeTimeoutSeconds), ProbeTimeoutSeconds), (nameof(DeathVoteExpirationSeconds), DeathVoteExpirationSeconds),

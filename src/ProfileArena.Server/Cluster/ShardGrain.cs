@@ -9,14 +9,19 @@ namespace ProfileArena.Server.Cluster;
 
 /// <summary>
 /// A shard as a grain (native-notes.md, "Server storage": shard grains). It wraps the single server's
-/// <see cref="Shard"/> unchanged: opened (recovered from its snapshot and WAL) at activation when its directory
-/// exists, created at its first write, stopped with a snapshot at deactivation.
+/// <see cref="Shard"/> unchanged: opened (recovered from its snapshot and WAL) in the background of activation when
+/// its data exists, created at its first write, stopped with a snapshot at deactivation.
 /// <para>Threads: the grain's turns only route. Writes go into the shard's own loop (group commit, fsync; applied behind the acknowledgement)
 /// and the grain awaits it; queries merge on the thread pool under the shard's read locks. So the grain is
 /// <see cref="ReentrantAttribute">reentrant</see>: concurrent writes reach the loop together and share one fsync,
 /// and a query is never queued behind a write or a long merge (measured in Orleans: a read waited 1.4 s behind
-/// a 1.5 s merge in a non-reentrant grain). Grain state (staged payloads, pending results, prepared transactions)
-/// is touched only between awaits, on the activation's turn.</para>
+/// a 1.5 s merge in a non-reentrant grain). Grain state (staged payloads, prepared transactions) is touched only
+/// between awaits, on the activation's turn.</para>
+/// <para>Long work returns early (Orleans fails a call after ResponseTimeout and an activation after its own
+/// timeout): a query part runs in the background under a ticket (<see cref="ShardQueryTickets"/>) that the caller
+/// collects with short calls; loading (ownership, snapshot, WAL replay — a full replay for a large shard, possibly
+/// from blobs) runs in the background started by activation, and calls wait for it a bounded time
+/// (<see cref="ProfileClusterOptions.LoadWaitSeconds"/>), then answer "loading, retry" (<see cref="ShardLoadingException"/>).</para>
 /// <para>Lifetime: <see cref="KeepAliveAttribute">never collected when idle</see> — a shard's trees are its data
 /// in memory and reloading one is a full replay. Retention, periodic snapshots and the abort of orphaned prepared
 /// parts run on a grain timer.</para>
@@ -28,31 +33,31 @@ namespace ProfileArena.Server.Cluster;
 [Reentrant]
 [ShardBytesPlacement]
 [Immovable]
-internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions cluster, LocalShards local, TimeProvider time, ILoggerFactory logs, ILogger<ShardGrain> log)
+internal sealed class ShardGrain(
+    StorageOptions options, ProfileClusterOptions cluster, LocalShards local, ShardQueryTickets tickets, ShardGrainHooks hooks,
+    TimeProvider time, ILoggerFactory logs, ILogger<ShardGrain> log)
     : Grain, IShardGrain
 {
     private readonly Dictionary<Guid, Staged> _uploads = [];
-    private readonly Dictionary<Guid, Staged> _results = [];
     private readonly Dictionary<long, long> _prepared = []; // txn → when prepared (TimeProvider timestamp)
+    private readonly CancellationTokenSource _lifetime = new(); // cancelled at deactivation: stops a load still waiting
     private string _key = "";
     private string _tenant = "";
     private int _number;
-    private Shard? _shard;
+    private volatile Shard? _shard; // set by the background load (thread pool) or a first write (turn)
+    private Task _loading = Task.CompletedTask;
     private Task<Shard>? _creating;
     private long _lastSnapshot;
     private int _preparing; // Prepare writes in flight (not yet in _prepared)
 
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _key = this.GetPrimaryKeyString();
         (_tenant, _number) = ShardGrainKey.Parse(_key);
-        if (await Task.Run(() => local.Media.ExistingShardNumbers(_tenant).Contains(_number), cancellationToken))
-        {
-            // Recovery reads the snapshot and replays the WAL: file I/O and CPU, off the activation's turn.
-            // It must fit the activation's timeout (large shards: see README "Running a cluster").
-            Shard shard = await Task.Run(() => ProfileStorage.OpenShard(local.Media, options, _tenant, _number, NowSeconds, local.Budget, logs), cancellationToken);
-            Adopt(shard);
-        }
+        // Loading reads the snapshot and replays the WAL: I/O and CPU for as long as the shard is large. It runs
+        // in the background, so activation returns at once whatever the shard's size; calls wait for it (Loaded).
+        _loading = Task.Run(() => Load(_lifetime.Token));
+        _ = ForgetIfLoadFails();
         _lastSnapshot = time.GetTimestamp();
         this.RegisterGrainTimer(Maintain, new GrainTimerCreationOptions
         {
@@ -61,10 +66,75 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
             Interleave = true,
             KeepAlive = false,
         });
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Takes ownership of the shard and recovers it, if its data exists (else the first write creates it).</summary>
+    private async Task Load(CancellationToken cancellationToken)
+    {
+        await hooks.BeforeOpen(_key, cancellationToken);
+        if (!local.Media.ExistingShardNumbers(_tenant).Contains(_number)) return;
+        cancellationToken.ThrowIfCancellationRequested();
+        Adopt(ProfileStorage.OpenShard(local.Media, options, _tenant, _number, NowSeconds, local.Budget, logs));
+    }
+
+    /// <summary>A load that failed (medium unreachable, corrupt data, fenced) leaves the grain answering 503 with the
+    /// reason until it is collected: deactivated when idle, so that the next call loads anew, as a failed activation
+    /// would have been retried.</summary>
+    private async Task ForgetIfLoadFails()
+    {
+        try
+        {
+            await _loading;
+        }
+        catch (Exception e)
+        {
+            if (!_lifetime.IsCancellationRequested) log.LogError(e, "Shard grain {Key} could not load its shard", _key);
+            this.DeactivateOnIdle();
+        }
+    }
+
+    /// <summary>The shard once loaded (null: no data yet), waiting for the load at most <paramref name="wait"/>.</summary>
+    /// <exception cref="ShardLoadingException">Still loading after the wait.</exception>
+    /// <exception cref="StorageUnavailableException">The load failed.</exception>
+    private async Task<Shard?> Loaded(TimeSpan wait, CancellationToken cancellationToken = default)
+    {
+        Task loading = _loading;
+        if (!loading.IsCompleted)
+        {
+            try
+            {
+                await loading.WaitAsync(wait, time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                throw new ShardLoadingException(_key);
+            }
+            catch (Exception) when (loading.IsCompleted)
+            {
+                // Failed: answered below.
+            }
+        }
+        if (loading.Exception?.InnerException is { } failure)
+            throw new StorageUnavailableException($"shard {_key} could not be loaded ({failure.GetType().Name}: {failure.Message}); the next call loads it again", failure);
+        if (loading.IsCanceled) throw new StorageUnavailableException($"shard {_key} is deactivating");
+        return _shard;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
+        _lifetime.Cancel();
+        // The shard is disposed below: first every query part still reading it stops, and a load still running
+        // ends (its ownership taken before a successor's, never after).
+        await tickets.StopAll(_key);
+        try
+        {
+            await _loading;
+        }
+        catch (Exception)
+        {
+            // Failed or cancelled: nothing was adopted.
+        }
         Shard? shard = _shard;
         if (shard is null) return;
         _shard = null;
@@ -112,7 +182,7 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
             if (write.Prepare) _preparing++;
             try
             {
-                Shard shard = _shard ?? await Create();
+                Shard shard = await Loaded(cluster.CallLoadWait) ?? await Create();
                 await shard.Enqueue(write.Prepare ? Shard.WorkKind.Prepare : Shard.WorkKind.Ingest, profiles, write.Txn);
                 if (write.Prepare) _prepared[write.Txn] = time.GetTimestamp();
             }
@@ -178,37 +248,41 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
 
     // ---------------------------------------------------------------- reads (interleaved with everything)
 
-    public async Task<ShardQueryReply> Query(ShardQuery query)
+    public Task<Guid> StartQuery(ShardQuery query) => Task.FromResult(tickets.Start(_key, cancel => QueryPart(query, cancel)));
+
+    public Task<ShardQueryReply?> TakeQuery(Guid ticket) => tickets.Take(_key, ticket, cluster.QueryPollWait);
+
+    public Task<byte[]> ReadChunk(Guid ticket, long offset) => Task.FromResult(tickets.ReadChunk(_key, ticket, offset));
+
+    public Task CancelQuery(Guid ticket)
+    {
+        tickets.Cancel(_key, ticket);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>This shard's part of <paramref name="query"/>, on the thread pool (not the activation's turn): the
+    /// shard's locks make the merge safe beside the loop's writes, and the grain keeps answering meanwhile.
+    /// Cancellation (the query's client went away, its deadline passed, the grain deactivates) is seen before the
+    /// merge and before the partial tree is saved; a merge under way runs to its end.</summary>
+    private async Task<ShardQueryPart> QueryPart(ShardQuery query, CancellationToken cancellationToken)
     {
         var (_, _, pieces, stepPieces) = ProfileStorage.PlanQuery(options, query.Now, query.From, query.Until, query.Step);
         var samples = new long[stepPieces.Length];
-        if (_shard is not { } shard) return new ShardQueryReply(ShardOutcome.Ok, 0, samples, [], 0, [], Guid.Empty);
+        Shard? shard = await Loaded(TimeSpan.FromSeconds(cluster.LoadWaitSeconds), cancellationToken);
+        await hooks.BeforeQuery(_key, cancellationToken);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (shard is null) return new ShardQueryPart(ShardOutcome.Ok, 0, samples, [], null);
         SeriesSelector selector = WireCodec.Selector(query.Name, query.Matchers)!;
-        Partial partial;
         try
         {
-            // The merge runs on the thread pool, not on the activation's turn: the shard's locks make it safe
-            // beside the loop's writes, and the grain keeps answering meanwhile.
-            partial = await Task.Run(() => Merge(shard, selector, pieces, stepPieces, samples, query));
+            Partial partial = Merge(shard, selector, pieces, stepPieces, samples, query, cancellationToken);
+            WireSeries[] matched = [.. partial.Matched.Select(m => WireCodec.Series(m.Key, m.Metadata))];
+            return new ShardQueryPart(ShardOutcome.Ok, partial.TreesMerged, samples, matched, partial.Tree);
         }
         catch (StoreLimitExceededException e)
         {
-            return new ShardQueryReply(new ShardOutcome(ShardOutcomeKind.QueryLimit, e.Message), 0, samples, [], 0, [], Guid.Empty);
+            return new ShardQueryPart(new ShardOutcome(ShardOutcomeKind.QueryLimit, e.Message), 0, samples, [], null);
         }
-        WireSeries[] matched = [.. partial.Matched.Select(m => WireCodec.Series(m.Key, m.Metadata))];
-        if (partial.Tree is null) return new ShardQueryReply(ShardOutcome.Ok, partial.TreesMerged, samples, matched, 0, [], Guid.Empty);
-        long length = partial.Tree.Length;
-        int first = (int)Math.Min(length, cluster.MessageChunkBytes);
-        byte[] head = partial.Tree.GetBuffer().AsSpan(0, first).ToArray();
-        Guid more = Guid.Empty;
-        if (first < length)
-        {
-            // Larger than one message: the caller reads the rest with ReadChunk; unread results expire.
-            PurgeExpired(_results);
-            more = Guid.NewGuid();
-            _results.Add(more, new Staged(partial.Tree, time.GetTimestamp()));
-        }
-        return new ShardQueryReply(ShardOutcome.Ok, partial.TreesMerged, samples, matched, length, head, more);
     }
 
     /// <summary>
@@ -218,37 +292,37 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
     /// query caps (<see cref="ProfileClusterOptions.MaxPartialNodes"/>: 5 M nodes ≈ 160 MB + names, over Orleans'
     /// 100 MB message cap, hence <see cref="ProfileClusterOptions.MessageChunkBytes"/> pieces).
     /// </summary>
-    private static Partial Merge(Shard shard, SeriesSelector selector, List<(int, long)> pieces, List<(int, long)>[] stepPieces, long[] samples, ShardQuery query)
+    private static Partial Merge(Shard shard, SeriesSelector selector, List<(int, long)> pieces, List<(int, long)>[] stepPieces, long[] samples, ShardQuery query, CancellationToken cancellationToken)
     {
         using var store = new TreeStore(new TreeStoreOptions { MaxNodes = query.MaxNodes, MaxNativeBytes = query.MaxNativeBytes });
         ProfileTree tree = store.CreateTree();
         var matched = new List<(SeriesKey, SeriesMetadata)>();
         int merged = shard.Query(selector, pieces, stepPieces, tree, samples, matched);
         if (merged == 0) return new Partial(merged, matched, null);
+        cancellationToken.ThrowIfCancellationRequested();
         var bytes = new MemoryStream();
         store.Save(bytes);
         return new Partial(merged, matched, bytes);
     }
 
-    public Task<byte[]> ReadChunk(Guid result, long offset)
+    public async Task<ShardSeriesReply> Series(ShardSeriesQuery query)
     {
-        if (!_results.TryGetValue(result, out Staged? staged) || offset < 0 || offset >= staged.Data.Length)
-            throw new InvalidOperationException($"partial result {result} of shard {_key} has no bytes at {offset} (expired or already read)");
-        int count = (int)Math.Min(staged.Data.Length - offset, cluster.MessageChunkBytes);
-        byte[] chunk = staged.Data.GetBuffer().AsSpan((int)offset, count).ToArray();
-        if (offset + count == staged.Data.Length) _results.Remove(result);
-        return Task.FromResult(chunk);
-    }
-
-    public async Task<WireSeries[]> Series(ShardSeriesQuery query)
-    {
-        if (_shard is not { } shard) return [];
+        Shard? shard;
+        try
+        {
+            shard = await Loaded(cluster.CallLoadWait);
+        }
+        catch (StorageUnavailableException e)
+        {
+            return new ShardSeriesReply(WireCodec.Outcome(e)!, []);
+        }
+        if (shard is null) return new ShardSeriesReply(ShardOutcome.Ok, []);
         // Read-your-writes without blocking the activation's turn: wait for the acknowledged writes to be applied first.
         await shard.WhenAcknowledgedApplied();
         List<(int, long)> pieces = ProfileStorage.PlanSeries(options, query.Now, query.From, query.Until);
         var found = new HashSet<SeriesKey>();
         shard.Series(WireCodec.Selector(query.Name, query.Matchers), pieces, found);
-        return [.. found.Select(k => WireCodec.Series(k, SeriesMetadata.Default))];
+        return new ShardSeriesReply(ShardOutcome.Ok, [.. found.Select(k => WireCodec.Series(k, SeriesMetadata.Default))]);
     }
 
     // ---------------------------------------------------------------- place
@@ -258,8 +332,8 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
     public Task<bool> MoveTo(SiloAddress target)
     {
         PurgeExpired(_uploads);
-        PurgeExpired(_results);
-        if (_prepared.Count > 0 || _preparing > 0 || _uploads.Count > 0 || _results.Count > 0) return Task.FromResult(false);
+        // Not while loading, nor while query parts run or wait for collection (a move would cancel them).
+        if (_prepared.Count > 0 || _preparing > 0 || _uploads.Count > 0 || !_loading.IsCompleted || tickets.Held(_key) > 0) return Task.FromResult(false);
         // Checked and started in one turn: the migration marks the activation deactivating at once, so no call that
         // arrives after the check runs here (Orleans forwards it to the new activation).
         RequestContext.Set(IPlacementDirector.PlacementHintKey, target);
@@ -272,7 +346,6 @@ internal sealed class ShardGrain(StorageOptions options, ProfileClusterOptions c
     private async Task Maintain(CancellationToken cancellationToken)
     {
         PurgeExpired(_uploads);
-        PurgeExpired(_results);
         foreach (var (txn, at) in _prepared.ToList())
         {
             if (time.GetElapsedTime(at).TotalSeconds < cluster.PreparedTimeoutSeconds) continue;

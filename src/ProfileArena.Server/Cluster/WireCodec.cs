@@ -24,6 +24,7 @@ internal static class WireCodec
     public static ShardOutcome? Outcome(Exception e) => e switch
     {
         StorageFullException => new(ShardOutcomeKind.Full, e.Message),
+        ShardLoadingException => new(ShardOutcomeKind.Loading, e.Message),
         StorageUnavailableException or IOException => new(ShardOutcomeKind.Unavailable, e.Message),
         OverflowException => new(ShardOutcomeKind.Overflow, e.Message),
         ArgumentException => new(ShardOutcomeKind.Invalid, e.Message),
@@ -47,6 +48,7 @@ internal static class WireCodec
             case ShardOutcomeKind.Overflow: throw new OverflowException(message);
             case ShardOutcomeKind.Invalid: throw new ArgumentException(message);
             case ShardOutcomeKind.QueryLimit: throw new StoreLimitExceededException(StoreLimit.Nodes, queryCap, message);
+            case ShardOutcomeKind.Loading: throw new ShardLoadingException(shard);
             default: throw new StorageUnavailableException(message);
         }
     }

@@ -50,7 +50,7 @@ public sealed class ApiHandler(TenantResolver tenants, IProfileStorage storage, 
         catch (StorageUnavailableException e)
         {
             log.LogError(e, "storage could not make a write durable");
-            context.Response.Headers.RetryAfter = "30";
+            context.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
             await Reply(context, StatusCodes.Status503ServiceUnavailable, $"storage unavailable, nothing was stored: {e.Message}");
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)

@@ -60,12 +60,13 @@ public static class QueryEndpoints
         /// <summary>A temporary store for one query's merge.</summary>
         public TreeStore NewQueryStore() => new(new TreeStoreOptions { MaxNodes = Limits.MaxQueryNodes, MaxNativeBytes = Limits.MaxQueryNativeBytes });
 
-        /// <summary>Merges the selector's series into <paramref name="tree"/>.</summary>
-        public async Task<QueryResult> Merge(string tenant, ParsedSelector selector, long from, long until, ProfileTree tree)
+        /// <summary>Merges the selector's series into <paramref name="tree"/>; <c>aborted</c> is the request's
+        /// <c>RequestAborted</c>: a client that goes away cancels the shards' work (a cluster).</summary>
+        public async Task<QueryResult> Merge(string tenant, ParsedSelector selector, long from, long until, ProfileTree tree, CancellationToken aborted)
         {
             try
             {
-                return await storage.QueryAsync(tenant, selector.ToSeriesSelector(), from, until, tree);
+                return await storage.QueryAsync(tenant, selector.ToSeriesSelector(), from, until, tree, cancellationToken: aborted);
             }
             catch (StoreLimitExceededException e)
             {
@@ -143,7 +144,7 @@ public static class QueryEndpoints
         using TreeStore store = s.NewQueryStore();
         ProfileTree tree = store.CreateTree();
         long started = Stopwatch.GetTimestamp();
-        QueryResult result = await s.Merge(tenant, selector, from, until, tree);
+        QueryResult result = await s.Merge(tenant, selector, from, until, tree, context.RequestAborted);
         started = s.Phase("merge", started);
         s.Metrics.QueryTreesMerged.Inc(result.TreesMerged);
         if (format == "json")
@@ -181,8 +182,8 @@ public static class QueryEndpoints
         int maxNodes = MaxNodes(q);
         using TreeStore store = s.NewQueryStore();
         ProfileTree left = store.CreateTree(), right = store.CreateTree();
-        QueryResult leftResult = await s.Merge(tenant, leftSelector, leftFrom, leftUntil, left);
-        QueryResult rightResult = await s.Merge(tenant, rightSelector, rightFrom, rightUntil, right);
+        QueryResult leftResult = await s.Merge(tenant, leftSelector, leftFrom, leftUntil, left, context.RequestAborted);
+        QueryResult rightResult = await s.Merge(tenant, rightSelector, rightFrom, rightUntil, right, context.RequestAborted);
         QueryResult shown = leftResult.Series > 0 ? leftResult : rightResult;
         await Send(context, "application/json", o => FlamebearerFormat.ExportDiff(left, right, o, new FlamebearerOptions
         {
@@ -251,7 +252,7 @@ public static class QueryEndpoints
         };
         using TreeStore store = s.NewQueryStore();
         ProfileTree tree = store.CreateTree();
-        QueryResult result = await s.Merge(tenant, selector, from, until, tree);
+        QueryResult result = await s.Merge(tenant, selector, from, until, tree, context.RequestAborted);
         List<FunctionTotal> top = FunctionTotals.Top(tree, n, order);
         await context.Response.WriteAsJsonAsync(new TopReply(selector.Name!, by, result.Metadata.Units, tree.Total, result.Series,
             [.. top.Select(f => new TopFunction(f.Name, f.Self, f.Total))]), context.RequestAborted);
@@ -264,7 +265,7 @@ public static class QueryEndpoints
         var (selector, from, until) = s.Range(context.Request.Query, "query", "name", "from", "until");
         using TreeStore store = s.NewQueryStore();
         ProfileTree tree = store.CreateTree();
-        QueryResult result = await s.Merge(tenant, selector, from, until, tree);
+        QueryResult result = await s.Merge(tenant, selector, from, until, tree, context.RequestAborted);
         string name = selector.Name!;
         string type = name[(name.LastIndexOf('.') + 1)..];
         string unit = result.Metadata.Units == "samples" ? "count" : result.Metadata.Units;

@@ -28,7 +28,11 @@ public sealed record QueryResult(int Series, SeriesMetadata Metadata, Timeline T
 public sealed class StorageFullException(string message) : Exception(message);
 
 /// <summary>Storage could not make a write durable (disk full, I/O error): nothing was stored (HTTP 503).</summary>
-public class StorageUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+public class StorageUnavailableException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The Retry-After the HTTP layer sends (seconds): 30 by default, less for a short wait (a shard loading).</summary>
+    public int RetryAfterSeconds { get; init; } = 30;
+}
 
 /// <summary>
 /// The server's storage: series of profile trees in time buckets, durable through a write-ahead log.
@@ -63,8 +67,10 @@ public interface IProfileStorage
     StorageStats Stats();
 
     /// <summary><see cref="Query"/> for storage whose shards answer asynchronously (a cluster's shard grains);
-    /// the HTTP layer calls this one. The single node answers on the caller's thread.</summary>
-    ValueTask<QueryResult> QueryAsync(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0) =>
+    /// the HTTP layer calls this one. The single node answers on the caller's thread. A cancelled
+    /// <c>cancellationToken</c> (the client went away) stops a cluster's shard work still running for the query;
+    /// the single node's merge on the caller's thread does not look at it.</summary>
+    ValueTask<QueryResult> QueryAsync(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(Query(tenant, selector, fromSeconds, untilSeconds, destination, timelineStepSeconds));
 
     /// <summary><see cref="Series"/>, asynchronously (see <see cref="QueryAsync"/>).</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -35,12 +36,19 @@ public sealed class InProcessServer : IAsyncDisposable
 
     public static async Task<InProcessServer> Start(params string[] extraArgs) => await StartIn(null, extraArgs);
 
-    public static async Task<InProcessServer> StartIn(string? dataDir, params string[] extraArgs)
+    public static Task<InProcessServer> StartIn(string? dataDir, params string[] extraArgs) => StartWith(dataDir, null, extraArgs);
+
+    /// <summary><see cref="StartIn"/> with <paramref name="services"/> registered before the server's storage (test hooks).</summary>
+    public static async Task<InProcessServer> StartWith(string? dataDir, Action<IServiceCollection>? services, params string[] extraArgs)
     {
         bool owns = dataDir is null;
         dataDir ??= Path.Combine(Path.GetTempPath(), "pa-server-" + Guid.NewGuid().ToString("N"));
         string[] args = ["--urls", "http://127.0.0.1:0", "--data-dir", dataDir, "--Logging:LogLevel:Default", "Warning", .. extraArgs];
-        WebApplication app = ServerApp.Build(args, (services, configuration) => services.AddProfileStorageOrCluster(configuration));
+        WebApplication app = ServerApp.Build(args, (collection, configuration) =>
+        {
+            services?.Invoke(collection);
+            collection.AddProfileStorageOrCluster(configuration);
+        });
         await app.StartAsync();
         var server = new InProcessServer(app, dataDir, owns);
         await server.WaitReady();

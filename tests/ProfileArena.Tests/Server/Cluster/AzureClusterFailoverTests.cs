@@ -280,7 +280,7 @@ public sealed class AzureClusterFailoverTests(AzuriteFixture azurite, ITestOutpu
 
     private static string Describe(HttpStatusCode status) => status == 0 ? "no answer (connection cut or timeout)" : $"{(int)status}";
 
-    private static string Port() => RedisServer.FreeLoopbackPort().ToString(CultureInfo.InvariantCulture);
+    private static string Port() => ProfileArena.Processes.RedisProcess.FreeLoopbackPort().ToString(CultureInfo.InvariantCulture);
 
     private static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 

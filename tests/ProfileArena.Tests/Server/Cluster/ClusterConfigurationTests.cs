@@ -54,6 +54,10 @@ public sealed class ClusterConfigurationTests
     [InlineData("--Cluster:TableRefreshSeconds", "-1")]
     [InlineData("--Cluster:NumMissedProbesLimit", "0")]
     [InlineData("--Cluster:NumVotesForDeathDeclaration", "0")]
+    [InlineData("--Cluster:QueryTimeoutSeconds", "0")]
+    [InlineData("--Cluster:QueryResultSeconds", "30")] // not above the call timeout: a collecting silo could lose its part
+    [InlineData("--Cluster:MaxPendingResultBytes", "1000")]
+    [InlineData("--Cluster:LoadWaitSeconds", "-1")]
     [InlineData("--Cluster:LoadRefreshSeconds", "0")]
     [InlineData("--Cluster:RebalanceIntervalSeconds", "-1")]
     [InlineData("--Cluster:RebalanceThresholdRatio", "-0.5")]

@@ -34,8 +34,14 @@ public sealed class ShardCluster : IAsyncDisposable
 
     public StorageOptions Options { get; }
 
+    /// <param name="silos">Silos started.</param>
+    /// <param name="shards">Storage:ShardCount.</param>
+    /// <param name="chunkBytes">Cluster:MessageChunkBytes (small: partial trees travel in pieces).</param>
+    /// <param name="maxPartialNodes">The partial trees' node cap.</param>
+    /// <param name="configure">Changes the other <c>Cluster:</c> options (call timeout, query deadline, …) before the silos start.</param>
+    /// <param name="services">Adds services to every silo before the shard grains' (a test's <c>ShardGrainHooks</c>).</param>
     public static async Task<ShardCluster> Start(int silos = 3, int shards = 4, int chunkBytes = 64 << 10, long maxPartialNodes = 5_000_000,
-        Action<ProfileClusterOptions>? configure = null)
+        Action<ProfileClusterOptions>? configure = null, Action<IServiceCollection>? services = null)
     {
         var dir = new TempDataDir();
         StorageOptions options = StorageTestKit.Options(dir.Path, shards);
@@ -43,7 +49,11 @@ public sealed class ShardCluster : IAsyncDisposable
         configure?.Invoke(cluster);
         cluster.Validate();
         var builder = new InProcessTestClusterBuilder((short)silos);
-        builder.ConfigureSilo((_, silo) => ClusterServiceCollectionExtensions.AddShardGrains(silo, options, cluster));
+        builder.ConfigureSilo((_, silo) =>
+        {
+            services?.Invoke(silo.Services);
+            ClusterServiceCollectionExtensions.AddShardGrains(silo, options, cluster);
+        });
         builder.ConfigureHost(host => host.Logging.SetMinimumLevel(LogLevel.Warning));
         InProcessTestCluster built = builder.Build();
         try
@@ -65,6 +75,8 @@ public sealed class ShardCluster : IAsyncDisposable
     public IProfileStorage Storage(int silo) => Cluster.Silos[silo].ServiceProvider.GetRequiredService<IProfileStorage>();
 
     internal static LocalShards Local(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<LocalShards>();
+
+    internal static ShardQueryTickets Tickets(InProcessSiloHandle silo) => silo.ServiceProvider.GetRequiredService<ShardQueryTickets>();
 
     public IShardGrain Grain(string key) => Cluster.Client.GetGrain<IShardGrain>(key);
 

@@ -1,75 +1,8 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
+using ProfileArena.Processes;
 using ProfileArena.Tests.Server.Storage;
 
 namespace ProfileArena.Tests.Server.Cluster;
-
-/// <summary>Debian's redis-server on a free loopback port, no persistence, killed at the end.</summary>
-public sealed class RedisServer : IDisposable
-{
-    private readonly Process _process;
-
-    private RedisServer(Process process, int port)
-    {
-        _process = process;
-        Port = port;
-    }
-
-    public int Port { get; }
-
-    public string ConnectionString => $"127.0.0.1:{Port}";
-
-    public static async Task<RedisServer> Start()
-    {
-        string? binary = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server" }.FirstOrDefault(File.Exists);
-        Assert.True(binary is not null, "redis-server is missing: `apt-get install -y redis-server` (.ci/run installs it)");
-        int port = FreeLoopbackPort();
-        var start = new ProcessStartInfo(binary!) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string arg in new[] { "--save", "", "--appendonly", "no", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1" })
-            start.ArgumentList.Add(arg);
-        var process = Process.Start(start)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var server = new RedisServer(process, port);
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(20))
-        {
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port, TestContext.Current.CancellationToken);
-                return server;
-            }
-            catch (SocketException)
-            {
-                Assert.False(process.HasExited, $"redis-server exited with code {(process.HasExited ? process.ExitCode : 0)}");
-                await Task.Delay(50, TestContext.Current.CancellationToken);
-            }
-        }
-        server.Dispose();
-        throw new TimeoutException("redis-server did not listen within 20 s");
-    }
-
-    internal static int FreeLoopbackPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    public void Dispose()
-    {
-        if (!_process.HasExited)
-        {
-            _process.Kill();
-            _process.WaitForExit(10_000);
-        }
-        _process.Dispose();
-    }
-}
 
 /// <summary>Two real servers (ServerApp, as Program.cs builds it) with <c>Cluster:Mode=Redis</c> form one
 /// cluster through Debian's redis-server and serve the HTTP API together: writes through one, reads through
@@ -79,14 +12,14 @@ public sealed class RedisClusterTests
     [Fact]
     public async Task TwoSilosWithRedisMembershipServeIngestAndRender()
     {
-        using RedisServer redis = await RedisServer.Start();
+        using RedisProcess redis = await RedisProcess.StartAsync(logFile: null, TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
         using var shared = new TempDataDir();
         string clusterId = "test-" + Guid.NewGuid().ToString("N")[..8];
         string[] Silo() =>
         [
             "--Cluster:Mode", "Redis", "--Cluster:ConnectionString", redis.ConnectionString, "--Cluster:ClusterId", clusterId,
-            "--Cluster:SiloPort", RedisServer.FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--Cluster:GatewayPort", RedisServer.FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Cluster:SiloPort", RedisProcess.FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Cluster:GatewayPort", RedisProcess.FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture),
             "--Storage:ShardCount", "4",
         ];
         await using InProcessServer a = await InProcessServer.StartIn(shared.Path, Silo());

@@ -129,7 +129,9 @@ public sealed class ShardGrainClusterTests
                 for (int n = 0; n < 5; n++)
                 {
                     string key = ShardGrainKey.For(tenant, n);
-                    WireSeries[] held = await cluster.Grain(key).Series(new ShardSeriesQuery(null, [], 0, T0 + 10_000, T0));
+                    ShardSeriesReply reply = await cluster.Grain(key).Series(new ShardSeriesQuery(null, [], 0, T0 + 10_000, T0));
+                    Assert.Equal(ShardOutcomeKind.Ok, reply.Outcome.Kind);
+                    WireSeries[] held = reply.Series;
                     List<string> actual = [.. held.Select(s => WireCodec.Key(tenant, s).ToString()).Order(StringComparer.Ordinal)];
                     Assert.Equal(expected.GetValueOrDefault(key) ?? [], actual);
                     // A shard exists on the medium exactly for the shards that were written.
@@ -144,9 +146,9 @@ public sealed class ShardGrainClusterTests
             // the same type the single node's destination store throws; a small query still answers.
             using var store = new TreeStore();
             var limit = await Assert.ThrowsAsync<StoreLimitExceededException>(async () =>
-                await cluster.Storage(1).QueryAsync("acme", StorageTestKit.Selector("api.cpu"), T0, T0 + 3640, store.CreateTree()));
+                await cluster.Storage(1).QueryAsync("acme", StorageTestKit.Selector("api.cpu"), T0, T0 + 3640, store.CreateTree(), cancellationToken: TestContext.Current.CancellationToken));
             Assert.Equal(1000, limit.LimitValue);
-            QueryResult small = await cluster.Storage(2).QueryAsync("acme", StorageTestKit.Selector("db.cpu"), T0, T0 + 3640, store.CreateTree());
+            QueryResult small = await cluster.Storage(2).QueryAsync("acme", StorageTestKit.Selector("db.cpu"), T0, T0 + 3640, store.CreateTree(), cancellationToken: TestContext.Current.CancellationToken);
             Assert.True(small.Series > 0);
 
             // A call spanning two shard grains, refused by one (its bucket total would pass 2^64 − 1): the prepared
@@ -161,16 +163,16 @@ public sealed class ShardGrainClusterTests
             {
                 await cluster.Storage(0).IngestAsync([nearMax], TestContext.Current.CancellationToken);
                 await Assert.ThrowsAsync<OverflowException>(async () => await cluster.Storage(1).IngestAsync([fine, over], TestContext.Current.CancellationToken));
-                QueryResult none = await cluster.Storage(2).QueryAsync("acme", StorageTestKit.Selector(second.Name), T0, T0 + 8000, store.CreateTree());
+                QueryResult none = await cluster.Storage(2).QueryAsync("acme", StorageTestKit.Selector(second.Name), T0, T0 + 8000, store.CreateTree(), cancellationToken: TestContext.Current.CancellationToken);
                 Assert.Equal(0, none.Series);
                 // The aborted part is gone for good, its reservation too (else this bucket would be near 2^64 twice):
                 // the next spanning call commits both parts.
                 await cluster.Storage(1).IngestAsync([fine, again], TestContext.Current.CancellationToken);
                 ProfileTree both = store.CreateTree();
-                await cluster.Storage(0).QueryAsync("acme", StorageTestKit.Selector(second.Name), T0, T0 + 8000, both);
+                await cluster.Storage(0).QueryAsync("acme", StorageTestKit.Selector(second.Name), T0, T0 + 8000, both, cancellationToken: TestContext.Current.CancellationToken);
                 Assert.Equal(ulong.MaxValue - 10, both.Total);
                 ProfileTree nearly = store.CreateTree();
-                await cluster.Storage(0).QueryAsync("acme", StorageTestKit.Selector(first.Name), T0, T0 + 8000, nearly);
+                await cluster.Storage(0).QueryAsync("acme", StorageTestKit.Selector(first.Name), T0, T0 + 8000, nearly, cancellationToken: TestContext.Current.CancellationToken);
                 Assert.Equal(ulong.MaxValue - 9, nearly.Total);
             }
             finally
