@@ -9,7 +9,8 @@ namespace ProfileArena.Formats;
 /// Large Object Heap again (and trigger the next gen2) — but within fixed bounds: at most
 /// <see cref="MaxArraysPerSize"/> arrays per power-of-two length, and no array longer than
 /// <see cref="MaxRetainedLength"/> (a larger request gets an exact, unpooled array that is dropped on return).
-/// So it retains at most <c>MaxArraysPerSize × 2 × MaxRetainedLength</c> elements, and
+/// So it retains at most <c>MaxArraysPerSize × 2 × MaxRetainedLength</c> elements, and never more than
+/// <see cref="MaxRetainedBytes"/> when that bound is given (an array that would pass it is dropped), and
 /// <see cref="RetainedBytes"/> (also summed over every pool in <see cref="RetainingArrayPools.RetainedBytes"/>)
 /// says how much it holds now. Thread-safe: one lock per length class.
 /// </summary>
@@ -25,9 +26,19 @@ public sealed class RetainingArrayPool<T> : ArrayPool<T>
     /// <paramref name="maxRetainedLength"/> (rounded down to a power of two, at least 16).</summary>
     /// <exception cref="ArgumentOutOfRangeException">A bound is below 1 (arrays) or 16 (length).</exception>
     public RetainingArrayPool(int maxArraysPerSize, int maxRetainedLength)
+        : this(maxArraysPerSize, maxRetainedLength, long.MaxValue)
+    {
+    }
+
+    /// <summary>As <see cref="RetainingArrayPool{T}(int, int)"/>, holding at most <paramref name="maxRetainedBytes"/>
+    /// bytes in all: many arrays per length class for bursts of one size, without their product as the bound.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A bound is below 1 (arrays, bytes) or 16 (length).</exception>
+    public RetainingArrayPool(int maxArraysPerSize, int maxRetainedLength, long maxRetainedBytes)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxArraysPerSize, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRetainedLength, MinLength);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRetainedBytes, 1);
+        MaxRetainedBytes = maxRetainedBytes;
         MaxArraysPerSize = maxArraysPerSize;
         MaxRetainedLength = 1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)maxRetainedLength));
         int classes = ClassOf(MaxRetainedLength) + 1;
@@ -39,6 +50,9 @@ public sealed class RetainingArrayPool<T> : ArrayPool<T>
             _locks[i] = new Lock();
         }
     }
+
+    /// <summary>Most bytes kept in all (<see cref="long.MaxValue"/>: only the per-class bounds apply).</summary>
+    public long MaxRetainedBytes { get; }
 
     /// <summary>Most arrays kept per length class.</summary>
     public int MaxArraysPerSize { get; }
@@ -79,8 +93,15 @@ public sealed class RetainingArrayPool<T> : ArrayPool<T>
         lock (_locks[c])
         {
             if (_classes[c].Count >= MaxArraysPerSize) return;
+            // The byte bound spans classes (one lock each): claim the bytes first, give them back if they do not fit.
+            long bytes = (long)length * ElementBytes;
+            if (Interlocked.Add(ref _retainedBytes, bytes) > MaxRetainedBytes)
+            {
+                Interlocked.Add(ref _retainedBytes, -bytes);
+                return;
+            }
+            RetainingArrayPools.Add(bytes);
             _classes[c].Push(array);
-            Count(length);
         }
     }
 

@@ -63,6 +63,48 @@ public sealed class RetainingArrayPoolTests
         Assert.True(pool.RetainedBytes <= 2L * perSize * largest * sizeof(long));
     }
 
+    [Theory]
+    [InlineData(32, 1 << 12, 100_000)]
+    [InlineData(4, 1 << 10, 1)] // keeps nothing
+    [InlineData(64, 1 << 14, 1 << 20)]
+    public void The_byte_bound_spans_length_classes_as_a_model_says(int perSize, int maxLength, long maxBytes)
+    {
+        var pool = new RetainingArrayPool<int>(perSize, maxLength, maxBytes);
+        var model = new Dictionary<int, Stack<int[]>>();
+        long modelBytes = 0;
+        var rented = new List<int[]>();
+        var random = new Random(perSize + maxLength + (int)maxBytes);
+        for (int step = 0; step < 6000; step++)
+        {
+            if (rented.Count == 0 || random.Next(2) == 0)
+            {
+                int want = random.Next(1, pool.MaxRetainedLength + 1);
+                int[] a = pool.Rent(want);
+                if (model.TryGetValue(a.Length, out var kept) && kept.Count > 0)
+                {
+                    Assert.Same(kept.Pop(), a);
+                    modelBytes -= a.Length * sizeof(int);
+                }
+                rented.Add(a);
+            }
+            else
+            {
+                int i = random.Next(rented.Count);
+                int[] a = rented[i];
+                rented.RemoveAt(i);
+                pool.Return(a);
+                if (!model.TryGetValue(a.Length, out var kept)) model[a.Length] = kept = new Stack<int[]>();
+                if (kept.Count < perSize && modelBytes + a.Length * sizeof(int) <= maxBytes)
+                {
+                    kept.Push(a);
+                    modelBytes += a.Length * sizeof(int);
+                }
+            }
+            Assert.Equal(modelBytes, pool.RetainedBytes);
+            Assert.True(pool.RetainedBytes <= maxBytes, $"step {step}: {pool.RetainedBytes} bytes kept, bound {maxBytes}");
+        }
+    }
+
     [Fact]
     public void Foreign_arrays_are_dropped_and_kept_reference_arrays_hold_no_objects()
     {
