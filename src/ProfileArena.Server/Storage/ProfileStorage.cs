@@ -258,7 +258,13 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     }
 
     /// <inheritdoc/>
-    public StorageStats Stats() => ShardStats.Sum(_tenants.Values.SelectMany(t => t.All));
+    public StorageStats Stats()
+    {
+        StorageStats shards = ShardStats.Sum(_tenants.Values.SelectMany(t => t.All));
+        if (_cache == null) return shards;
+        var (entries, hits, extended, rebuilt, evicted, bytes) = MergeCacheCounters;
+        return shards with { BudgetBytes = shards.BudgetBytes + bytes, MergeCache = (bytes, entries, hits, extended, rebuilt, evicted) };
+    }
 
     /// <summary>Native bytes held by all shards.</summary>
     public long NativeBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.NativeBytes);

@@ -8,8 +8,9 @@ namespace ProfileArena.Server.Storage.Cache;
 internal readonly record struct MergeComponent(int Piece, Shard Shard, ITreeBackend Backend, int Tree, TreeStamp Stamp);
 
 /// <summary>
-/// Merged trees kept between queries (native-notes.md, "Server storage", merge cache): for one tenant, selector and
-/// range length, the pieces of a query's decomposition are grouped by (level, side of the range's coarsest run), and
+/// Merged trees kept between queries (native-notes.md, "Server storage", merge cache): for one tenant and selector, the
+/// pieces of a query's decomposition are grouped by level and side (left of the coarsest run, the run, right of it;
+/// left and run groups also by range length), and
 /// each group's trees — over every matching series of every shard — are merged once into a cached tree of its own
 /// <see cref="TreeStore"/>. A later query with the same key merges that one tree instead of the group's stored trees,
 /// after merging into it (in place) the trees the group gained since: a 1 h render repeated while time moves on adds
@@ -73,18 +74,18 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         {
             if (pieces[p].Level > pieces[top].Level) top = p;
         }
-        var groups = new SortedDictionary<(int Level, bool Left), List<MergeComponent>>();
+        var groups = new SortedDictionary<(int Level, Side Side), List<MergeComponent>>();
         var direct = new List<MergeComponent>();
         foreach (MergeComponent c in components)
         {
             int level = pieces[c.Piece].Level;
-            bool left = c.Piece < top;
-            if (level == 0 && left)
+            Side side = c.Piece < top ? Side.Left : level == pieces[top].Level ? Side.Top : Side.Right;
+            if (level == 0 && side == Side.Left)
             {
                 direct.Add(c);
                 continue;
             }
-            if (!groups.TryGetValue((level, left), out List<MergeComponent>? list)) groups.Add((level, left), list = []);
+            if (!groups.TryGetValue((level, side), out List<MergeComponent>? list)) groups.Add((level, side), list = []);
             list.Add(c);
         }
         int merged = 0;
@@ -94,9 +95,11 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             if (!shard.Key.MergeCollected(destination, part)) return -1;
             merged += part.Length;
         }
-        foreach (var ((level, left), group) in groups)
+        foreach (var ((level, side), group) in groups)
         {
-            if (!MergeGroup(new EntryKey(tenant, selector, range, level, left), group, destination)) return -1;
+            // The right side's groups do not depend on the range's length (level k holds the finished level-k blocks
+            // of the newest level-(k+1) block), so renders of the last hour and the last day share them.
+            if (!MergeGroup(new EntryKey(tenant, selector, side == Side.Right ? 0 : range, level, side), group, destination)) return -1;
             merged++;
             Trim(room);
         }
@@ -260,7 +263,10 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         }
     }
 
-    private readonly record struct EntryKey(string Tenant, string Selector, long Range, int Level, bool Left);
+    /// <summary>Where a piece lies in its query's decomposition: before the coarsest run, in it, after it.</summary>
+    private enum Side { Left, Top, Right }
+
+    private readonly record struct EntryKey(string Tenant, string Selector, long Range, int Level, Side Side);
 
     /// <summary>A cached merge: its own store and tree, and the stored trees (with stamps) it is the sum of.</summary>
     private sealed class Entry
