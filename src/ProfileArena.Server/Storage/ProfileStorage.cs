@@ -158,7 +158,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
                 matched.Clear();
                 Array.Clear(samples);
                 foreach (Shard shard in shards) shard.Collect(selector, pieces, stepPieces, samples, matched, components);
-                int cached = _cache.Merge(tenant, selectorKey, normalizedUntil - normalizedFrom, pieces, components, destination, CacheRoom);
+                int cached = _cache.Merge(tenant, selectorKey, normalizedUntil - normalizedFrom, normalizedUntil, pieces, components, destination, CacheRoom);
                 if (cached >= 0) return QueryResultOf(from, step, samples, matched, cached);
                 destination.Clear();
             }

@@ -61,12 +61,12 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
 
     /// <summary>
     /// Merges the trees of <paramref name="components"/> into the empty <paramref name="destination"/>, through the
-    /// cache: level-0 pieces left of the range's coarsest run directly (the range's moving start changes them at every
-    /// step), every other group through its entry. Returns the number of trees merged into the destination, or −1 when
+    /// cache: level-0 pieces left of the range's coarsest run and pieces ending in the range's last 10 s (before
+    /// <paramref name="until"/>, the normalised end) directly, every other group through its entry. Returns the number of trees merged into the destination, or −1 when
     /// a tree was no longer the one collected (retention or a compaction raced the query): the destination may then
     /// hold part of the result, and the caller clears it and collects again.
     /// </summary>
-    public int Merge(string tenant, string selector, long range, List<(int Level, long Start)> pieces, List<MergeComponent> components,
+    public int Merge(string tenant, string selector, long range, long until, List<(int Level, long Start)> pieces, List<MergeComponent> components,
         ProfileTree destination, Func<long> room)
     {
         int top = 0; // first piece of the coarsest level: pieces before it are the range's left side
@@ -80,7 +80,10 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         {
             int level = pieces[c.Piece].Level;
             Side side = c.Piece < top ? Side.Left : level == pieces[top].Level ? Side.Top : Side.Right;
-            if (level == 0 && side == Side.Left)
+            // Direct: level-0 pieces left of the coarsest run (the moving start changes that group at every step), and
+            // pieces ending within the newest 10 s of the range, which writes still in flight may change (caching them
+            // would only make the next query rebuild their group).
+            if ((level == 0 && side == Side.Left) || pieces[c.Piece].Start + BucketMath.Size(level) > until - BucketMath.Resolution)
             {
                 direct.Add(c);
                 continue;
