@@ -31,6 +31,9 @@ internal readonly record struct MergeComponent(int Piece, Shard Shard, ITreeBack
 /// </remarks>
 internal sealed class MergeCache(long limitBytes) : IDisposable
 {
+    /// <summary>Most entries kept, whatever their bytes (each costs a store's fixed part and some managed objects).</summary>
+    public const int MaxEntries = 1024;
+
     private readonly Lock _lock = new();
     private readonly Dictionary<EntryKey, Entry> _entries = [];
     private long _clock;
@@ -135,7 +138,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                 if (valid) Interlocked.Increment(ref _extended);
                 try
                 {
-                    entry.Open();
+                    entry.Open(limitBytes);
                     foreach (IGrouping<Shard, MergeComponent> shard in missing.GroupBy(c => c.Shard))
                     {
                         MergeComponent[] part = [.. shard];
@@ -146,6 +149,16 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                         }
                         foreach (MergeComponent c in part) entry.Components[(c.Shard, c.Tree)] = c;
                     }
+                }
+                catch (StoreLimitExceededException)
+                {
+                    // The group's merge alone is larger than the whole cache: not cached, merged directly.
+                    entry.Reset();
+                    foreach (IGrouping<Shard, MergeComponent> shard in group.GroupBy(c => c.Shard))
+                    {
+                        if (!shard.Key.MergeCollected(destination, [.. shard])) return false;
+                    }
+                    return true;
                 }
                 catch
                 {
@@ -164,7 +177,16 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         }
         finally
         {
-            lock (_lock) entry.LastUsed = ++_clock;
+            lock (_lock)
+            {
+                entry.LastUsed = ++_clock;
+                if (entry.Store == null && _entries.TryGetValue(key, out Entry? mapped) && ReferenceEquals(mapped, entry))
+                {
+                    // Left empty (refused, too large for the cache, or raced): no entry rather than an empty one.
+                    _entries.Remove(key);
+                    entry.Evicted = true;
+                }
+            }
             Monitor.Exit(entry.Gate);
         }
     }
@@ -197,7 +219,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             lock (_lock)
             {
                 long bytes = _entries.Values.Sum(e => e.Bytes);
-                if (bytes <= Math.Min(limitBytes, room())) return;
+                if (bytes <= Math.Min(limitBytes, room()) && _entries.Count <= MaxEntries) return;
                 foreach (Entry e in _entries.Values.OrderBy(e => e.LastUsed))
                 {
                     if (!Monitor.TryEnter(e.Gate)) continue;
@@ -282,11 +304,11 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         public long LastUsed;
         public bool Evicted;
 
-        /// <summary>A store and empty tree, if the entry has none.</summary>
-        public void Open()
+        /// <summary>A store (capped at <paramref name="maxBytes"/>, the whole cache's limit) and empty tree, if the entry has none.</summary>
+        public void Open(long maxBytes)
         {
             if (Store != null) return;
-            Store = new TreeStore();
+            Store = new TreeStore(new TreeStoreOptions { MaxNativeBytes = maxBytes });
             Tree = Store.CreateTree();
         }
 
