@@ -159,7 +159,8 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
                 Array.Clear(samples);
                 foreach (Shard shard in shards) shard.Collect(selector, pieces, stepPieces, samples, matched, components);
                 int cached = _cache.Merge(tenant, selectorKey, normalizedUntil - normalizedFrom, normalizedUntil, pieces, components, destination, CacheRoom);
-                if (cached >= 0) return QueryResultOf(from, step, samples, matched, cached);
+                // TreesMerged stays the stored trees the answer covers (as uncached, and as a cluster's fan-out reports).
+                if (cached >= 0) return QueryResultOf(from, step, samples, matched, components.Count);
                 destination.Clear();
             }
             matched.Clear();
@@ -263,7 +264,8 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         StorageStats shards = ShardStats.Sum(_tenants.Values.SelectMany(t => t.All));
         if (_cache == null) return shards;
         var (entries, hits, extended, rebuilt, evicted, bytes) = MergeCacheCounters;
-        return shards with { BudgetBytes = shards.BudgetBytes + bytes, MergeCache = (bytes, entries, hits, extended, rebuilt, evicted) };
+        // The cache's stores are native memory held by the storage and counted against the budget like the shards'.
+        return shards with { NativeBytes = shards.NativeBytes + bytes, BudgetBytes = shards.BudgetBytes + bytes, MergeCache = (bytes, entries, hits, extended, rebuilt, evicted) };
     }
 
     /// <summary>Native bytes held by all shards.</summary>
