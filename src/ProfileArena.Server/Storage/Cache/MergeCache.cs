@@ -64,8 +64,8 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
 
     /// <summary>
     /// Merges the trees of <paramref name="components"/> into the empty <paramref name="destination"/>, through the
-    /// cache: level-0 pieces left of the range's coarsest run and pieces ending in the range's last 10 s (before
-    /// <paramref name="until"/>, the normalised end) directly, every other group through its entry. Returns the number of trees merged into the destination, or −1 when
+    /// cache: level-0 pieces left of the range's coarsest run directly, every other group through its entry (pieces
+    /// ending in the range's last 10 s before <paramref name="until"/>, the normalised end, in groups of their own). Returns the number of trees merged into the destination, or −1 when
     /// a tree was no longer the one collected (retention or a compaction raced the query): the destination may then
     /// hold part of the result, and the caller clears it and collects again.
     /// </summary>
@@ -83,10 +83,11 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         {
             int level = pieces[c.Piece].Level;
             Side side = c.Piece < top ? Side.Left : level == pieces[top].Level ? Side.Top : Side.Right;
-            // Direct: level-0 pieces left of the coarsest run (the moving start changes that group at every step), and
-            // pieces ending within the newest 10 s of the range, which writes still in flight may change (caching them
-            // would only make the next query rebuild their group).
-            if ((level == 0 && side == Side.Left) || pieces[c.Piece].Start + BucketMath.Size(level) > until - BucketMath.Resolution)
+            // Pieces ending within the newest 10 s of the range, which writes still in flight may change, have a group of
+            // their own: a change there rebuilds only that small group, not the stable ones beside it.
+            if (pieces[c.Piece].Start + BucketMath.Size(level) > until - BucketMath.Resolution) side = Side.Newest;
+            // Direct: level-0 pieces left of the coarsest run (the moving start changes that group at every step).
+            if (level == 0 && side == Side.Left)
             {
                 direct.Add(c);
                 continue;
@@ -105,7 +106,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         {
             // The right side's groups do not depend on the range's length (level k holds the finished level-k blocks
             // of the newest level-(k+1) block), so renders of the last hour and the last day share them.
-            if (!MergeGroup(new EntryKey(tenant, selector, side == Side.Right ? 0 : range, level, side), group, destination)) return -1;
+            if (!MergeGroup(new EntryKey(tenant, selector, side is Side.Right or Side.Newest ? 0 : range, level, side), group, destination)) return -1;
             merged++;
             Trim(room);
         }
@@ -288,8 +289,9 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         }
     }
 
-    /// <summary>Where a piece lies in its query's decomposition: before the coarsest run, in it, after it.</summary>
-    private enum Side { Left, Top, Right }
+    /// <summary>Where a piece lies in its query's decomposition: before the coarsest run, in it, after it; or, whatever
+    /// its place, ending in the range's last 10 s.</summary>
+    private enum Side { Left, Top, Right, Newest }
 
     private readonly record struct EntryKey(string Tenant, string Selector, long Range, int Level, Side Side);
 
