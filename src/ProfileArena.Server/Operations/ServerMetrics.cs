@@ -32,7 +32,7 @@ public sealed class ServerMetrics
         var series = factory.CreateGauge("profilearena_storage_series", "Series stored.");
         var trees = factory.CreateGauge("profilearena_storage_trees", "Trees stored (buckets and levels).");
         var nodes = factory.CreateGauge("profilearena_storage_nodes", "Call-tree nodes stored.");
-        var native = factory.CreateGauge("profilearena_storage_native_bytes", "Native memory held by the stores (shards and the query merge cache).");
+        var native = factory.CreateGauge("profilearena_storage_native_bytes", "Native memory held by the shards' stores (the query merge cache: profilearena_merge_cache_bytes).");
         var apply = factory.CreateGauge("profilearena_storage_apply_seconds_total", "Seconds the shards spent applying acknowledged writes to memory (merges into every level).");
         var syncs = factory.CreateGauge("profilearena_storage_wal_syncs_total", "WAL group fsyncs since start.");
         var records = factory.CreateGauge("profilearena_storage_wal_records_total", "WAL records since start.");

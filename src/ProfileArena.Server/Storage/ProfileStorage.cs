@@ -264,8 +264,8 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         StorageStats shards = ShardStats.Sum(_tenants.Values.SelectMany(t => t.All));
         if (_cache == null) return shards;
         var (entries, hits, extended, rebuilt, evicted, bytes) = MergeCacheCounters;
-        // The cache's stores are native memory held by the storage and counted against the budget like the shards'.
-        return shards with { NativeBytes = shards.NativeBytes + bytes, BudgetBytes = shards.BudgetBytes + bytes, MergeCache = (bytes, entries, hits, extended, rebuilt, evicted) };
+        // NativeBytes stays the shards' stores; the cache's bytes are counted against the budget beside them.
+        return shards with { BudgetBytes = shards.BudgetBytes + bytes, MergeCache = (bytes, entries, hits, extended, rebuilt, evicted) };
     }
 
     /// <summary>Native bytes held by all shards.</summary>
