@@ -385,8 +385,20 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
 
     /// <summary>Mean ms per /render phase (the server's profilearena_query_phase_seconds histogram, sum / count),
     /// and "trees merged per render" (profilearena_query_trees_merged_total / renders timed).</summary>
-    public static Task<Dictionary<string, double>> RenderPhases(HttpClient http, Dictionary<string, double>? before) =>
-        Phases(http, "profilearena_query_phase_seconds_", "profilearena_query_trees_merged_total", "merge", "trees merged per render", before);
+    public static async Task<Dictionary<string, double>> RenderPhases(HttpClient http, Dictionary<string, double>? before)
+    {
+        Dictionary<string, double> phases = await Phases(http, "profilearena_query_phase_seconds_", "profilearena_query_trees_merged_total", "merge", "trees merged per render", before);
+        // The merge cache's work per render (Storage:MergeCacheBytes): groups served as cached, extended with new trees, rebuilt.
+        foreach (string what in new[] { "hits", "extended", "rebuilt" })
+        {
+            Dictionary<string, double> cache = await Phases(http, "profilearena_query_phase_seconds_", $"profilearena_merge_cache_{what}_total", "merge", $"cache {what} per render", before);
+            foreach (var (key, value) in cache)
+            {
+                if (key.StartsWith("cache ", StringComparison.Ordinal) || key.StartsWith("#profilearena_merge_cache", StringComparison.Ordinal)) phases[key] = value;
+            }
+        }
+        return phases;
+    }
 
     /// <summary>Mean ms per ingest phase (read, decode, store), and per push: ms applying to memory, WAL fsyncs.</summary>
     public static async Task<Dictionary<string, double>> IngestPhases(HttpClient http)
@@ -429,10 +441,10 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
                 if (n > 0) result[phase] = Minus("#sum " + phase, sum) * 1000 / n;
             }
             double renders = Minus("#count " + perPhase, counts.GetValueOrDefault(perPhase));
-            if (renders > 0) result[perName] = Minus("#merged", merged) / renders;
+            if (renders > 0) result[perName] = Minus("#" + counterName, merged) / renders;
             foreach (var (phase, sum) in sums) result["#sum " + phase] = sum;
             foreach (var (phase, n) in counts) result["#count " + phase] = n;
-            result["#merged"] = merged;
+            result["#" + counterName] = merged;
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException)
         {

@@ -65,7 +65,36 @@ public readonly unsafe partial struct ProfileTree : IEquatable<ProfileTree>
         store.TreeForRead(pin, _id, _generation)->SetLockVersionForTests(version);
     }
 
-    internal uint Generation => _generation;
+    /// <summary>The generation of the tree's slot in its store: when a tree is removed and a later tree reuses its
+    /// <see cref="Id"/>, the two handles differ in it (so (id, generation) names one tree for the store's life).</summary>
+    /// <exception cref="InvalidOperationException">This is a default handle.</exception>
+    public uint Generation
+    {
+        get
+        {
+            _ = Store;
+            return _generation;
+        }
+    }
+
+    /// <summary>
+    /// A counter of this tree's write sections (insert, merge into, truncate, clear; a refused write counts too):
+    /// while it reads the same value, the tree holds the same contents. It only grows, also across the reuse of a
+    /// removed tree's id by a later tree of the same store, so (id, version) never names two different states of one
+    /// store. Read it <em>before</em> reading the tree: a write that lands in between leaves the contents read newer
+    /// than the version, never older (server storage caches merged trees keyed by it; native-notes.md).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">This is a default handle, or the tree was removed.</exception>
+    /// <exception cref="ObjectDisposedException">The store is disposed.</exception>
+    public ulong WriteVersion
+    {
+        get
+        {
+            TreeStore store = Store;
+            using StorePin pin = store.Pin();
+            return store.TreeForRead(pin, _id, _generation)->ReadVersion(_generation);
+        }
+    }
 
     /// <summary>
     /// Adds <paramref name="value"/> along the path named by <paramref name="key"/>: frame names separated by

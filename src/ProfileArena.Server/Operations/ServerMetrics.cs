@@ -32,7 +32,7 @@ public sealed class ServerMetrics
         var series = factory.CreateGauge("profilearena_storage_series", "Series stored.");
         var trees = factory.CreateGauge("profilearena_storage_trees", "Trees stored (buckets and levels).");
         var nodes = factory.CreateGauge("profilearena_storage_nodes", "Call-tree nodes stored.");
-        var native = factory.CreateGauge("profilearena_storage_native_bytes", "Native memory held by the stores.");
+        var native = factory.CreateGauge("profilearena_storage_native_bytes", "Native memory held by the shards' stores (the query merge cache: profilearena_merge_cache_bytes).");
         var apply = factory.CreateGauge("profilearena_storage_apply_seconds_total", "Seconds the shards spent applying acknowledged writes to memory (merges into every level).");
         var syncs = factory.CreateGauge("profilearena_storage_wal_syncs_total", "WAL group fsyncs since start.");
         var records = factory.CreateGauge("profilearena_storage_wal_records_total", "WAL records since start.");
@@ -42,6 +42,12 @@ public sealed class ServerMetrics
         var compactions = factory.CreateCounter("profilearena_storage_compactions_total", "Shard compactions: live trees copied into a fresh store to drop the frame names of removed trees.");
         var compactionBytes = factory.CreateCounter("profilearena_storage_compaction_reclaimed_bytes_total", "Native bytes given back by shard compactions (old store's bytes minus the new store's).");
         var compactionsSkipped = factory.CreateCounter("profilearena_storage_compactions_skipped_total", "Shard compactions skipped because the copy would not fit Storage:MaxNativeBytes.");
+        var cacheBytes = factory.CreateGauge("profilearena_merge_cache_bytes", "Native bytes of the query merge cache (Storage:MergeCacheBytes), counted against Storage:MaxNativeBytes.");
+        var cacheEntries = factory.CreateGauge("profilearena_merge_cache_entries", "Entries of the query merge cache.");
+        var cacheHits = factory.CreateCounter("profilearena_merge_cache_hits_total", "Query piece groups served from an unchanged merge cache entry.");
+        var cacheExtended = factory.CreateCounter("profilearena_merge_cache_extended_total", "Query piece groups served from a merge cache entry after merging the trees it lacked into it.");
+        var cacheRebuilt = factory.CreateCounter("profilearena_merge_cache_rebuilt_total", "Query piece groups whose merge cache entry was new or no longer matched the stored trees, merged again from them.");
+        var cacheEvicted = factory.CreateCounter("profilearena_merge_cache_evicted_total", "Merge cache entries evicted (least recently used, or room given back to a write).");
         var ready = factory.CreateGauge("profilearena_storage_ready", "1 once the write-ahead log is replayed.");
         var pools = factory.CreateGauge("profilearena_pool_retained_bytes", "Managed bytes kept by the request path's array pools (ingest buffers, pprof decoder tables); bounded, outside Storage:MaxNativeBytes.");
         var gcPause = factory.CreateGauge("profilearena_gc_pause_seconds_total", "Total time the GC has paused the process (GC.GetTotalPauseDuration).");
@@ -67,6 +73,12 @@ public sealed class ServerMetrics
             compactions.IncTo(s.Compactions);
             compactionBytes.IncTo(s.CompactionReclaimedBytes);
             compactionsSkipped.IncTo(s.CompactionsSkipped);
+            cacheBytes.Set(s.MergeCache.Bytes);
+            cacheEntries.Set(s.MergeCache.Entries);
+            cacheHits.IncTo(s.MergeCache.Hits);
+            cacheExtended.IncTo(s.MergeCache.Extended);
+            cacheRebuilt.IncTo(s.MergeCache.Rebuilt);
+            cacheEvicted.IncTo(s.MergeCache.Evicted);
         });
     }
 

@@ -106,4 +106,9 @@ public sealed record StorageStats(long Series, long Trees, long Nodes, long Nati
 
     /// <summary>Compactions skipped because the shard's copy would not fit <c>Storage:MaxNativeBytes</c>.</summary>
     public long CompactionsSkipped { get; init; }
+
+    /// <summary>The query merge cache (<c>Storage:MergeCacheBytes</c>): native bytes and entries now; groups of queries
+    /// served from an unchanged entry, from an entry extended with new trees, from a rebuilt (new or invalid) entry;
+    /// entries evicted. All 0 when the cache is off.</summary>
+    public (long Bytes, int Entries, long Hits, long Extended, long Rebuilt, long Evicted) MergeCache { get; init; }
 }

@@ -3,6 +3,7 @@ using System.IO.Hashing;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using ProfileArena.Server.Storage.Cache;
 using ProfileArena.Server.Storage.Media;
 using ProfileArena.Server.Storage.Shards;
 
@@ -24,6 +25,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     private readonly object _createLock = new();
     private readonly NativeBudget _budget;
     private readonly ShardMedia _media;
+    private readonly MergeCache? _cache;
     private volatile bool _ready;
     private volatile bool _stopped;
 
@@ -34,7 +36,8 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         _time = time ?? TimeProvider.System;
         _logs = logs ?? NullLoggerFactory.Instance;
         _log = _logs.CreateLogger<ProfileStorage>();
-        _budget = new NativeBudget(options.MaxNativeBytes, () => BudgetBytes);
+        _cache = options.MergeCacheBytes > 0 ? new MergeCache(options.MergeCacheBytes) : null;
+        _budget = new NativeBudget(options.MaxNativeBytes, () => BudgetBytes, _cache == null ? null : _cache.Reclaim);
         _media = ShardMedia.Create(options);
     }
 
@@ -146,9 +149,56 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         var (from, step, pieces, stepPieces) = PlanQuery(_options, NowSeconds(), fromSeconds, untilSeconds, timelineStepSeconds);
         var samples = new long[stepPieces.Length];
         var matched = new List<(SeriesKey Key, SeriesMetadata Metadata)>();
+        if (_cache != null && shards.Length > 0 && destination.NodeCount == 1 && destination.Total == 0)
+        {
+            // Through the merge cache (an empty destination only: a refused attempt clears it). A tree removed or a
+            // backend swapped between collecting and merging makes the attempt collect again; after three, the
+            // uncached path below merges as before.
+            var components = new List<MergeComponent>();
+            string selectorKey = SelectorKey(selector);
+            var (normalizedFrom, normalizedUntil) = BucketMath.Normalize(fromSeconds, untilSeconds);
+            for (int attempt = 0; attempt < 3; attempt++)
+            {
+                components.Clear();
+                matched.Clear();
+                Array.Clear(samples);
+                foreach (Shard shard in shards) shard.Collect(selector, pieces, stepPieces, samples, matched, components);
+                int cached = _cache.Merge(tenant, selectorKey, normalizedUntil - normalizedFrom, normalizedUntil, pieces, components, destination, CacheRoom);
+                // TreesMerged stays the stored trees the answer covers (as uncached, and as a cluster's fan-out reports).
+                if (cached >= 0) return QueryResultOf(from, step, samples, matched, components.Count);
+                destination.Clear();
+            }
+            matched.Clear();
+            Array.Clear(samples);
+        }
         int merged = 0;
         foreach (Shard shard in shards) merged += shard.Query(selector, pieces, stepPieces, destination, samples, matched);
         return QueryResultOf(from, step, samples, matched, merged);
+    }
+
+    /// <summary>A selector as a cache key: every part length-prefixed, so no two selectors share a key.</summary>
+    private static string SelectorKey(SeriesSelector selector)
+    {
+        var key = new StringBuilder();
+        key.Append(selector.Name.Length).Append(':').Append(selector.Name);
+        foreach (LabelMatcher m in selector.Matchers)
+            key.Append('|').Append(m.Name.Length).Append(':').Append(m.Name).Append((int)m.Op).Append(m.Value.Length).Append(':').Append(m.Value);
+        return key.ToString();
+    }
+
+    /// <summary>What the merge cache may hold: without a budget, its own limit; with one, also no more than the
+    /// admission line leaves beside the shards' bytes.</summary>
+    private long CacheRoom() => _budget.Limit <= 0 ? long.MaxValue : Math.Max(0, _budget.AdmissionLimit - ShardBudgetBytes);
+
+    /// <summary>The merge cache's figures (entries, hits, extensions, rebuilds, evictions, bytes); zeros when it is off.</summary>
+    public (int Entries, long Hits, long Extended, long Rebuilt, long Evicted, long Bytes) MergeCacheCounters
+    {
+        get
+        {
+            if (_cache == null) return default;
+            var (entries, hits, extended, rebuilt, evicted) = _cache.Counters;
+            return (entries, hits, extended, rebuilt, evicted, _cache.Bytes);
+        }
     }
 
     /// <summary>Profiles a write may not hold (until before from, from outside [0, 10^10] s): the same refusal for
@@ -228,13 +278,23 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     }
 
     /// <inheritdoc/>
-    public StorageStats Stats() => ShardStats.Sum(_tenants.Values.SelectMany(t => t.All));
+    public StorageStats Stats()
+    {
+        StorageStats shards = ShardStats.Sum(_tenants.Values.SelectMany(t => t.All));
+        if (_cache == null) return shards;
+        var (entries, hits, extended, rebuilt, evicted, bytes) = MergeCacheCounters;
+        // NativeBytes stays the shards' stores; the cache's bytes are counted against the budget beside them.
+        return shards with { BudgetBytes = shards.BudgetBytes + bytes, MergeCache = (bytes, entries, hits, extended, rebuilt, evicted) };
+    }
 
     /// <summary>Native bytes held by all shards.</summary>
     public long NativeBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.NativeBytes);
 
-    /// <summary>Bytes of all shards counted against Storage:MaxNativeBytes (native bytes; Baseline: estimated managed bytes).</summary>
-    public long BudgetBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.BudgetBytes);
+    /// <summary>Bytes counted against Storage:MaxNativeBytes: every shard's (native bytes; Baseline: estimated managed
+    /// bytes) and the merge cache's native bytes.</summary>
+    public long BudgetBytes => ShardBudgetBytes + (_cache?.Bytes ?? 0);
+
+    private long ShardBudgetBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.BudgetBytes);
 
     /// <summary>Snapshots every shard with records since its last snapshot (retiring its WAL).</summary>
     public Task SnapshotAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Snapshot, null, 0)));
@@ -261,6 +321,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         _stopped = true;
         foreach (Shard s in _tenants.Values.SelectMany(t => t.All)) s.Dispose();
         _tenants.Clear();
+        _cache?.Dispose();
     }
 
     internal long NowSeconds() => _time.GetUtcNow().ToUnixTimeSeconds();

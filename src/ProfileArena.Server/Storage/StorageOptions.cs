@@ -54,6 +54,11 @@ public sealed class StorageOptions
     /// (trees on the managed heap) counts nodes × an estimated 176 bytes per node.</summary>
     public long MaxNativeBytes { get; set; }
 
+    /// <summary>Most native bytes of the query merge cache (native-notes.md, "Server storage", merge cache): merged trees
+    /// of repeated queries' stable pieces, kept between queries and checked against the stored trees' write versions
+    /// before each use. Counted against <see cref="MaxNativeBytes"/> and evicted before a write is refused. 0 = off.</summary>
+    public long MergeCacheBytes { get; set; } = 256L << 20;
+
     /// <summary>Seconds between periodic snapshots of each shard that changed (0 = only on shutdown and on WAL size).</summary>
     public int SnapshotIntervalSeconds { get; set; } = 300;
 
@@ -148,6 +153,7 @@ public sealed class StorageOptions
                 throw new ArgumentException($"Storage:LevelRetentionSeconds must not shrink from level {level - 1} ({fine} s) to level {level} ({coarse} s); 0 means forever");
         }
         if (MaxNativeBytes < 0) throw new ArgumentException("Storage:MaxNativeBytes must not be negative");
+        if (MergeCacheBytes < 0) throw new ArgumentException("Storage:MergeCacheBytes must not be negative (0 turns the merge cache off)");
         if (SnapshotIntervalSeconds < 0 || RetentionIntervalSeconds < 1) throw new ArgumentException("Storage:SnapshotIntervalSeconds ≥ 0 and Storage:RetentionIntervalSeconds ≥ 1");
         if (!(CompactionFactor == 0 || CompactionFactor > 1) || double.IsInfinity(CompactionFactor) || CompactionMinBytes < 0)
             throw new ArgumentException($"Storage:CompactionFactor must be 0 (off) or above 1, not {CompactionFactor}, and Storage:CompactionMinBytes not negative");

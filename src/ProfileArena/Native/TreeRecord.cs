@@ -132,6 +132,15 @@ internal unsafe struct TreeRecord
         return total;
     }
 
+    /// <summary>The tree's write version (<see cref="TreeLock.Version"/>) for a handle of <paramref name="generation"/>,
+    /// without the lock, then the generation re-checked as in <see cref="ReadTotal"/>.</summary>
+    public ulong ReadVersion(uint generation)
+    {
+        ulong version = Lock.Version;
+        if (Volatile.Read(ref Live) == 0 || Volatile.Read(ref Generation) != generation) ThrowIfStale(generation);
+        return version;
+    }
+
     /// <summary>The tree's node count (root included) for a handle of <paramref name="generation"/>, without the lock.</summary>
     public long ReadNodeCount(uint generation)
     {

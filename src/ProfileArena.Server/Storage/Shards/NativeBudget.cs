@@ -6,12 +6,13 @@ namespace ProfileArena.Server.Storage.Shards;
 /// together — several in one shard's group commit, or in different shards at once — cannot add up past
 /// the budget: each is checked against what is held plus what the others may still add.
 /// </summary>
-/// <remarks>Thread safety: one lock around check-and-reserve and release; <paramref name="held"/> (the sum of
+/// <remarks><paramref name="reclaim"/> (the merge cache's <c>Reclaim</c>: evicts what no query is using, returns the
+/// bytes freed, takes no lock a query holds while waiting) runs before a write is refused. Thread safety: one lock around check-and-reserve and release; <paramref name="held"/> (the sum of
 /// the shards' <c>NativeBytes</c>, lock-free reads) is read under it. The estimate bounds a write's nodes and
 /// names, not the lumps a store takes on the way (a hash table that doubles, a 2 MiB huge-page block), so writes
 /// are admitted only up to <see cref="AdmissionLimit"/>, 1/16 under the budget: that headroom absorbs the lumps
 /// (measured past the admission line under load: 0.7–2 % of a 24 MiB budget; native-notes.md, "Server storage").</remarks>
-internal sealed class NativeBudget(long limit, Func<long> held)
+internal sealed class NativeBudget(long limit, Func<long> held, Func<long>? reclaim = null)
 {
     private readonly Lock _lock = new();
     private long _reserved;
@@ -30,6 +31,7 @@ internal sealed class NativeBudget(long limit, Func<long> held)
         lock (_lock)
         {
             long now = held();
+            if (now + _reserved + bytes > AdmissionLimit && reclaim != null && reclaim() > 0) now = held(); // the merge cache gives its room back first
             if (now + _reserved + bytes > AdmissionLimit)
                 throw new StorageFullException($"storage is full: {now:N0} bytes held by the stores (native bytes; Baseline: estimated managed bytes) and {_reserved:N0} reserved by writes in flight, this write needs up to {bytes:N0} more; writes are admitted up to {AdmissionLimit:N0}, 1/16 under the budget (Storage:MaxNativeBytes) of {limit:N0}; nothing was stored");
             _reserved += bytes;

@@ -826,6 +826,83 @@ internal sealed class Shard : IDisposable
         return trees.Count;
     }
 
+    /// <summary>The cached query path (<see cref="Cache.MergeCache"/>): what <see cref="Query"/> finds, without merging.
+    /// Adds per timeline step the totals of its trees into <paramref name="samples"/>, reports matching series with data
+    /// in <paramref name="matched"/>, and lists in <paramref name="components"/> every tree Query would merge, with the
+    /// index of its piece and its stamp (read before anything reads the tree).</summary>
+    public void Collect(SeriesSelector selector, List<(int Level, long Start)> pieces, List<(int Level, long Start)>[] stepPieces,
+        long[] samples, List<(SeriesKey, SeriesMetadata)> matched, List<Cache.MergeComponent> components)
+    {
+        WaitForAcknowledged(); // read-your-writes, as Query: the cached path must see every acknowledged write too
+        var stepTrees = new List<(int Step, int Tree)>();
+        _removal.EnterReadLock();
+        try
+        {
+            ITreeBackend trees = _trees;
+            lock (_indexLock)
+            {
+                foreach (SeriesState s in _series.Values)
+                {
+                    if (!selector.Matches(s.Key)) continue;
+                    int before = components.Count;
+                    for (int p = 0; p < pieces.Count; p++)
+                    {
+                        var (level, start) = pieces[p];
+                        if (s.Buckets[level].TryGetValue(start, out int tree)) components.Add(new Cache.MergeComponent(p, this, trees, tree, trees.Stamp(tree)));
+                    }
+                    if (components.Count == before) continue;
+                    matched.Add((s.Key, s.Metadata));
+                    for (int i = 0; i < stepPieces.Length; i++)
+                    {
+                        foreach (var (level, start) in stepPieces[i])
+                        {
+                            if (s.Buckets[level].TryGetValue(start, out int tree)) stepTrees.Add((i, tree));
+                        }
+                    }
+                }
+            }
+            foreach (var (step, tree) in stepTrees)
+            {
+                ulong total = trees.Total(tree);
+                long add = total > long.MaxValue ? long.MaxValue : (long)total;
+                samples[step] = add > long.MaxValue - samples[step] ? long.MaxValue : samples[step] + add;
+            }
+        }
+        finally
+        {
+            _removal.ExitReadLock();
+        }
+    }
+
+    /// <summary>Merges trees <see cref="Collect"/> listed into <paramref name="destination"/> (one merge session), or
+    /// returns false having merged nothing when one of them is no longer the tree collected: a compaction swapped the
+    /// backend, or retention removed the tree (its id possibly reused since). A tree written since it was collected is
+    /// merged as it is now (newer than its stamp: a cache holding the merge then sees the stamp change).</summary>
+    public bool MergeCollected(ProfileTree destination, ReadOnlySpan<Cache.MergeComponent> components)
+    {
+        if (components.IsEmpty) return true;
+        var ids = new int[components.Length];
+        _removal.EnterReadLock();
+        try
+        {
+            ITreeBackend trees = _trees;
+            for (int i = 0; i < components.Length; i++)
+            {
+                Cache.MergeComponent c = components[i];
+                if (!ReferenceEquals(c.Shard, this)) throw new ArgumentException($"a component of {c.Shard} given to {this}", nameof(components));
+                if (!ReferenceEquals(c.Backend, trees) || !trees.Exists(c.Tree) || trees.Stamp(c.Tree).Identity != c.Stamp.Identity) return false;
+                ids[i] = c.Tree;
+            }
+            trees.MergeInto(destination, ids);
+        }
+        finally
+        {
+            _removal.ExitReadLock();
+        }
+        Interlocked.Add(ref _treesMerged, components.Length);
+        return true;
+    }
+
     /// <summary>Series matching <paramref name="selector"/> (null: all) with a tree at one of <paramref name="pieces"/>.</summary>
     public void Series(SeriesSelector? selector, List<(int Level, long Start)> pieces, HashSet<SeriesKey> into)
     {

@@ -57,6 +57,13 @@ internal sealed class ArenaTreeBackend : ITreeBackend
 
     public ulong Total(int tree) => _store.GetTree(tree).Total;
 
+    /// <summary>The slot's generation and the engine's per-tree write version (native-notes.md, "Server storage").</summary>
+    public TreeStamp Stamp(int tree)
+    {
+        ProfileTree t = _store.GetTree(tree);
+        return new TreeStamp(t.Generation, t.WriteVersion);
+    }
+
     public long TreeCount => _store.TreeCount;
 
     public long NodeCount => _store.NodeCount;

@@ -82,6 +82,7 @@ internal sealed class BaselineTreeBackend : ITreeBackend
         }
         finally
         {
+            Volatile.Write(ref e.Version, NextVersion());
             e.Lock.ExitWriteLock();
         }
     }
@@ -108,6 +109,7 @@ internal sealed class BaselineTreeBackend : ITreeBackend
             }
             finally
             {
+                Volatile.Write(ref t.Version, NextVersion());
                 t.Lock.ExitWriteLock();
             }
         }
@@ -257,5 +259,21 @@ internal sealed class BaselineTreeBackend : ITreeBackend
     {
         public BaselineTree Tree { get; } = tree;
         public ReaderWriterLockSlim Lock { get; } = new(LockRecursionPolicy.NoRecursion);
+        /// <summary>Taken from the process-wide counter when created and after every write (under the write lock), so no
+        /// two states of any trees share a value: an id reused by a later tree never repeats an earlier version.</summary>
+        public ulong Version = NextVersion();
+        /// <summary>Tells this tree apart from a later one reusing its id.</summary>
+        public readonly ulong Identity = NextVersion();
+    }
+
+    private static ulong _versions;
+
+    private static ulong NextVersion() => Interlocked.Increment(ref _versions);
+
+    /// <summary>The tree's stamp (<see cref="ITreeBackend.Stamp"/>): read before the tree, without its lock.</summary>
+    public TreeStamp Stamp(int tree)
+    {
+        Entry e = Get(tree);
+        return new TreeStamp(e.Identity, Volatile.Read(ref e.Version));
     }
 }

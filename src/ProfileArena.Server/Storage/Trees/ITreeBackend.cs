@@ -28,6 +28,12 @@ internal interface ITreeBackend : IDisposable
     /// <summary>Frees the tree; its id may be reused by a later <see cref="Create"/>.</summary>
     void Remove(int tree);
 
+    /// <summary>Which tree <paramref name="tree"/> is (it differs for a later tree reusing the id) and the version of its
+    /// contents (it changes with every write to the tree). Read it before reading the tree: a write in between leaves
+    /// what was read newer than the version, never older. The query merge cache (<see cref="Cache.MergeCache"/>)
+    /// keys cached merges by it.</summary>
+    TreeStamp Stamp(int tree);
+
     /// <summary>Sum of the tree's values.</summary>
     ulong Total(int tree);
 
@@ -64,3 +70,7 @@ internal interface ITreeBackend : IDisposable
     /// <exception cref="NotSupportedException">Baseline: its names are freed with its trees, there is nothing to reclaim.</exception>
     ITreeBackend CopyTrees(IReadOnlyList<int> trees, Span<int> newIds);
 }
+
+/// <summary>One state of one tree of a backend: <see cref="Identity"/> tells the tree apart from a later tree that reuses
+/// its id, <see cref="Version"/> changes with every write to it.</summary>
+internal readonly record struct TreeStamp(ulong Identity, ulong Version);

@@ -1,0 +1,327 @@
+using ProfileArena.Server.Storage.Shards;
+using ProfileArena.Server.Storage.Trees;
+
+namespace ProfileArena.Server.Storage.Cache;
+
+/// <summary>One stored tree a query merges: the index of its piece in the query's decomposition, where it lives, and
+/// its stamp read when the query collected it (<see cref="Shard.Collect"/>).</summary>
+internal readonly record struct MergeComponent(int Piece, Shard Shard, ITreeBackend Backend, int Tree, TreeStamp Stamp);
+
+/// <summary>
+/// Merged trees kept between queries (native-notes.md, "Server storage", merge cache): for one tenant and selector, the
+/// pieces of a query's decomposition are grouped by level and side (left of the coarsest run, the run, right of it;
+/// left and run groups also by range length), and
+/// each group's trees — over every matching series of every shard — are merged once into a cached tree of its own
+/// <see cref="TreeStore"/>. A later query with the same key merges that one tree instead of the group's stored trees,
+/// after merging into it (in place) the trees the group gained since: a 1 h render repeated while time moves on adds
+/// the newest 10 s trees to the level-0 entry and keeps the coarse entries as they are.
+/// </summary>
+/// <remarks>
+/// <para>Exactness: an entry records the (shard, backend, tree, stamp) of every tree merged into it; it serves a query
+/// only when every one of them is among the query's trees with the same backend and the same stamp, i.e. unchanged
+/// since (a stamp is read before its tree is read, so an entry's contents are never older than its stamps). Anything
+/// else — a late write into an old bucket, a tree removed by retention, a compaction that swapped the shard's backend,
+/// a group that lost a piece as the range moved — rebuilds the entry from the query's trees. So an entry is always the
+/// exact sum of the trees the query would merge itself, and the result is the same tree the uncached path gives.</para>
+/// <para>Memory: each entry owns its store (evicting it frees its names too); the cache keeps the sum of the entries'
+/// native bytes under <see cref="StorageOptions.MergeCacheBytes"/> and, with a budget, under what the budget leaves
+/// beside the shards, evicting the least recently used entries; a write refused by the budget first evicts every entry
+/// not in use (<see cref="Reclaim"/>). Threads: an entry's gate is held while it is checked, extended and merged from,
+/// and while it is evicted; a query holds one gate at a time (no lock order between entries).</para>
+/// </remarks>
+internal sealed class MergeCache(long limitBytes) : IDisposable
+{
+    /// <summary>Most entries kept, whatever their bytes (each costs a store's fixed part and some managed objects).</summary>
+    public const int MaxEntries = 1024;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<EntryKey, Entry> _entries = [];
+    private long _clock;
+    private long _hits, _extended, _rebuilt, _evicted;
+    private bool _disposed;
+
+    /// <summary>Most bytes the entries may hold (<see cref="StorageOptions.MergeCacheBytes"/>; 0 = the cache is off).</summary>
+    public long LimitBytes => limitBytes;
+
+    /// <summary>Native bytes of the entries' stores as last measured (after each use).</summary>
+    public long Bytes
+    {
+        get
+        {
+            lock (_lock) return _entries.Values.Sum(e => e.Bytes);
+        }
+    }
+
+    /// <summary>Entries, and what queries did with them so far: served unchanged, extended with new trees, rebuilt
+    /// (invalid or new), evicted.</summary>
+    public (int Entries, long Hits, long Extended, long Rebuilt, long Evicted) Counters
+    {
+        get
+        {
+            lock (_lock) return (_entries.Count, Interlocked.Read(ref _hits), Interlocked.Read(ref _extended), Interlocked.Read(ref _rebuilt), Interlocked.Read(ref _evicted));
+        }
+    }
+
+    /// <summary>
+    /// Merges the trees of <paramref name="components"/> into the empty <paramref name="destination"/>, through the
+    /// cache: level-0 pieces left of the range's coarsest run directly, every other group through its entry (pieces
+    /// ending in the range's last 10 s before <paramref name="until"/>, the normalised end, in groups of their own). Returns the number of trees merged into the destination, or −1 when
+    /// a tree was no longer the one collected (retention or a compaction raced the query): the destination may then
+    /// hold part of the result, and the caller clears it and collects again.
+    /// </summary>
+    public int Merge(string tenant, string selector, long range, long until, List<(int Level, long Start)> pieces, List<MergeComponent> components,
+        ProfileTree destination, Func<long> room)
+    {
+        int top = 0; // first piece of the coarsest level: pieces before it are the range's left side
+        for (int p = 1; p < pieces.Count; p++)
+        {
+            if (pieces[p].Level > pieces[top].Level) top = p;
+        }
+        var groups = new SortedDictionary<(int Level, Side Side), List<MergeComponent>>();
+        var direct = new List<MergeComponent>();
+        foreach (MergeComponent c in components)
+        {
+            int level = pieces[c.Piece].Level;
+            Side side = c.Piece < top ? Side.Left : level == pieces[top].Level ? Side.Top : Side.Right;
+            // Pieces ending within the newest 10 s of the range, which writes still in flight may change, have a group of
+            // their own: a change there rebuilds only that small group, not the stable ones beside it.
+            if (pieces[c.Piece].Start + BucketMath.Size(level) > until - BucketMath.Resolution) side = Side.Newest;
+            // Direct: level-0 pieces left of the coarsest run (the moving start changes that group at every step).
+            if (level == 0 && side == Side.Left)
+            {
+                direct.Add(c);
+                continue;
+            }
+            if (!groups.TryGetValue((level, side), out List<MergeComponent>? list)) groups.Add((level, side), list = []);
+            list.Add(c);
+        }
+        int merged = 0;
+        foreach (IGrouping<Shard, MergeComponent> shard in direct.GroupBy(c => c.Shard))
+        {
+            MergeComponent[] part = [.. shard];
+            if (!shard.Key.MergeCollected(destination, part)) return -1;
+            merged += part.Length;
+        }
+        foreach (var ((level, side), group) in groups)
+        {
+            // The right side's groups do not depend on the range's length (level k holds the finished level-k blocks
+            // of the newest level-(k+1) block), so renders of the last hour and the last day share them.
+            if (!MergeGroup(new EntryKey(tenant, selector, side is Side.Right or Side.Newest ? 0 : range, level, side), group, destination)) return -1;
+            merged++;
+            Trim(room);
+        }
+        return merged;
+    }
+
+    /// <summary>Brings the entry of <paramref name="key"/> to exactly <paramref name="group"/>'s trees and merges it into
+    /// <paramref name="destination"/>; false when a tree was no longer the one collected (the entry is then dropped).</summary>
+    private bool MergeGroup(EntryKey key, List<MergeComponent> group, ProfileTree destination)
+    {
+        Entry entry = Enter(key);
+        try
+        {
+            var wanted = new Dictionary<(Shard, int), MergeComponent>(group.Count);
+            foreach (MergeComponent c in group) wanted[(c.Shard, c.Tree)] = c;
+            bool valid = entry.Tree != null;
+            foreach (var (place, had) in entry.Components)
+            {
+                if (!valid) break;
+                valid = wanted.TryGetValue(place, out MergeComponent now) && ReferenceEquals(now.Backend, had.Backend) && now.Stamp == had.Stamp;
+            }
+            if (!valid)
+            {
+                entry.Reset();
+                Interlocked.Increment(ref _rebuilt);
+            }
+            List<MergeComponent> missing = [.. group.Where(c => !entry.Components.ContainsKey((c.Shard, c.Tree)))];
+            if (missing.Count > 0)
+            {
+                if (valid) Interlocked.Increment(ref _extended);
+                try
+                {
+                    entry.Open(limitBytes);
+                    foreach (IGrouping<Shard, MergeComponent> shard in missing.GroupBy(c => c.Shard))
+                    {
+                        MergeComponent[] part = [.. shard];
+                        if (!shard.Key.MergeCollected(entry.Tree!.Value, part))
+                        {
+                            entry.Reset();
+                            return false;
+                        }
+                        foreach (MergeComponent c in part) entry.Components[(c.Shard, c.Tree)] = c;
+                    }
+                }
+                catch (StoreLimitExceededException)
+                {
+                    // The group's merge alone is larger than the whole cache: not cached, merged directly.
+                    entry.Reset();
+                    foreach (IGrouping<Shard, MergeComponent> shard in group.GroupBy(c => c.Shard))
+                    {
+                        if (!shard.Key.MergeCollected(destination, [.. shard])) return false;
+                    }
+                    return true;
+                }
+                catch
+                {
+                    entry.Reset(); // partly extended: its contents no longer match its list
+                    throw;
+                }
+            }
+            else
+            {
+                Interlocked.Increment(ref _hits);
+            }
+            using (TreeMergeSession session = destination.BeginMerge(entry.Store!))
+                session.Merge(entry.Tree!.Value);
+            entry.Bytes = entry.Store!.NativeBytes;
+            return true;
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                entry.LastUsed = ++_clock;
+                if (entry.Store == null && _entries.TryGetValue(key, out Entry? mapped) && ReferenceEquals(mapped, entry))
+                {
+                    // Left empty (refused, too large for the cache, or raced): no entry rather than an empty one.
+                    _entries.Remove(key);
+                    entry.Evicted = true;
+                }
+            }
+            Monitor.Exit(entry.Gate);
+        }
+    }
+
+    /// <summary>The entry of <paramref name="key"/> (new and empty if absent), with its gate held.</summary>
+    private Entry Enter(EntryKey key)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            Entry entry;
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (!_entries.TryGetValue(key, out entry!)) _entries.Add(key, entry = new Entry());
+            }
+            Monitor.Enter(entry.Gate);
+            if (!entry.Evicted) return entry;
+            Monitor.Exit(entry.Gate); // evicted between the lookup and the gate: look it up again
+            if (attempt >= 100) throw new InvalidOperationException($"merge cache entry of {key.Tenant}/{key.Selector} was evicted 100 times while being entered");
+        }
+    }
+
+    /// <summary>Evicts least recently used entries not in use until the entries fit the cache's limit and
+    /// <paramref name="room"/> (what the native budget leaves beside the shards; long.MaxValue without a budget).</summary>
+    private void Trim(Func<long> room)
+    {
+        while (true)
+        {
+            Entry? victim = null;
+            lock (_lock)
+            {
+                long bytes = _entries.Values.Sum(e => e.Bytes);
+                if (bytes <= Math.Min(limitBytes, room()) && _entries.Count <= MaxEntries) return;
+                foreach (Entry e in _entries.Values.OrderBy(e => e.LastUsed))
+                {
+                    if (!Monitor.TryEnter(e.Gate)) continue;
+                    victim = e;
+                    break;
+                }
+                if (victim == null) return; // every entry in use: trimmed by the next query
+                _entries.Remove(_entries.First(kv => ReferenceEquals(kv.Value, victim)).Key);
+            }
+            Evict(victim);
+        }
+    }
+
+    /// <summary>Evicts every entry not in use now (a write the native budget refused asks for the room first).
+    /// Returns the bytes freed.</summary>
+    public long Reclaim()
+    {
+        var victims = new List<Entry>();
+        lock (_lock)
+        {
+            foreach (var (key, e) in _entries.ToList())
+            {
+                if (!Monitor.TryEnter(e.Gate)) continue;
+                _entries.Remove(key);
+                victims.Add(e);
+            }
+        }
+        long freed = 0;
+        foreach (Entry e in victims)
+        {
+            freed += e.Bytes;
+            Evict(e);
+        }
+        return freed;
+    }
+
+    /// <summary>Frees an entry taken out of the map whose gate the caller holds.</summary>
+    private void Evict(Entry e)
+    {
+        try
+        {
+            e.Evicted = true;
+            e.Reset();
+            Interlocked.Increment(ref _evicted);
+        }
+        finally
+        {
+            Monitor.Exit(e.Gate);
+        }
+    }
+
+    public void Dispose()
+    {
+        List<Entry> all;
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            all = [.. _entries.Values];
+            _entries.Clear();
+        }
+        foreach (Entry e in all)
+        {
+            Monitor.Enter(e.Gate); // a query still merging from it finishes first
+            Evict(e);
+        }
+    }
+
+    /// <summary>Where a piece lies in its query's decomposition: before the coarsest run, in it, after it; or, whatever
+    /// its place, ending in the range's last 10 s.</summary>
+    private enum Side { Left, Top, Right, Newest }
+
+    private readonly record struct EntryKey(string Tenant, string Selector, long Range, int Level, Side Side);
+
+    /// <summary>A cached merge: its own store and tree, and the stored trees (with stamps) it is the sum of.</summary>
+    private sealed class Entry
+    {
+        public readonly object Gate = new();
+        public TreeStore? Store;
+        public ProfileTree? Tree;
+        public readonly Dictionary<(Shard, int), MergeComponent> Components = [];
+        public long Bytes;
+        public long LastUsed;
+        public bool Evicted;
+
+        /// <summary>A store (capped at <paramref name="maxBytes"/>, the whole cache's limit) and empty tree, if the entry has none.</summary>
+        public void Open(long maxBytes)
+        {
+            if (Store != null) return;
+            Store = new TreeStore(new TreeStoreOptions { MaxNativeBytes = maxBytes });
+            Tree = Store.CreateTree();
+        }
+
+        /// <summary>Back to empty: the store (with its names) freed, no trees listed.</summary>
+        public void Reset()
+        {
+            Store?.Dispose();
+            Store = null;
+            Tree = null;
+            Components.Clear();
+            Bytes = 0;
+        }
+    }
+}

@@ -1,0 +1,190 @@
+using ProfileArena.Server.Storage;
+using static ProfileArena.Tests.Server.Storage.StorageTestKit;
+
+namespace ProfileArena.Tests.Server.Storage;
+
+/// <summary>
+/// The query merge cache (<c>Storage:MergeCacheBytes</c>) against the uncached path: two storages take the same random
+/// writes — current ticks, late writes into old buckets, retention passes, compactions — and answer the same repeated,
+/// moving queries; every answer (tree, timeline, series) must be identical, for both engines and with a cache so small
+/// that it evicts all the time. The counters prove the cache served, extended and rebuilt entries meanwhile.
+/// </summary>
+public class MergeCacheTests
+{
+    private const long T0 = 1_700_000_003;
+
+    private static readonly SeriesKey[] SeriesKeys =
+    [
+        Key("acme", "shop.cpu", ("env", "prod"), ("pod", "a")),
+        Key("acme", "shop.cpu", ("env", "prod"), ("pod", "b")),
+        Key("acme", "shop.cpu", ("env", "dev"), ("pod", "c")),
+        Key("acme", "shop.cpu", ("env", "prod"), ("pod", "d")),
+        Key("acme", "cart.cpu", ("env", "prod")),
+        Key("globex", "shop.cpu", ("env", "prod")),
+    ];
+
+    private static readonly (string Tenant, SeriesSelector Selector)[] Queries =
+    [
+        ("acme", Selector("shop.cpu")),
+        ("acme", Selector("shop.cpu", new LabelMatcher("env", MatchOp.Equal, "prod"))),
+        ("acme", Selector("shop.cpu", new LabelMatcher("pod", MatchOp.Regex, "[ab]"))),
+        ("acme", Selector("cart.cpu")),
+        ("globex", Selector("shop.cpu")),
+    ];
+
+    [Theory]
+    [InlineData("arena", false, 1)]
+    [InlineData("arena", false, 2)]
+    [InlineData("arena", true, 3)]
+    [InlineData("baseline", false, 4)]
+    [InlineData("baseline", true, 5)]
+    public async Task Cached_queries_equal_uncached_ones_under_random_writes_retention_and_compaction(string engine, bool smallCache, int seed)
+    {
+        // Small: room for about four entries of this test's size, so it evicts all the time.
+        long cacheBytes = 256L << 20;
+        if (smallCache)
+        {
+            using var probe = new TreeStore();
+            ProfileTree tree = probe.CreateTree();
+            for (int i = 0; i < 30; i++) tree.Insert($"main;run;f{i}", 1);
+            cacheBytes = probe.NativeBytes * 4;
+        }
+        var random = new Random(seed);
+        var clock = new ManualClock(T0);
+        using var cachedDir = new TempDataDir();
+        using var plainDir = new TempDataDir();
+        long[] retention = [900, 5000]; // 10 s buckets for 15 min, 100 s for 83 min, coarser forever
+        StorageOptions cachedOptions = Options(cachedDir.Path, retention: retention), plainOptions = Options(plainDir.Path, retention: retention);
+        cachedOptions.Engine = plainOptions.Engine = engine;
+        cachedOptions.MergeCacheBytes = cacheBytes;
+        plainOptions.MergeCacheBytes = 0;
+        using ProfileStorage cached = await OpenAsync(cachedOptions, clock);
+        using ProfileStorage plain = await OpenAsync(plainOptions, clock);
+        var ct = TestContext.Current.CancellationToken;
+        long compared = 0, lateWrites = 0;
+
+        for (int step = 0; step < 120; step++)
+        {
+            int action = random.Next(20);
+            if (action < 12)
+            {
+                // The current tick: most series push into the newest 10 s bucket, as agents do.
+                clock.Now += 10;
+                foreach (SeriesKey series in SeriesKeys.Where(_ => random.Next(4) != 0))
+                    await Both(cached, plain, [RandomProfile(random, series, clock.Now - random.Next(10))], ct);
+            }
+            else if (action < 16)
+            {
+                // A late write into an old bucket (coarse buckets of it are inside cached ranges).
+                SeriesKey series = SeriesKeys[random.Next(SeriesKeys.Length)];
+                await Both(cached, plain, [RandomProfile(random, series, clock.Now - random.Next(10, 4000))], ct);
+                lateWrites++;
+            }
+            else if (action < 18)
+            {
+                clock.Now += random.Next(0, 400);
+                await Task.WhenAll(cached.RemoveExpiredAsync(), plain.RemoveExpiredAsync());
+            }
+            else if (action < 19)
+            {
+                await Task.WhenAll(cached.CompactAsync(), plain.CompactAsync());
+            }
+            else
+            {
+                // A write spanning shards and tenants.
+                await Both(cached, plain, [.. SeriesKeys.Select(s => RandomProfile(random, s, clock.Now - random.Next(30)))], ct);
+            }
+
+            // Renders of the moving last hour (and shorter and longer ranges), each twice: the second from the cache.
+            foreach (var (tenant, selector) in Queries)
+            {
+                foreach (long range in new long[] { 3600, 600, 86400 })
+                {
+                    for (int repeat = 0; repeat < 2; repeat++)
+                    {
+                        long until = clock.Now + random.Next(2) * 10;
+                        string context = $"{engine} seed {seed} step {step}: {tenant} {selector.Name}{{{string.Join(",", selector.Matchers)}}} [{until - range}, {until}) #{repeat}";
+                        var expected = QueryStacks(plain, tenant, selector, until - range, until, out QueryResult expectedResult);
+                        var actual = QueryStacks(cached, tenant, selector, until - range, until, out QueryResult actualResult);
+                        AssertSame(expected, actual, context);
+                        Assert.Equal(expectedResult.Series, actualResult.Series);
+                        Assert.Equal(expectedResult.Metadata, actualResult.Metadata);
+                        Assert.Equal(expectedResult.Timeline.StartTime, actualResult.Timeline.StartTime);
+                        Assert.Equal(expectedResult.Timeline.DurationDelta, actualResult.Timeline.DurationDelta);
+                        Assert.Equal(expectedResult.Timeline.Samples, actualResult.Timeline.Samples);
+                        if (expected.Count > 0) compared++;
+                    }
+                }
+            }
+            if (smallCache) Assert.True(cached.MergeCacheCounters.Bytes <= cacheBytes, $"step {step}: the cache holds {cached.MergeCacheCounters.Bytes} bytes, over its limit of {cacheBytes}");
+        }
+
+        var counters = cached.MergeCacheCounters;
+        Assert.True(compared > 500, $"only {compared} non-empty answers compared");
+        Assert.True(lateWrites > 5);
+        Assert.True(counters.Rebuilt > 0, $"no entry was rebuilt: {counters}");
+        if (!smallCache)
+        {
+            Assert.True(counters.Hits > 100 && counters.Extended > 20, $"the cache hardly served: {counters}");
+            Assert.True(cached.TreesMergedByQueries < plain.TreesMergedByQueries, $"cached {cached.TreesMergedByQueries} trees merged, uncached {plain.TreesMergedByQueries}");
+        }
+        else
+        {
+            Assert.True(counters.Evicted > 0 && counters.Hits + counters.Extended > 0, $"a cache of {cacheBytes} bytes never served or never evicted: {counters}");
+        }
+        Assert.Equal(0, plain.MergeCacheCounters.Entries);
+    }
+
+    [Fact]
+    public async Task The_cache_never_costs_a_write_under_the_budget_and_stays_inside_it()
+    {
+        // The same writes into a storage without the cache and one whose queries fill the cache after every write:
+        // both admit exactly as many before the budget refuses (the cache gives its room back first), and the
+        // cached storage's budget bytes (shards + cache) stay under the budget.
+        const long budget = 3L << 20;
+        var counts = new List<int>();
+        foreach (long cacheBytes in new[] { 0L, 64L << 20 })
+        {
+            using var dir = new TempDataDir();
+            StorageOptions options = Options(dir.Path, shards: 2, budget: budget);
+            options.MergeCacheBytes = cacheBytes;
+            var clock = new ManualClock(T0);
+            using ProfileStorage storage = await OpenAsync(options, clock);
+            var random = new Random(7);
+            int admitted = 0;
+            for (int i = 0; i < 5000; i++)
+            {
+                clock.Now += 10;
+                SeriesKey series = SeriesKeys[i % 4];
+                try
+                {
+                    await storage.IngestAsync([WideProfile(random, series, clock.Now)], TestContext.Current.CancellationToken);
+                }
+                catch (StorageFullException)
+                {
+                    break;
+                }
+                admitted++;
+                foreach (var (tenant, selector) in Queries.Take(3)) QueryStacks(storage, tenant, selector, clock.Now - 3600, clock.Now + 10, out _);
+                Assert.True(storage.BudgetBytes <= budget, $"write {i}: {storage.BudgetBytes} budget bytes held, over the budget of {budget}");
+            }
+            Assert.True(admitted is > 10 and < 5000, $"{admitted} writes admitted");
+            if (cacheBytes > 0) Assert.True(storage.MergeCacheCounters.Evicted > 0 && storage.MergeCacheCounters.Hits + storage.MergeCacheCounters.Extended > 0, $"{storage.MergeCacheCounters}");
+            counts.Add(admitted);
+        }
+        Assert.Equal(counts[0], counts[1]);
+    }
+
+    private static IngestProfile WideProfile(Random random, SeriesKey series, long from)
+    {
+        var stacks = new (string, ulong)[40];
+        for (int i = 0; i < stacks.Length; i++) stacks[i] = ($"main;f{random.Next(400)};g{random.Next(400)};h{random.Next(50)}", (ulong)random.Next(1, 100));
+        return Profile(series, from, stacks);
+    }
+
+    private static async Task Both(ProfileStorage a, ProfileStorage b, List<IngestProfile> profiles, CancellationToken ct)
+    {
+        await a.IngestAsync(profiles, ct);
+        await b.IngestAsync(profiles, ct);
+    }
+}
