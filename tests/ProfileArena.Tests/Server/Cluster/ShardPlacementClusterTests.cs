@@ -64,7 +64,13 @@ public sealed class ShardPlacementClusterTests
         }
     }
 
-    private static long Bytes(InProcessSiloHandle silo) => ShardCluster.Local(silo).Load().BudgetBytes;
+    /// <summary>The silo's storage bytes once every write acknowledged so far is applied (writes are acknowledged
+    /// before they are applied; Stats waits for them as a query does).</summary>
+    private static long Bytes(InProcessSiloHandle silo)
+    {
+        ShardCluster.Local(silo).Stats();
+        return ShardCluster.Local(silo).Load().BudgetBytes;
+    }
 
     private static string Figures(ShardCluster cluster) =>
         string.Join(", ", cluster.Silos.Select(s => $"{s.SiloAddress}: {Bytes(s):N0} B in {ShardCluster.Local(s).Keys.Count} shards, {ShardCluster.Rebalancer(s).Moves} moves"));
