@@ -81,6 +81,7 @@ public static class ClusterServiceCollectionExtensions
         services.AddGrainService<ShardLoadService>();
         services.AddPlacementDirector<ShardBytesPlacement, ShardBytesPlacementDirector>();
         silo.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(cluster.CallTimeoutSeconds));
+        silo.Configure<GrainCollectionOptions>(o => o.DeactivationTimeout = TimeSpan.FromSeconds(cluster.DeactivationTimeoutSeconds));
     }
 }
 

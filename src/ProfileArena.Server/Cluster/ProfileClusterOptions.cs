@@ -73,6 +73,12 @@ public sealed class ProfileClusterOptions
     /// (default 10 s; a write or series lookup waits at most half of <see cref="CallTimeoutSeconds"/>, being one call).</summary>
     public int LoadWaitSeconds { get; set; } = 10;
 
+    /// <summary>How long a shard grain's deactivation may run (Orleans' <c>GrainCollectionOptions.DeactivationTimeout</c>,
+    /// 30 s by default there; 600 s here): deactivation snapshots the shard and gives up its ownership, and a move or
+    /// an idle collection whose snapshot Orleans abandoned half-way would let the next activation open the shard while
+    /// the old one still writes its snapshot (fenced on Azure blobs, not on a local directory).</summary>
+    public int DeactivationTimeoutSeconds { get; set; } = 600;
+
     /// <summary>How long one collecting call waits in the grain for a query part: a quarter of the call timeout,
     /// between 0.1 s and 5 s, so every call stays well under Orleans' ResponseTimeout.</summary>
     internal TimeSpan QueryPollWait => TimeSpan.FromSeconds(Math.Clamp(CallTimeoutSeconds / 4.0, 0.1, 5));
@@ -153,6 +159,7 @@ public sealed class ProfileClusterOptions
         if (QueryResultSeconds <= CallTimeoutSeconds) throw new ArgumentException("Cluster:QueryResultSeconds must exceed Cluster:CallTimeoutSeconds");
         if (MaxPendingResultBytes < 64 << 10) throw new ArgumentException("Cluster:MaxPendingResultBytes must be at least 64 KiB");
         if (LoadWaitSeconds is < 0 or > 86_400) throw new ArgumentException($"Cluster:LoadWaitSeconds must be 0…86400, not {LoadWaitSeconds}");
+        if (DeactivationTimeoutSeconds is < 1 or > 86_400) throw new ArgumentException($"Cluster:DeactivationTimeoutSeconds must be 1…86400, not {DeactivationTimeoutSeconds}");
         foreach ((string key, double? seconds) in new[]
                  {
                      (nameof(ProbeTimeoutSeconds), ProbeTimeoutSeconds), (nameof(DeathVoteExpirationSeconds), DeathVoteExpirationSeconds),

@@ -52,6 +52,12 @@ public sealed class ServerMetrics
         var pools = factory.CreateGauge("profilearena_pool_retained_bytes", "Managed bytes kept by the request path's array pools (ingest buffers, pprof decoder tables); bounded, outside Storage:MaxNativeBytes.");
         var gcPause = factory.CreateGauge("profilearena_gc_pause_seconds_total", "Total time the GC has paused the process (GC.GetTotalPauseDuration).");
         var gcCollections = factory.CreateGauge("profilearena_gc_collections", "GC collections since start, by generation.", "generation");
+        // How the runtime's GC is set up (the project asks for Server GC with one heap; DOTNET_GC* settings override it).
+        var gcHeaps = factory.CreateGauge("profilearena_gc_heaps", "GC heaps (and GC threads) of this process: 1 unless DOTNET_GCHeapCount says otherwise (README, \"The server under load\").");
+        var gcServer = factory.CreateGauge("profilearena_gc_server", "1 when the process runs Server GC.");
+        IReadOnlyDictionary<string, object> gcConfig = GC.GetConfigurationVariables();
+        gcHeaps.Set(gcConfig.TryGetValue("HeapCount", out object? heapCount) ? Convert.ToDouble(heapCount, System.Globalization.CultureInfo.InvariantCulture) : 1);
+        gcServer.Set(System.Runtime.GCSettings.IsServerGC ? 1 : 0);
         Registry.AddBeforeCollectCallback(() =>
         {
             ready.Set(storage.IsReady ? 1 : 0);

@@ -111,11 +111,15 @@ public sealed class ChildServer : IDisposable
         }
     }
 
-    public static async Task<ChildServer> Start(string dataDir, params string[] extraArgs)
+    public static Task<ChildServer> Start(string dataDir, params string[] extraArgs) => Start(dataDir, new Dictionary<string, string>(), extraArgs);
+
+    /// <summary>As <see cref="Start(string, string[])"/> with extra environment variables (e.g. DOTNET_GC* settings).</summary>
+    public static async Task<ChildServer> Start(string dataDir, IReadOnlyDictionary<string, string> environment, params string[] extraArgs)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in new[] { ServerDll, "--urls", "http://127.0.0.1:0", "--data-dir", dataDir }.Concat(extraArgs)) info.ArgumentList.Add(a);
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        foreach (var (key, value) in environment) info.Environment[key] = value;
         var process = Process.Start(info)!;
         var listening = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var output = new StringBuilder();

@@ -41,6 +41,8 @@ public sealed class ClusterConfigurationTests
         Assert.IsType<ShardBytesPlacementDirector>(app.Services.GetRequiredKeyedService<Orleans.Runtime.Placement.IPlacementDirector>(typeof(ShardBytesPlacement)));
         Assert.Contains(app.Services.GetServices<ILifecycleParticipant<ISiloLifecycle>>(), p => p is ShardRebalancer);
         Assert.Equal((5, 60, 0.25, 64L << 20), (options.LoadRefreshSeconds, options.RebalanceIntervalSeconds, options.RebalanceThresholdRatio, options.RebalanceMinBytes));
+        // A shard's deactivation (snapshot, ownership given up) is not cut off at Orleans' 30 s.
+        Assert.Equal(TimeSpan.FromSeconds(600), app.Services.GetRequiredService<IOptions<GrainCollectionOptions>>().Value.DeactivationTimeout);
     }
 
     [Theory]
@@ -58,6 +60,7 @@ public sealed class ClusterConfigurationTests
     [InlineData("--Cluster:QueryResultSeconds", "30")] // not above the call timeout: a collecting silo could lose its part
     [InlineData("--Cluster:MaxPendingResultBytes", "1000")]
     [InlineData("--Cluster:LoadWaitSeconds", "-1")]
+    [InlineData("--Cluster:DeactivationTimeoutSeconds", "0")]
     [InlineData("--Cluster:LoadRefreshSeconds", "0")]
     [InlineData("--Cluster:RebalanceIntervalSeconds", "-1")]
     [InlineData("--Cluster:RebalanceThresholdRatio", "-0.5")]
