@@ -49,8 +49,6 @@ internal sealed class ShardLoadTable(
     private readonly Lock _lock = new();
     private readonly Dictionary<SiloAddress, Figure> _figures = [];
     private int _placedHere;
-    private CancellationTokenSource? _stop;
-    private Task _loop = Task.CompletedTask;
     private int _rounds;
 
     /// <summary>This silo.</summary>
@@ -154,20 +152,7 @@ internal sealed class ShardLoadTable(
         Interlocked.Increment(ref _rounds);
     }
 
-    public void Participate(ISiloLifecycle lifecycle) => lifecycle.Subscribe(nameof(ShardLoadTable), ServiceLifecycleStage.Active,
-        _ =>
-        {
-            _stop = new CancellationTokenSource();
-            _loop = Loop(_stop.Token);
-            return Task.CompletedTask;
-        },
-        async _ =>
-        {
-            if (_stop is null) return;
-            await _stop.CancelAsync();
-            await _loop;
-            _stop.Dispose();
-        });
+    public void Participate(ISiloLifecycle lifecycle) => SiloBackgroundLoop.Subscribe(lifecycle, nameof(ShardLoadTable), Loop);
 
     private async Task Loop(CancellationToken cancellationToken)
     {

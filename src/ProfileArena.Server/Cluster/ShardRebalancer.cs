@@ -64,29 +64,16 @@ internal sealed class ShardRebalancer(
     ShardLoadTable table, LocalShards local, IGrainFactory grains, ProfileClusterOptions cluster, TimeProvider time, ILogger<ShardRebalancer> log)
     : ILifecycleParticipant<ISiloLifecycle>
 {
-    private CancellationTokenSource? _stop;
-    private Task _loop = Task.CompletedTask;
     private long _lastMoveDone = long.MinValue;
     private int _moves;
 
     /// <summary>Shards this silo moved away.</summary>
     public int Moves => Volatile.Read(ref _moves);
 
-    public void Participate(ISiloLifecycle lifecycle) => lifecycle.Subscribe(nameof(ShardRebalancer), ServiceLifecycleStage.Active,
-        _ =>
-        {
-            if (cluster.RebalanceIntervalSeconds <= 0) return Task.CompletedTask;
-            _stop = new CancellationTokenSource();
-            _loop = Loop(_stop.Token);
-            return Task.CompletedTask;
-        },
-        async _ =>
-        {
-            if (_stop is null) return;
-            await _stop.CancelAsync();
-            await _loop;
-            _stop.Dispose();
-        });
+    public void Participate(ISiloLifecycle lifecycle)
+    {
+        if (cluster.RebalanceIntervalSeconds > 0) SiloBackgroundLoop.Subscribe(lifecycle, nameof(ShardRebalancer), Loop);
+    }
 
     private async Task Loop(CancellationToken cancellationToken)
     {

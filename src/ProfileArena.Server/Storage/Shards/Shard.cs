@@ -801,22 +801,11 @@ internal sealed class Shard : IDisposable
                     }
                     if (trees.Count == before) continue;
                     matched.Add((s.Key, s.Metadata));
-                    for (int i = 0; i < stepPieces.Length; i++)
-                    {
-                        foreach (var (level, start) in stepPieces[i])
-                        {
-                            if (s.Buckets[level].TryGetValue(start, out int tree)) stepTrees.Add((i, tree));
-                        }
-                    }
+                    StepTrees(s, stepPieces, stepTrees);
                 }
             }
             _trees.MergeInto(destination, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(trees)); // one merge session for the shard's store
-            foreach (var (step, tree) in stepTrees)
-            {
-                ulong total = _trees.Total(tree);
-                long add = total > long.MaxValue ? long.MaxValue : (long)total;
-                samples[step] = add > long.MaxValue - samples[step] ? long.MaxValue : samples[step] + add;
-            }
+            AddStepTotals(_trees, stepTrees, samples);
         }
         finally
         {
@@ -824,6 +813,29 @@ internal sealed class Shard : IDisposable
         }
         Interlocked.Add(ref _treesMerged, trees.Count);
         return trees.Count;
+    }
+
+    /// <summary>The trees of series <paramref name="s"/> at each timeline step's pieces (index lock held).</summary>
+    private static void StepTrees(SeriesState s, List<(int Level, long Start)>[] stepPieces, List<(int Step, int Tree)> into)
+    {
+        for (int i = 0; i < stepPieces.Length; i++)
+        {
+            foreach (var (level, start) in stepPieces[i])
+            {
+                if (s.Buckets[level].TryGetValue(start, out int tree)) into.Add((i, tree));
+            }
+        }
+    }
+
+    /// <summary>Adds each step tree's total to its timeline step, saturating at <see cref="long.MaxValue"/> (removal lock held).</summary>
+    private static void AddStepTotals(ITreeBackend trees, List<(int Step, int Tree)> stepTrees, long[] samples)
+    {
+        foreach (var (step, tree) in stepTrees)
+        {
+            ulong total = trees.Total(tree);
+            long add = total > long.MaxValue ? long.MaxValue : (long)total;
+            samples[step] = add > long.MaxValue - samples[step] ? long.MaxValue : samples[step] + add;
+        }
     }
 
     /// <summary>The cached query path (<see cref="Cache.MergeCache"/>): what <see cref="Query"/> finds, without merging.
@@ -852,21 +864,10 @@ internal sealed class Shard : IDisposable
                     }
                     if (components.Count == before) continue;
                     matched.Add((s.Key, s.Metadata));
-                    for (int i = 0; i < stepPieces.Length; i++)
-                    {
-                        foreach (var (level, start) in stepPieces[i])
-                        {
-                            if (s.Buckets[level].TryGetValue(start, out int tree)) stepTrees.Add((i, tree));
-                        }
-                    }
+                    StepTrees(s, stepPieces, stepTrees);
                 }
             }
-            foreach (var (step, tree) in stepTrees)
-            {
-                ulong total = trees.Total(tree);
-                long add = total > long.MaxValue ? long.MaxValue : (long)total;
-                samples[step] = add > long.MaxValue - samples[step] ? long.MaxValue : samples[step] + add;
-            }
+            AddStepTotals(trees, stepTrees, samples);
         }
         finally
         {
