@@ -48,7 +48,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     public StorageOptions Options => _options;
 
     /// <summary>Trees merged by all queries so far: a query merges O(log range) trees (a test checks it).</summary>
-    public long TreesMergedByQueries => _tenants.Values.SelectMany(t => t.All).Sum(s => s.TreesMergedByQueries);
+    public long TreesMergedByQueries => AllShards.Sum(s => s.TreesMergedByQueries);
 
     /// <summary>WAL records written and group fsyncs since start, over all shards: concurrent calls share fsyncs.</summary>
     public (long Records, long Syncs) WalWrites
@@ -56,7 +56,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         get
         {
             long records = 0, syncs = 0;
-            foreach (Shard s in _tenants.Values.SelectMany(t => t.All))
+            foreach (Shard s in AllShards)
             {
                 var (r, y) = s.WalWrites;
                 records += r;
@@ -66,10 +66,13 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         }
     }
 
+    /// <summary>Every shard of every tenant.</summary>
+    private IEnumerable<Shard> AllShards => _tenants.Values.SelectMany(t => t.All);
+
     /// <summary>Tests: callers waiting on the shards' apply stages now (queries waiting for acknowledged writes, a writer
     /// draining before a snapshot or stop, or held back by the backlog bound), and times a writer was held back.</summary>
     internal (int Waiters, long BacklogWaits) ApplyStages =>
-        (_tenants.Values.SelectMany(t => t.All).Sum(s => s.ApplyWaiters), _tenants.Values.SelectMany(t => t.All).Sum(s => s.BacklogWaits));
+        (AllShards.Sum(s => s.ApplyWaiters), AllShards.Sum(s => s.BacklogWaits));
 
     /// <summary>Loads every tenant's shards from <see cref="StorageOptions.DataDir"/> (newest snapshot + WAL after
     /// it, torn tails cut), then marks the storage ready.</summary>
@@ -233,25 +236,19 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
             steps = (until - from + step - 1) / step;
         }
         var stepPieces = new List<(int, long)>[steps];
-        var scratch = new List<(int, long)>();
         (int, long) lastCounted = (-1, 0);
         for (int i = 0; i < steps; i++)
         {
             long s = from + i * step;
-            scratch.Clear();
-            BucketMath.Decompose(s, Math.Min(s + step, until), options.Levels, firstRetained, scratch);
-            var mine = new List<(int, long)>(scratch.Count);
-            foreach ((int, long) piece in scratch)
-            {
-                // A coarse bucket standing in for expired fine ones counts once, in the first step that reaches it.
-                // Steps and the pieces within a step go forward in time, so a bucket seen again is always the one
-                // counted last (it covers one stretch of time: nothing else can start inside it before it recurs);
-                // comparing with that one piece replaces a set of every piece, which a day at 10 s steps made
-                // a 200 KB Large Object Heap allocation per query.
-                if (piece == lastCounted) continue;
-                mine.Add(piece);
-                lastCounted = piece;
-            }
+            var mine = new List<(int, long)>();
+            BucketMath.Decompose(s, Math.Min(s + step, until), options.Levels, firstRetained, mine);
+            // A coarse bucket standing in for expired fine ones counts once, in the first step that reaches it.
+            // Steps and the pieces within a step go forward in time, and Decompose never repeats a piece within a
+            // step, so a bucket seen again can only be this step's first piece and the one counted last (it covers
+            // one stretch of time: nothing else can start inside it before it recurs); comparing with that one piece
+            // replaces a set of every piece, which a day at 10 s steps made a 200 KB Large Object Heap allocation per query.
+            if (mine.Count > 0 && mine[0] == lastCounted) mine.RemoveAt(0);
+            if (mine.Count > 0) lastCounted = mine[^1];
             stepPieces[i] = mine;
         }
         return (from, step, pieces, stepPieces);
@@ -280,7 +277,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     /// <inheritdoc/>
     public StorageStats Stats()
     {
-        StorageStats shards = ShardStats.Sum(_tenants.Values.SelectMany(t => t.All));
+        StorageStats shards = ShardStats.Sum(AllShards);
         if (_cache == null) return shards;
         var (entries, hits, extended, rebuilt, evicted, bytes) = MergeCacheCounters;
         // NativeBytes stays the shards' stores; the cache's bytes are counted against the budget beside them.
@@ -288,38 +285,38 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     }
 
     /// <summary>Native bytes held by all shards.</summary>
-    public long NativeBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.NativeBytes);
+    public long NativeBytes => AllShards.Sum(s => s.NativeBytes);
 
     /// <summary>Bytes counted against Storage:MaxNativeBytes: every shard's (native bytes; Baseline: estimated managed
     /// bytes) and the merge cache's native bytes.</summary>
     public long BudgetBytes => ShardBudgetBytes + (_cache?.Bytes ?? 0);
 
-    private long ShardBudgetBytes => _tenants.Values.SelectMany(t => t.All).Sum(s => s.BudgetBytes);
+    private long ShardBudgetBytes => AllShards.Sum(s => s.BudgetBytes);
 
     /// <summary>Snapshots every shard with records since its last snapshot (retiring its WAL).</summary>
-    public Task SnapshotAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Snapshot, null, 0)));
+    public Task SnapshotAsync() => Task.WhenAll(AllShards.Select(s => s.Enqueue(Shard.WorkKind.Snapshot, null, 0)));
 
     /// <summary>Compacts every arena shard now, whatever its trigger says (tests; an operator's tool): live trees are
     /// copied into a fresh store that holds only their names. Skipped (and counted) in a shard whose copy does not fit
     /// the budget; nothing to do for Baseline shards.</summary>
-    public Task CompactAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Compact, null, 0)));
+    public Task CompactAsync() => Task.WhenAll(AllShards.Select(s => s.Enqueue(Shard.WorkKind.Compact, null, 0)));
 
     /// <summary>Removes every bucket past its level's retention, then compacts shards whose names outgrew their live
     /// trees (<see cref="StorageOptions.CompactionFactor"/>).</summary>
-    public Task RemoveExpiredAsync() => Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.Enqueue(Shard.WorkKind.Retention, null, 0)));
+    public Task RemoveExpiredAsync() => Task.WhenAll(AllShards.Select(s => s.Enqueue(Shard.WorkKind.Retention, null, 0)));
 
     /// <summary>Finishes queued writes, snapshots every shard (when <paramref name="snapshot"/>) and stops; later calls throw.</summary>
     public async Task StopAsync(bool snapshot = true)
     {
         if (!_ready || _stopped) return;
         _stopped = true;
-        await Task.WhenAll(_tenants.Values.SelectMany(t => t.All).Select(s => s.StopAsync(snapshot))).ConfigureAwait(false);
+        await Task.WhenAll(AllShards.Select(s => s.StopAsync(snapshot))).ConfigureAwait(false);
     }
 
     public void Dispose()
     {
         _stopped = true;
-        foreach (Shard s in _tenants.Values.SelectMany(t => t.All)) s.Dispose();
+        foreach (Shard s in AllShards) s.Dispose();
         _tenants.Clear();
         _cache?.Dispose();
     }
