@@ -5,7 +5,8 @@
 //
 // CLIENT is "0.6" (@pyroscope/nodejs 0.6.x: raw gzipped pprof, format=pprof) or "0.4" (the npm alias
 // pyroscope-04 = @pyroscope/nodejs 0.4.x: multipart form with a "profile" part, no format).
-// It burns CPU in named functions for SECONDS, then awaits stop(), which flushes the last profile.
+// It burns CPU in named functions for SECONDS (and at least SECONDS/2 of CPU time), then awaits stop(), which
+// flushes the last profile.
 'use strict';
 
 const [serverAddress, appName, client, secondsText, authToken] = process.argv.slice(2);
@@ -45,13 +46,24 @@ async function main() {
     ...(authToken ? { authToken } : {}),
   });
   Pyroscope.start();
-  const deadline = Date.now() + Number(secondsText) * 1000;
+  // Burn for SECONDS of wall time and at least half of that in CPU time: on a machine busy with other work
+  // the process may get little CPU, and a profile of a few samples could miss a function. Bounded: at most
+  // ten times SECONDS of wall time.
+  const seconds = Number(secondsText);
+  const started = Date.now();
+  const cpuStart = process.cpuUsage();
+  const cpuSeconds = () => process.cpuUsage(cpuStart).user / 1e6;
   let sink = 0;
   // Yield to the event loop between slices so the profiler's timers (flushes) run.
-  while (Date.now() < deadline) {
-    sink += arenaBusyOuterLoop(Math.min(deadline, Date.now() + 200));
+  while ((Date.now() - started < seconds * 1000 || cpuSeconds() < seconds / 2) && Date.now() - started < seconds * 10000) {
+    sink += arenaBusyOuterLoop(Date.now() + 200);
     await new Promise((resolve) => setImmediate(resolve));
   }
+  // One more turn of the event loop before stop(): 0.4.x's continuous profiler queues its round with
+  // setImmediate from a timer, and a stop() that runs between the two (in the same check phase, right after
+  // our own immediate) leaves that round to call profile() on a stopped wall profiler, which throws
+  // "Wall profiler is not started" out of the event loop (a client bug). An immediate queued now runs after it.
+  await new Promise((resolve) => setImmediate(resolve));
   await Pyroscope.stop();
   console.log(`done ${client} ${sink !== 0} ${logs.length}`);
 }
