@@ -399,7 +399,7 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
             else if (key.StartsWith("#sum ", StringComparison.Ordinal) || key.StartsWith("#count ", StringComparison.Ordinal)) phases[key] = value;
         }
         // The merge cache's work per render (Storage:MergeCacheBytes): groups served as cached, extended with new trees, rebuilt.
-        foreach (string what in new[] { "hits", "extended", "rebuilt" })
+        foreach (string what in new[] { "hits", "extended", "rebuilt", "evicted" })
         {
             Dictionary<string, double> cache = await Phases(http, "profilearena_query_phase_seconds_", $"profilearena_merge_cache_{what}_total", "merge", $"cache {what} per render", before);
             foreach (var (key, value) in cache)
@@ -573,7 +573,7 @@ public sealed class LoadReport
 /// slowest 1 % (latency at or above p99): which phase makes the tail. "client − server" is the latency the server's
 /// phases do not cover (queueing for a thread, the send, the network).</summary>
 public sealed record RenderBreakdown(int Count, int TailCount, double P99Ms, Dictionary<string, double> MeanMs, Dictionary<string, double> TailMeanMs,
-    Dictionary<string, double> PhaseP99Ms)
+    Dictionary<string, double> PhaseP99Ms, int Waited)
 {
     /// <summary>The <c>name;dur=ms</c> entries of Server-Timing header values (other parameters ignored).</summary>
     public static Dictionary<string, double> Parse(IEnumerable<string> headerValues)
@@ -611,11 +611,12 @@ public sealed record RenderBreakdown(int Count, int TailCount, double P99Ms, Dic
             return mean;
         }
         return new RenderBreakdown(timed.Length, tail.Length, p99, Mean(timed), Mean(tail),
-            names.ToDictionary(n => n, n => Percentiles.At([.. timed.Select(r => r.Timing!.GetValueOrDefault(n))], 0.99)));
+            names.ToDictionary(n => n, n => Percentiles.At([.. timed.Select(r => r.Timing!.GetValueOrDefault(n))], 0.99)),
+            timed.Count(r => r.Timing!.GetValueOrDefault("storage-wait") > 0));
     }
 
     public override string ToString() =>
-        $"all {Count}: {Format(MeanMs)}; slowest {TailCount} (≥ p99 {P99Ms:0} ms): {Format(TailMeanMs)}; p99 per phase: {Format(PhaseP99Ms)}";
+        $"all {Count} ({Waited} waited for applied writes): {Format(MeanMs)}; slowest {TailCount} (≥ p99 {P99Ms:0} ms): {Format(TailMeanMs)}; p99 per phase: {Format(PhaseP99Ms)}";
 
     private static string Format(Dictionary<string, double> phases) =>
         string.Join(", ", phases.Where(kv => kv.Value >= 0.05 || kv.Key is "client").Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.0}")));

@@ -23,8 +23,15 @@ public sealed class QueryTiming
     /// <summary>Bringing merge cache entries up to date: merging the stored trees an entry lacks into it.</summary>
     public double ExtendMs { get; internal set; }
 
-    /// <summary>Rebuilding merge cache entries that were new or no longer matched the stored trees.</summary>
+    /// <summary>Rebuilding merge cache entries that no longer matched the stored trees (a tree changed or left the group),
+    /// but for the newest 10 s group (<see cref="NewestMs"/>).</summary>
     public double RebuildMs { get; internal set; }
+
+    /// <summary>Rebuilding the newest 10 s group's entry (a write into it, or time moved on).</summary>
+    public double NewestMs { get; internal set; }
+
+    /// <summary>Building entries that did not exist (first query of its key, or evicted).</summary>
+    public double NewMs { get; internal set; }
 
     /// <summary>Merging the (current) cache entries into the query's tree.</summary>
     public double CopyMs { get; internal set; }
@@ -70,6 +77,8 @@ public sealed class QueryTiming
         yield return ("direct", DirectMs);
         yield return ("extend", ExtendMs);
         yield return ("rebuild", RebuildMs);
+        yield return ("newest", NewestMs);
+        yield return ("new", NewMs);
         yield return ("copy", CopyMs);
         yield return ("uncached", UncachedMs);
     }

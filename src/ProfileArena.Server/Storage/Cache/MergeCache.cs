@@ -125,7 +125,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         {
             var wanted = new Dictionary<(Shard, int), MergeComponent>(group.Count);
             foreach (MergeComponent c in group) wanted[(c.Shard, c.Tree)] = c;
-            bool valid = entry.Tree != null;
+            bool valid = entry.Tree != null, fresh = !valid;
             foreach (var (place, had) in entry.Components)
             {
                 if (!valid) break;
@@ -166,7 +166,9 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                         else
                         {
                             timing.Rebuilt++;
-                            timing.RebuildMs += ms;
+                            if (fresh) timing.NewMs += ms;
+                            else if (key.Side == Side.Newest) timing.NewestMs += ms;
+                            else timing.RebuildMs += ms;
                             timing.RebuildTrees += missing.Count;
                             timing.RebuildNodes += entry.Tree!.Value.NodeCount;
                         }
