@@ -33,6 +33,9 @@ public sealed class QueryTiming
     /// <summary>Building entries that did not exist (first query of its key, or evicted).</summary>
     public double NewMs { get; internal set; }
 
+    /// <summary>Waiting for cache entries' gates (another query checking, extending, building or merging from the same entry).</summary>
+    public double GateMs { get; internal set; }
+
     /// <summary>Merging the (current) cache entries into the query's tree.</summary>
     public double CopyMs { get; internal set; }
 
@@ -79,6 +82,7 @@ public sealed class QueryTiming
         yield return ("rebuild", RebuildMs);
         yield return ("newest", NewestMs);
         yield return ("new", NewMs);
+        yield return ("gate", GateMs);
         yield return ("copy", CopyMs);
         yield return ("uncached", UncachedMs);
     }

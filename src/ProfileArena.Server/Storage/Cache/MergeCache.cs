@@ -119,8 +119,9 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// <paramref name="destination"/>; false when a tree was no longer the one collected (the entry is then dropped).</summary>
     private bool MergeGroup(EntryKey key, List<MergeComponent> group, ProfileTree destination, QueryTiming? timing)
     {
-        Entry entry = Enter(key);
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
+        Entry entry = Enter(key);
+        if (timing != null) timing.GateMs += QueryTiming.Lap(ref started);
         try
         {
             var wanted = new Dictionary<(Shard, int), MergeComponent>(group.Count);
