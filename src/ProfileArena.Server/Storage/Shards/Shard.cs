@@ -23,7 +23,8 @@ namespace ProfileArena.Server.Storage.Shards;
 /// groups' applies. The acknowledged but unapplied backlog is bounded by <see cref="StorageOptions.MaxUnappliedBytes"/>:
 /// past it the writer takes no new group (new acknowledgements wait) until the apply stage catches up.
 /// Read-your-writes: every query first waits until the apply stage has applied every group handed over before the
-/// query started, so it sees every write acknowledged before it. Snapshots, retention, compaction and stop run on the
+/// query started that writes a series the query reads (<see cref="WaitForAcknowledged(SeriesSelector)"/>), so it sees
+/// every write acknowledged before it to what it reads. Snapshots, retention, compaction and stop run on the
 /// writer loop with the apply stage empty (the writer waits for it first, and hands nothing over meanwhile), so they
 /// see trees and index exactly as of the last durable record and never race an apply. State the two stages share:
 /// the trees and index (under the locks below), the totals admitted but not yet applied (<c>_unapplied</c>, own lock)
