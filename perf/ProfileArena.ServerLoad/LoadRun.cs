@@ -38,7 +38,9 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         Task[] ingest = options.OpenLoop
             ? [Task.Run(() => OpenLoopIngest(start, seriesPerTick, totalJobs, stopIngest.Token))]
             : [.. Enumerable.Range(0, options.Connections).Select(_ => Task.Run(() => IngestWorker(start, seriesPerTick, totalJobs, stopIngest.Token)))];
-        Task[] queries = [.. Enumerable.Range(0, options.QueryConnections).Select(i => Task.Run(() => QueryWorker(i, stopQueries.Token)))];
+        Task[] queries = options.RenderRate > 0
+            ? [Task.Run(() => OpenLoopQueries(stopQueries.Token))]
+            : [.. Enumerable.Range(0, options.QueryConnections).Select(i => Task.Run(() => QueryWorker(i, stopQueries.Token)))];
         Task allIngest = Task.WhenAll(ingest);
 
         // Sampler: every second, stop when the target is reached; a row every SampleSeconds.
@@ -308,35 +310,79 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
     {
         using var http = Client(TimeSpan.FromSeconds(120));
         var random = new Random(HashCode.Combine(options.Seed, index, 77));
-        var watch = new Stopwatch();
         for (int n = 0; n < 10_000_000 && !stop.IsCancellationRequested; n++)
         {
-            int hours = n % 2 == 0 ? 1 : 24;
-            long until = Interlocked.Read(ref _simulatedNow);
-            string query = Uri.EscapeDataString($"svc{random.Next(options.Services)}.cpu{{}}");
-            watch.Restart();
-            bool ok = false;
-            Dictionary<string, double>? timing = null;
-            try
-            {
-                using HttpResponseMessage r = await http.GetAsync($"/render?query={query}&from={until - hours * 3600}&until={until}&format=json&maxNodes=1024", stop);
-                await r.Content.ReadAsByteArrayAsync(stop);
-                ok = r.IsSuccessStatusCode;
-                if (r.Headers.TryGetValues("Server-Timing", out IEnumerable<string>? entries)) timing = RenderBreakdown.Parse(entries);
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (TaskCanceledException) when (quiet)
-            {
-                return;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-            }
-            _renders.Enqueue((_clock.Elapsed.TotalSeconds, watch.Elapsed.TotalMilliseconds, hours, ok, timing));
+            if (!await Render(http, n % 2 == 0 ? 1 : 24, random.Next(options.Services), _clock.Elapsed.TotalMilliseconds, stop, quiet)) return;
         }
+    }
+
+    /// <summary>--render-rate R: render k is sent at k / R s (1 h and 24 h alternating, a random service), each on a
+    /// connection of its own, at most --max-in-flight at once; its latency counts from its due time, so a render that
+    /// waited for a slot or behind a slow server counts that wait too (no coordinated omission).</summary>
+    private async Task OpenLoopQueries(CancellationToken stop)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = options.MaxInFlight, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
+        {
+            BaseAddress = new Uri(server.Url),
+            Timeout = TimeSpan.FromSeconds(120),
+        };
+        using var slots = new SemaphoreSlim(options.MaxInFlight);
+        var random = new Random(HashCode.Combine(options.Seed, 78));
+        var inFlight = new List<Task>();
+        try
+        {
+            for (long n = 0; n < 10_000_000 && !stop.IsCancellationRequested; n++)
+            {
+                double dueMs = n / options.RenderRate * 1000;
+                double wait = dueMs - _clock.Elapsed.TotalMilliseconds;
+                if (wait > 0) await Task.Delay(TimeSpan.FromMilliseconds(wait), stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                if (stop.IsCancellationRequested) break;
+                await slots.WaitAsync(stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                if (stop.IsCancellationRequested) break;
+                int hours = n % 2 == 0 ? 1 : 24, service = random.Next(options.Services);
+                inFlight.Add(Task.Run(async () =>
+                {
+                    try { await Render(http, hours, service, dueMs, stop, quiet: false); }
+                    finally { slots.Release(); }
+                }, CancellationToken.None));
+                if (inFlight.Count > 4096) inFlight.RemoveAll(t => t.IsCompleted);
+            }
+        }
+        finally
+        {
+            await Task.WhenAll(inFlight);
+        }
+    }
+
+    /// <summary>One /render of the last <paramref name="hours"/> of simulated time for service <paramref name="service"/>;
+    /// latency counted from <paramref name="sinceMs"/> (the clock's ms). False when stopped (nothing recorded).</summary>
+    private async Task<bool> Render(HttpClient http, int hours, int service, double sinceMs, CancellationToken stop, bool quiet)
+    {
+        long until = Interlocked.Read(ref _simulatedNow);
+        string query = Uri.EscapeDataString($"svc{service}.cpu{{}}");
+        bool ok = false;
+        Dictionary<string, double>? timing = null;
+        try
+        {
+            using HttpResponseMessage r = await http.GetAsync($"/render?query={query}&from={until - hours * 3600}&until={until}&format=json&maxNodes=1024", stop);
+            await r.Content.ReadAsByteArrayAsync(stop);
+            ok = r.IsSuccessStatusCode;
+            if (r.Headers.TryGetValues("Server-Timing", out IEnumerable<string>? entries)) timing = RenderBreakdown.Parse(entries);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (TaskCanceledException) when (quiet)
+        {
+            return false;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+        }
+        double nowMs = _clock.Elapsed.TotalMilliseconds;
+        _renders.Enqueue((nowMs / 1000, nowMs - sinceMs, hours, ok, timing));
+        return true;
     }
 
     private HttpClient Client(TimeSpan timeout) =>
