@@ -52,6 +52,10 @@ public sealed class LoadOptions
     public int QuietRenderSeconds { get; set; }
     /// <summary>Collect allocation ticks too (verbose GC events): the report names the types allocated on the large object heap.</summary>
     public bool AllocationTicks { get; set; }
+    /// <summary>Renders per second on a fixed schedule (open loop, like --open-loop for pushes) instead of the
+    /// --query-connections closed loops: render k is sent at k / R s whatever the answers, latency counted from its due
+    /// time; 0 = the closed loops.</summary>
+    public double RenderRate { get; set; }
     /// <summary>Soak: keep ingesting for MaxWallSeconds after the target is reached (retention holds size flat).</summary>
     public bool Soak { get; set; }
 
@@ -79,6 +83,7 @@ public sealed class LoadOptions
                 case "--max-seconds": o.MaxWallSeconds = (int)Long(); break;
                 case "--push-rate": o.PushRate = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--open-loop": o.OpenLoop = true; break;
+                case "--render-rate": o.RenderRate = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--max-in-flight": o.MaxInFlight = (int)Long(); break;
                 case "--sample-seconds": o.SampleSeconds = (int)Long(); break;
                 case "--seed": o.Seed = (int)Long(); break;
@@ -105,6 +110,7 @@ public sealed class LoadOptions
         if (o.Subset is <= 0 or > 1 || o.Rename is < 0 or > 1) throw new ArgumentException("--subset in (0,1], --rename in [0,1]");
         if (o.MaxWallSeconds < 5 || o.SampleSeconds < 1) throw new ArgumentException("--max-seconds ≥ 5, --sample-seconds ≥ 1");
         if (o.OpenLoop && (o.PushRate <= 0 || o.Soak)) throw new ArgumentException("--open-loop needs --push-rate P > 0 and no --soak");
+        if (o.RenderRate < 0 || o.RenderRate > 1000) throw new ArgumentException("--render-rate in [0, 1000]");
         if (o.MaxInFlight < 1) throw new ArgumentException("--max-in-flight ≥ 1");
         if (o.SimulatedSeconds < 3600) throw new ArgumentException("--simulated-hours ≥ 1");
         return o;
@@ -116,6 +122,7 @@ public sealed class LoadOptions
           --connections N (4)   --query-connections Q (2)   --variants V (48)   --subset S (0.5)   --stacks-per-push (1000)   --rename R (0.03)
           --max-seconds T (600, per engine)   --push-rate P (0 = unbounded)   --sample-seconds (5)   --seed (1)
           --open-loop (with --push-rate: send on schedule whatever the answers; latency from the due time)   --max-in-flight (256)
+          --render-rate R (0: the query connections' closed loops; R > 0: R renders/s on schedule, latency from the due time)
           --quiet-render-seconds S (0: after ingest, S s of renders alone on one connection)
           --no-heap-snapshot   --soak   --out DIR   --server-arg ARG (repeatable, passed to the server)   --server-env K=V (repeatable)
         """;

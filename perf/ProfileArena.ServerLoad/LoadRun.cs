@@ -10,7 +10,7 @@ namespace ProfileArena.ServerLoad;
 public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess server, GcObserver gc, TextWriter log)
 {
     private readonly ConcurrentQueue<(double At, double Ms, bool Ok)> _ingests = new();
-    private readonly ConcurrentQueue<(double At, double Ms, int RangeHours, bool Ok)> _renders = new();
+    private readonly ConcurrentQueue<(double At, double Ms, int RangeHours, bool Ok, Dictionary<string, double>? Timing)> _renders = new();
     private readonly ConcurrentDictionary<int, int> _failures = new();
     private readonly Stopwatch _clock = new();
     private long _nextJob = -1;
@@ -38,7 +38,9 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         Task[] ingest = options.OpenLoop
             ? [Task.Run(() => OpenLoopIngest(start, seriesPerTick, totalJobs, stopIngest.Token))]
             : [.. Enumerable.Range(0, options.Connections).Select(_ => Task.Run(() => IngestWorker(start, seriesPerTick, totalJobs, stopIngest.Token)))];
-        Task[] queries = [.. Enumerable.Range(0, options.QueryConnections).Select(i => Task.Run(() => QueryWorker(i, stopQueries.Token)))];
+        Task[] queries = options.RenderRate > 0
+            ? [Task.Run(() => OpenLoopQueries(stopQueries.Token))]
+            : [.. Enumerable.Range(0, options.QueryConnections).Select(i => Task.Run(() => QueryWorker(i, stopQueries.Token)))];
         Task allIngest = Task.WhenAll(ingest);
 
         // Sampler: every second, stop when the target is reached; a row every SampleSeconds.
@@ -129,6 +131,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             Render24h = Percentiles.Of([.. renders.Where(r => r.Ok && r.RangeHours == 24).Select(r => r.Ms)]),
             RenderFailures = renders.Count(r => !r.Ok),
             RenderPhasesMeanMs = phasesUnderLoad,
+            Render1hBreakdown = RenderBreakdown.Of([.. renders.Where(r => r.Ok && r.RangeHours == 1).Select(r => (r.Ms, r.Timing))]),
             IngestPhasesMeanMs = ingestPhases,
             QuietRender1h = Percentiles.Of([.. quietRenders.Where(r => r.Ok && r.RangeHours == 1).Select(r => r.Ms)]),
             QuietRender24h = Percentiles.Of([.. quietRenders.Where(r => r.Ok && r.RangeHours == 24).Select(r => r.Ms)]),
@@ -307,33 +310,79 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
     {
         using var http = Client(TimeSpan.FromSeconds(120));
         var random = new Random(HashCode.Combine(options.Seed, index, 77));
-        var watch = new Stopwatch();
         for (int n = 0; n < 10_000_000 && !stop.IsCancellationRequested; n++)
         {
-            int hours = n % 2 == 0 ? 1 : 24;
-            long until = Interlocked.Read(ref _simulatedNow);
-            string query = Uri.EscapeDataString($"svc{random.Next(options.Services)}.cpu{{}}");
-            watch.Restart();
-            bool ok = false;
-            try
-            {
-                using HttpResponseMessage r = await http.GetAsync($"/render?query={query}&from={until - hours * 3600}&until={until}&format=json&maxNodes=1024", stop);
-                await r.Content.ReadAsByteArrayAsync(stop);
-                ok = r.IsSuccessStatusCode;
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (TaskCanceledException) when (quiet)
-            {
-                return;
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
-            {
-            }
-            _renders.Enqueue((_clock.Elapsed.TotalSeconds, watch.Elapsed.TotalMilliseconds, hours, ok));
+            if (!await Render(http, n % 2 == 0 ? 1 : 24, random.Next(options.Services), _clock.Elapsed.TotalMilliseconds, stop, quiet)) return;
         }
+    }
+
+    /// <summary>--render-rate R: render k is sent at k / R s (1 h and 24 h alternating, a random service), each on a
+    /// connection of its own, at most --max-in-flight at once; its latency counts from its due time, so a render that
+    /// waited for a slot or behind a slow server counts that wait too (no coordinated omission).</summary>
+    private async Task OpenLoopQueries(CancellationToken stop)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = options.MaxInFlight, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
+        {
+            BaseAddress = new Uri(server.Url),
+            Timeout = TimeSpan.FromSeconds(120),
+        };
+        using var slots = new SemaphoreSlim(options.MaxInFlight);
+        var random = new Random(HashCode.Combine(options.Seed, 78));
+        var inFlight = new List<Task>();
+        try
+        {
+            for (long n = 0; n < 10_000_000 && !stop.IsCancellationRequested; n++)
+            {
+                double dueMs = n / options.RenderRate * 1000;
+                double wait = dueMs - _clock.Elapsed.TotalMilliseconds;
+                if (wait > 0) await Task.Delay(TimeSpan.FromMilliseconds(wait), stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                if (stop.IsCancellationRequested) break;
+                await slots.WaitAsync(stop).ContinueWith(_ => { }, TaskScheduler.Default);
+                if (stop.IsCancellationRequested) break;
+                int hours = n % 2 == 0 ? 1 : 24, service = random.Next(options.Services);
+                inFlight.Add(Task.Run(async () =>
+                {
+                    try { await Render(http, hours, service, dueMs, stop, quiet: false); }
+                    finally { slots.Release(); }
+                }, CancellationToken.None));
+                if (inFlight.Count > 4096) inFlight.RemoveAll(t => t.IsCompleted);
+            }
+        }
+        finally
+        {
+            await Task.WhenAll(inFlight);
+        }
+    }
+
+    /// <summary>One /render of the last <paramref name="hours"/> of simulated time for service <paramref name="service"/>;
+    /// latency counted from <paramref name="sinceMs"/> (the clock's ms). False when stopped (nothing recorded).</summary>
+    private async Task<bool> Render(HttpClient http, int hours, int service, double sinceMs, CancellationToken stop, bool quiet)
+    {
+        long until = Interlocked.Read(ref _simulatedNow);
+        string query = Uri.EscapeDataString($"svc{service}.cpu{{}}");
+        bool ok = false;
+        Dictionary<string, double>? timing = null;
+        try
+        {
+            using HttpResponseMessage r = await http.GetAsync($"/render?query={query}&from={until - hours * 3600}&until={until}&format=json&maxNodes=1024", stop);
+            await r.Content.ReadAsByteArrayAsync(stop);
+            ok = r.IsSuccessStatusCode;
+            if (r.Headers.TryGetValues("Server-Timing", out IEnumerable<string>? entries)) timing = RenderBreakdown.Parse(entries);
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (TaskCanceledException) when (quiet)
+        {
+            return false;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+        }
+        double nowMs = _clock.Elapsed.TotalMilliseconds;
+        _renders.Enqueue((nowMs / 1000, nowMs - sinceMs, hours, ok, timing));
+        return true;
     }
 
     private HttpClient Client(TimeSpan timeout) =>
@@ -388,8 +437,15 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
     public static async Task<Dictionary<string, double>> RenderPhases(HttpClient http, Dictionary<string, double>? before)
     {
         Dictionary<string, double> phases = await Phases(http, "profilearena_query_phase_seconds_", "profilearena_query_trees_merged_total", "merge", "trees merged per render", before);
+        // The storage's part of the merge phase (single node): wait for applied writes, collect, direct, cache extend /
+        // rebuild / copy, uncached; prefixed "storage " in the report.
+        foreach (var (key, value) in await Phases(http, "profilearena_query_storage_phase_seconds_", "profilearena_query_cache_trees_merged_total", "wait", "#unused", before))
+        {
+            if (!key.StartsWith('#')) phases["storage " + key] = value;
+            else if (key.StartsWith("#sum ", StringComparison.Ordinal) || key.StartsWith("#count ", StringComparison.Ordinal)) phases[key] = value;
+        }
         // The merge cache's work per render (Storage:MergeCacheBytes): groups served as cached, extended with new trees, rebuilt.
-        foreach (string what in new[] { "hits", "extended", "rebuilt" })
+        foreach (string what in new[] { "hits", "extended", "rebuilt", "evicted" })
         {
             Dictionary<string, double> cache = await Phases(http, "profilearena_query_phase_seconds_", $"profilearena_merge_cache_{what}_total", "merge", $"cache {what} per render", before);
             foreach (var (key, value) in cache)
@@ -505,6 +561,8 @@ public sealed class EngineRun
     public long RenderFailures { get; init; }
     /// <summary>Server-side mean ms per /render phase (merge, truncate, export, send) and trees merged per render, from /metrics.</summary>
     public Dictionary<string, double> RenderPhasesMeanMs { get; init; } = [];
+    /// <summary>Render 1 h under ingest, from each answer's Server-Timing: the mean phases of all renders and of the slowest 1 %.</summary>
+    public RenderBreakdown? Render1hBreakdown { get; init; }
     /// <summary>Server-side mean ms per ingest phase (read, decode, store) and per push: apply ms, WAL fsyncs.</summary>
     public Dictionary<string, double> IngestPhasesMeanMs { get; init; } = [];
     /// <summary>--quiet-render-seconds: renders alone on one connection after ingest stopped.</summary>
@@ -554,4 +612,58 @@ public sealed class LoadReport
         WriteIndented = true,
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     });
+}
+
+/// <summary>Where renders' time went, from the server's <c>Server-Timing</c> answers (phases in ms: merge, and in it the
+/// storage's wait, collect, direct, extend, rebuild, copy, uncached; truncate; export), for all renders and for the
+/// slowest 1 % (latency at or above p99): which phase makes the tail. "client − server" is the latency the server's
+/// phases do not cover (queueing for a thread, the send, the network).</summary>
+public sealed record RenderBreakdown(int Count, int TailCount, double P99Ms, Dictionary<string, double> MeanMs, Dictionary<string, double> TailMeanMs,
+    Dictionary<string, double> PhaseP99Ms, int Waited)
+{
+    /// <summary>The <c>name;dur=ms</c> entries of Server-Timing header values (other parameters ignored).</summary>
+    public static Dictionary<string, double> Parse(IEnumerable<string> headerValues)
+    {
+        var phases = new Dictionary<string, double>();
+        foreach (string value in headerValues)
+        {
+            foreach (string entry in value.Split(','))
+            {
+                string[] parts = entry.Split(';');
+                string name = parts[0].Trim();
+                foreach (string p in parts.Skip(1))
+                {
+                    string t = p.Trim();
+                    if (t.StartsWith("dur=", StringComparison.Ordinal) && double.TryParse(t[4..], NumberStyles.Float, CultureInfo.InvariantCulture, out double ms))
+                        phases[name] = phases.GetValueOrDefault(name) + ms;
+                }
+            }
+        }
+        return phases;
+    }
+
+    public static RenderBreakdown? Of((double Ms, Dictionary<string, double>? Timing)[] renders)
+    {
+        var timed = renders.Where(r => r.Timing != null).ToArray();
+        if (timed.Length == 0) return null;
+        double p99 = Percentiles.At([.. timed.Select(r => r.Ms)], 0.99);
+        var tail = timed.Where(r => r.Ms >= p99).ToArray();
+        string[] names = [.. timed.SelectMany(r => r.Timing!.Keys).Distinct()];
+        Dictionary<string, double> Mean((double Ms, Dictionary<string, double>? Timing)[] set)
+        {
+            var mean = names.ToDictionary(n => n, n => set.Average(r => r.Timing!.GetValueOrDefault(n)));
+            mean["client − server"] = set.Average(r => r.Ms - r.Timing!.Where(kv => kv.Key is "merge" or "truncate" or "export").Sum(kv => kv.Value));
+            mean["client"] = set.Average(r => r.Ms);
+            return mean;
+        }
+        return new RenderBreakdown(timed.Length, tail.Length, p99, Mean(timed), Mean(tail),
+            names.ToDictionary(n => n, n => Percentiles.At([.. timed.Select(r => r.Timing!.GetValueOrDefault(n))], 0.99)),
+            timed.Count(r => r.Timing!.GetValueOrDefault("storage-wait") > 0));
+    }
+
+    public override string ToString() =>
+        $"all {Count} ({Waited} waited for applied writes): {Format(MeanMs)}; slowest {TailCount} (≥ p99 {P99Ms:0} ms): {Format(TailMeanMs)}; p99 per phase: {Format(PhaseP99Ms)}";
+
+    private static string Format(Dictionary<string, double> phases) =>
+        string.Join(", ", phases.Where(kv => kv.Value >= 0.05 || kv.Key is "client").Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.0}")));
 }

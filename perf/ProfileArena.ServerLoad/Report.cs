@@ -50,6 +50,7 @@ public static class Report
         }
         Line("server: mean ms per ingest phase", e => Phases(e.IngestPhasesMeanMs));
         Line("server: mean ms per render phase", e => Phases(e.RenderPhasesMeanMs));
+        Line("render 1 h phases, mean ms (Server-Timing)", e => e.Render1hBreakdown?.ToString() ?? "-");
         if (report.Options.QuietRenderSeconds > 0)
         {
             Line("render alone after ingest: 1 h p50 / p99 (n)", e => $"{Ms(e.QuietRender1h.P50)} / {Ms(e.QuietRender1h.P99)} ({e.QuietRender1h.Count})");

@@ -28,6 +28,10 @@ public sealed class ServerMetrics
             new HistogramConfiguration { LabelNames = ["endpoint"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
         QueryPhase = factory.CreateHistogram("profilearena_query_phase_seconds", "Where a /render's time goes: merge (stored trees into the query's tree), truncate (to maxNodes), export (flamebearer JSON into a buffer), send.",
             new HistogramConfiguration { LabelNames = ["phase"], Buckets = Histogram.ExponentialBuckets(0.0005, 2, 16) });
+        QueryStoragePhase = factory.CreateHistogram("profilearena_query_storage_phase_seconds", "Where a /render's merge phase goes in storage (single node): wait (for acknowledged writes to be applied: read-your-writes), collect (index lookups), direct (stored trees merged straight in), extend / rebuild / newest / new (merge cache entries brought up to date: extended with new trees, rebuilt after a change, the newest 10 s group rebuilt, built for the first time), gate (waiting for a cache entry another query holds), copy (cache entries merged in), uncached (merge without the cache). Observed every render, zeros included.",
+            new HistogramConfiguration { LabelNames = ["phase"], Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
+        QueryCacheTrees = factory.CreateCounter("profilearena_query_cache_trees_merged_total", "Stored trees merged into merge cache entries by /render queries: extending an entry, rebuilding one.", "kind");
+        QueryCacheNodes = factory.CreateCounter("profilearena_query_cache_nodes_total", "Nodes of merge cache entries after an extension or rebuild (what those merges built), and of the entries merged into queries' trees (copy).", "kind");
         QueryTreesMerged = factory.CreateCounter("profilearena_query_trees_merged_total", "Stored trees merged by /render queries (one per series and bucket piece).");
         var series = factory.CreateGauge("profilearena_storage_series", "Series stored.");
         var trees = factory.CreateGauge("profilearena_storage_trees", "Trees stored (buckets and levels).");
@@ -101,4 +105,10 @@ public sealed class ServerMetrics
     /// <summary>/render's phases (merge, truncate, export, send), so a load run can say where a render's time goes.</summary>
     public Histogram QueryPhase { get; }
     public Counter QueryTreesMerged { get; }
+    /// <summary>The storage's part of /render's merge phase (<see cref="QueryTiming"/>), by sub-phase.</summary>
+    public Histogram QueryStoragePhase { get; }
+    /// <summary>Stored trees merged into merge cache entries by /render, by kind (extend, rebuild).</summary>
+    public Counter QueryCacheTrees { get; }
+    /// <summary>Nodes of merge cache entries built (extend, rebuild) and merged into /render's trees (copy).</summary>
+    public Counter QueryCacheNodes { get; }
 }

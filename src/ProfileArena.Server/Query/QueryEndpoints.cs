@@ -75,13 +75,37 @@ public static class QueryEndpoints
             }
         }
 
-        /// <summary>Records the time since <paramref name="started"/> as /render phase <paramref name="phase"/>; returns now.</summary>
-        public long Phase(string phase, long started)
+        /// <summary>Records the time since <paramref name="started"/> as /render phase <paramref name="phase"/> (and, given
+        /// the request, as a <c>Server-Timing</c> entry of its answer: a load client reads each render's breakdown); returns now.</summary>
+        public long Phase(string phase, long started, HttpContext? context = null)
         {
             long now = Stopwatch.GetTimestamp();
-            metrics.QueryPhase.WithLabels(phase).Observe(Stopwatch.GetElapsedTime(started, now).TotalSeconds);
+            TimeSpan elapsed = Stopwatch.GetElapsedTime(started, now);
+            metrics.QueryPhase.WithLabels(phase).Observe(elapsed.TotalSeconds);
+            context?.Response.Headers.Append("Server-Timing", ServerTiming(phase, elapsed.TotalMilliseconds));
             return now;
         }
+
+        /// <summary>Records where the storage's part of a /render went (<see cref="QueryTiming"/>; every phase each
+        /// render, zeros included, so a phase's mean is per render) and answers it as <c>Server-Timing</c> entries.</summary>
+        public void StoragePhases(QueryTiming timing, HttpContext context)
+        {
+            var entries = new List<string>();
+            foreach (var (phase, ms) in timing.Phases())
+            {
+                metrics.QueryStoragePhase.WithLabels(phase).Observe(ms / 1000);
+                entries.Add(ServerTiming("storage-" + phase, ms));
+            }
+            metrics.QueryCacheTrees.WithLabels("extend").Inc(timing.ExtendTrees);
+            metrics.QueryCacheTrees.WithLabels("rebuild").Inc(timing.RebuildTrees);
+            metrics.QueryCacheNodes.WithLabels("extend").Inc(timing.ExtendNodes);
+            metrics.QueryCacheNodes.WithLabels("rebuild").Inc(timing.RebuildNodes);
+            metrics.QueryCacheNodes.WithLabels("copy").Inc(timing.CopyNodes);
+            entries.Add($"cache;desc=\"hits {timing.Hits}, extended {timing.Extended} ({timing.ExtendTrees} trees, {timing.ExtendNodes} nodes), rebuilt {timing.Rebuilt} ({timing.RebuildTrees} trees, {timing.RebuildNodes} nodes), copied {timing.CopyNodes} nodes\"");
+            context.Response.Headers.Append("Server-Timing", string.Join(", ", entries));
+        }
+
+        private static string ServerTiming(string name, double ms) => string.Create(CultureInfo.InvariantCulture, $"{name};dur={ms:0.###}");
 
         public async Task Timed(HttpContext context, string endpoint, Func<Task> body)
         {
@@ -124,7 +148,7 @@ public static class QueryEndpoints
         // buffer: see PooledBufferStream.
         using var buffer = new PooledBuffer(64 << 10);
         using (var stream = new PooledBufferStream(buffer)) write(stream);
-        if (timed != null) started = timed.Phase("export", started);
+        if (timed != null) started = timed.Phase("export", started, context);
         context.Response.StatusCode = StatusCodes.Status200OK;
         context.Response.ContentType = contentType;
         context.Response.ContentLength = buffer.Length;
@@ -145,7 +169,8 @@ public static class QueryEndpoints
         ProfileTree tree = store.CreateTree();
         long started = Stopwatch.GetTimestamp();
         QueryResult result = await s.Merge(tenant, selector, from, until, tree, context.RequestAborted);
-        started = s.Phase("merge", started);
+        started = s.Phase("merge", started, context);
+        if (result.Timing != null) s.StoragePhases(result.Timing, context);
         s.Metrics.QueryTreesMerged.Inc(result.TreesMerged);
         if (format == "json")
         {
@@ -161,7 +186,7 @@ public static class QueryEndpoints
             {
                 cut = maxNodes; // no room beside the merged tree for the folded copy: let the export cut as it walks
             }
-            started = s.Phase("truncate", started);
+            started = s.Phase("truncate", started, context);
             await Send(context, "application/json", o => FlamebearerFormat.Export(tree, o, Options(selector, result, cut)), s, started);
         }
         else

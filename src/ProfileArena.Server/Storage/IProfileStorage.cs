@@ -22,6 +22,9 @@ public sealed record QueryResult(int Series, SeriesMetadata Metadata, Timeline T
 {
     /// <summary>Stored trees merged into the destination (one per series and bucket piece): O(log range).</summary>
     public int TreesMerged { get; init; }
+
+    /// <summary>Where the storage's time went (single node); null from a cluster's fan-out.</summary>
+    public QueryTiming? Timing { get; init; }
 }
 
 /// <summary>Storage refused a write for lack of room (native-memory budget): the client may retry later (HTTP 429).</summary>

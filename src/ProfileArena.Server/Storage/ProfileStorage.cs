@@ -152,6 +152,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         var (from, step, pieces, stepPieces) = PlanQuery(_options, NowSeconds(), fromSeconds, untilSeconds, timelineStepSeconds);
         var samples = new long[stepPieces.Length];
         var matched = new List<(SeriesKey Key, SeriesMetadata Metadata)>();
+        var timing = new QueryTiming();
         if (_cache != null && shards.Length > 0 && destination.NodeCount == 1 && destination.Total == 0)
         {
             // Through the merge cache (an empty destination only: a refused attempt clears it). A tree removed or a
@@ -165,18 +166,18 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
                 components.Clear();
                 matched.Clear();
                 Array.Clear(samples);
-                foreach (Shard shard in shards) shard.Collect(selector, pieces, stepPieces, samples, matched, components);
-                int cached = _cache.Merge(tenant, selectorKey, normalizedUntil - normalizedFrom, normalizedUntil, pieces, components, destination, CacheRoom);
+                foreach (Shard shard in shards) shard.Collect(selector, pieces, stepPieces, samples, matched, components, timing);
+                int cached = _cache.Merge(tenant, selectorKey, normalizedUntil - normalizedFrom, normalizedUntil, pieces, components, destination, CacheRoom, timing);
                 // TreesMerged stays the stored trees the answer covers (as uncached, and as a cluster's fan-out reports).
-                if (cached >= 0) return QueryResultOf(from, step, samples, matched, components.Count);
+                if (cached >= 0) return QueryResultOf(from, step, samples, matched, components.Count) with { Timing = timing };
                 destination.Clear();
             }
             matched.Clear();
             Array.Clear(samples);
         }
         int merged = 0;
-        foreach (Shard shard in shards) merged += shard.Query(selector, pieces, stepPieces, destination, samples, matched);
-        return QueryResultOf(from, step, samples, matched, merged);
+        foreach (Shard shard in shards) merged += shard.Query(selector, pieces, stepPieces, destination, samples, matched, timing);
+        return QueryResultOf(from, step, samples, matched, merged) with { Timing = timing };
     }
 
     /// <summary>A selector as a cache key: every part length-prefixed, so no two selectors share a key.</summary>

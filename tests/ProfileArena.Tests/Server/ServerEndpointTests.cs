@@ -217,6 +217,57 @@ public class ServerEndpointTests
         Assert.Contains("dotnet_collection_count_total{generation=\"0\"}", text);
     }
 
+    /// <summary>/render says where its time went (QueryTiming): a Server-Timing header with the merge and each storage
+    /// phase, the merge cache's work (the first render builds its entries, the same render again hits them and merges
+    /// nothing stored), and a /metrics histogram observed once per render and phase.</summary>
+    [Fact]
+    public async Task RenderAnswersWhereItsTimeWent()
+    {
+        await using var server = await InProcessServer.Start();
+        long t = Now / 10 * 10 - 100;
+        foreach (string name in new[] { "w.cpu{pod=a}", "w.cpu{pod=b}" })
+        {
+            for (long at = t - 50; at <= t; at += 10)
+                Assert.Equal(HttpStatusCode.OK, (await Api.IngestFolded(server.Client, name, "main;work 3\nmain;idle 1\n", at, at)).StatusCode);
+        }
+        string path = $"/render?query=w.cpu&from={t - 3600}&until={t + 5}&format=json";
+        var answers = new List<Dictionary<string, string>>();
+        for (int i = 0; i < 2; i++)
+        {
+            using HttpResponseMessage r = await server.Client.GetAsync(path, TestContext.Current.CancellationToken);
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            Assert.True(r.Headers.TryGetValues("Server-Timing", out IEnumerable<string>? values), "no Server-Timing header");
+            // "name;dur=ms" and "cache;desc=\"…\"" entries, comma-separated over one or more header values
+            var entries = new Dictionary<string, string>();
+            foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(string.Join(", ", values), @"([\w-]+);(dur=[0-9.]+|desc=""[^""]*"")"))
+                entries[m.Groups[1].Value] = m.Groups[2].Value;
+            answers.Add(entries);
+        }
+        foreach (string phase in new[] { "merge", "truncate", "export", "storage-wait", "storage-collect", "storage-direct", "storage-extend", "storage-rebuild",
+            "storage-newest", "storage-new", "storage-gate", "storage-copy", "storage-uncached" })
+        {
+            Assert.True(answers[0].ContainsKey(phase), $"no {phase} in the first answer's Server-Timing");
+            Assert.StartsWith("dur=", answers[1][phase], StringComparison.Ordinal);
+        }
+        // First: every group's entry is new (rebuilt, nothing hit); again with nothing written: every group hits.
+        System.Text.RegularExpressions.Match first = System.Text.RegularExpressions.Regex.Match(answers[0]["cache"], @"hits (\d+), extended (\d+) .*rebuilt (\d+) \((\d+) trees");
+        System.Text.RegularExpressions.Match again = System.Text.RegularExpressions.Regex.Match(answers[1]["cache"], @"hits (\d+), extended (\d+) .*rebuilt (\d+) \((\d+) trees");
+        Assert.True(first.Success && again.Success, $"cache entries: {answers[0]["cache"]} / {answers[1]["cache"]}");
+        int groups = int.Parse(first.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(groups >= 1, answers[0]["cache"]);
+        Assert.Equal("0", first.Groups[1].Value);
+        Assert.True(int.Parse(first.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture) >= 2, answers[0]["cache"]); // both series' trees
+        Assert.Equal((groups.ToString(System.Globalization.CultureInfo.InvariantCulture), "0", "0", "0"), (again.Groups[1].Value, again.Groups[2].Value, again.Groups[3].Value, again.Groups[4].Value));
+
+        var (status, text) = await Api.Get(server.Client, "/metrics");
+        Assert.Equal(HttpStatusCode.OK, status);
+        double Value(string series) => double.Parse(text.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal))[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        foreach (string phase in new[] { "wait", "collect", "direct", "extend", "rebuild", "newest", "new", "gate", "copy", "uncached" })
+            Assert.Equal(2, Value($"profilearena_query_storage_phase_seconds_count{{phase=\"{phase}\"}}"));
+        Assert.True(Value("profilearena_query_cache_nodes_total{kind=\"copy\"}") > 0);
+        Assert.Equal(Value("profilearena_merge_cache_hits_total"), groups);
+    }
+
     [Fact]
     public async Task DataSurvivesAGracefulRestart()
     {

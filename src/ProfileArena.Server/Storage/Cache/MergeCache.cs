@@ -70,7 +70,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// hold part of the result, and the caller clears it and collects again.
     /// </summary>
     public int Merge(string tenant, string selector, long range, long until, List<(int Level, long Start)> pieces, List<MergeComponent> components,
-        ProfileTree destination, Func<long> room)
+        ProfileTree destination, Func<long> room, QueryTiming? timing = null)
     {
         int top = 0; // first piece of the coarsest level: pieces before it are the range's left side
         for (int p = 1; p < pieces.Count; p++)
@@ -96,17 +96,19 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             list.Add(c);
         }
         int merged = 0;
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (IGrouping<Shard, MergeComponent> shard in direct.GroupBy(c => c.Shard))
         {
             MergeComponent[] part = [.. shard];
             if (!shard.Key.MergeCollected(destination, part)) return -1;
             merged += part.Length;
         }
+        if (timing != null) timing.DirectMs += QueryTiming.Lap(ref started);
         foreach (var ((level, side), group) in groups)
         {
             // The right side's groups do not depend on the range's length (level k holds the finished level-k blocks
             // of the newest level-(k+1) block), so renders of the last hour and the last day share them.
-            if (!MergeGroup(new EntryKey(tenant, selector, side is Side.Right or Side.Newest ? 0 : range, level, side), group, destination)) return -1;
+            if (!MergeGroup(new EntryKey(tenant, selector, side is Side.Right or Side.Newest ? 0 : range, level, side), group, destination, timing)) return -1;
             merged++;
             Trim(room);
         }
@@ -115,14 +117,16 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
 
     /// <summary>Brings the entry of <paramref name="key"/> to exactly <paramref name="group"/>'s trees and merges it into
     /// <paramref name="destination"/>; false when a tree was no longer the one collected (the entry is then dropped).</summary>
-    private bool MergeGroup(EntryKey key, List<MergeComponent> group, ProfileTree destination)
+    private bool MergeGroup(EntryKey key, List<MergeComponent> group, ProfileTree destination, QueryTiming? timing)
     {
+        long started = System.Diagnostics.Stopwatch.GetTimestamp();
         Entry entry = Enter(key);
+        if (timing != null) timing.GateMs += QueryTiming.Lap(ref started);
         try
         {
             var wanted = new Dictionary<(Shard, int), MergeComponent>(group.Count);
             foreach (MergeComponent c in group) wanted[(c.Shard, c.Tree)] = c;
-            bool valid = entry.Tree != null;
+            bool valid = entry.Tree != null, fresh = !valid;
             foreach (var (place, had) in entry.Components)
             {
                 if (!valid) break;
@@ -150,6 +154,26 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                         }
                         foreach (MergeComponent c in part) entry.Components[(c.Shard, c.Tree)] = c;
                     }
+                    if (timing != null)
+                    {
+                        double ms = QueryTiming.Lap(ref started);
+                        if (valid)
+                        {
+                            timing.Extended++;
+                            timing.ExtendMs += ms;
+                            timing.ExtendTrees += missing.Count;
+                            timing.ExtendNodes += entry.Tree!.Value.NodeCount;
+                        }
+                        else
+                        {
+                            timing.Rebuilt++;
+                            if (fresh) timing.NewMs += ms;
+                            else if (key.Side == Side.Newest) timing.NewestMs += ms;
+                            else timing.RebuildMs += ms;
+                            timing.RebuildTrees += missing.Count;
+                            timing.RebuildNodes += entry.Tree!.Value.NodeCount;
+                        }
+                    }
                 }
                 catch (StoreLimitExceededException)
                 {
@@ -170,10 +194,17 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             else
             {
                 Interlocked.Increment(ref _hits);
+                if (timing != null) timing.Hits++;
+                started = System.Diagnostics.Stopwatch.GetTimestamp();
             }
             using (TreeMergeSession session = destination.BeginMerge(entry.Store!))
                 session.Merge(entry.Tree!.Value);
             entry.Bytes = entry.Store!.NativeBytes;
+            if (timing != null)
+            {
+                timing.CopyMs += QueryTiming.Lap(ref started);
+                timing.CopyNodes += entry.Tree!.Value.NodeCount;
+            }
             return true;
         }
         finally

@@ -36,6 +36,12 @@ internal sealed class ApplyStage
         get { lock (_lock) return _queued; }
     }
 
+    /// <summary>Groups applied so far (or dropped at disposal): every group numbered up to it is in memory.</summary>
+    public long Applied
+    {
+        get { lock (_lock) return _applied; }
+    }
+
     /// <summary>Bytes of the groups handed over but not yet applied.</summary>
     public long BacklogBytes
     {

@@ -23,7 +23,8 @@ namespace ProfileArena.Server.Storage.Shards;
 /// groups' applies. The acknowledged but unapplied backlog is bounded by <see cref="StorageOptions.MaxUnappliedBytes"/>:
 /// past it the writer takes no new group (new acknowledgements wait) until the apply stage catches up.
 /// Read-your-writes: every query first waits until the apply stage has applied every group handed over before the
-/// query started, so it sees every write acknowledged before it. Snapshots, retention, compaction and stop run on the
+/// query started that writes a series the query reads (<see cref="WaitForAcknowledged(SeriesSelector)"/>), so it sees
+/// every write acknowledged before it to what it reads. Snapshots, retention, compaction and stop run on the
 /// writer loop with the apply stage empty (the writer waits for it first, and hands nothing over meanwhile), so they
 /// see trees and index exactly as of the last durable record and never race an apply. State the two stages share:
 /// the trees and index (under the locks below), the totals admitted but not yet applied (<c>_unapplied</c>, own lock)
@@ -52,6 +53,11 @@ internal sealed class Shard : IDisposable
     // stage applied them): admission adds them to the trees' totals so no bucket can pass 2^64 − 1. Lock: itself.
     private readonly Dictionary<Target, ulong> _unapplied = [];
     private readonly ApplyStage _apply;
+    // The groups handed to the apply stage and not yet known to be applied, oldest first: the group's number in the stage
+    // (its count of groups handed over once this one was) and the series its records write. A query waits only for the
+    // newest of them that writes a series it reads (WaitForAcknowledged). The writer adds (under the lock, together with
+    // the hand-over) and drops those applied; queries read. Lock: itself.
+    private readonly List<(long Group, SeriesKey[] Series)> _unappliedGroups = [];
     // The records of one write group, reused group after group (a fresh writer per group put its megabyte
     // arrays on the Large Object Heap at every push); dropped when one huge group made it much bigger than usual.
     private ArrayBufferWriter<byte> _groupRecords = new();
@@ -182,8 +188,35 @@ internal sealed class Shard : IDisposable
         await _apply.Ended.ConfigureAwait(false);
     }
 
-    /// <summary>Blocks until every write acknowledged so far is applied to memory (read-your-writes; every query calls it first).</summary>
+    /// <summary>Blocks until every write acknowledged so far is applied to memory (Stats).</summary>
     public void WaitForAcknowledged() => _apply.WaitApplied(_apply.Queued);
+
+    /// <summary>Read-your-writes for a query of the series matching <paramref name="selector"/> (null: every series):
+    /// blocks until every write acknowledged so far to such a series is applied to memory. Writes to other series do not
+    /// change what the query reads (trees, index entries and metadata are per series), so it does not wait behind them:
+    /// only up to the newest unapplied group that writes a matching series (groups apply in order). A group acknowledged
+    /// after this call may or may not be waited for; one acknowledged before it is in <c>_unappliedGroups</c> or applied,
+    /// because the writer lists a group when it hands it over, before acknowledging it. Returns the ms waited.</summary>
+    public double WaitForAcknowledged(SeriesSelector? selector)
+    {
+        long needed = 0;
+        lock (_unappliedGroups)
+        {
+            for (int g = _unappliedGroups.Count - 1; g >= 0 && needed == 0; g--)
+            {
+                foreach (SeriesKey series in _unappliedGroups[g].Series)
+                {
+                    if (selector != null && !selector.Matches(series)) continue;
+                    needed = _unappliedGroups[g].Group;
+                    break;
+                }
+            }
+        }
+        if (needed == 0) return 0;
+        long started = Stopwatch.GetTimestamp();
+        _apply.WaitApplied(needed);
+        return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+    }
 
     /// <summary>Completes once every write acknowledged so far is applied to memory (for callers that must not block a thread).</summary>
     public Task WhenAcknowledgedApplied() => _apply.WhenApplied(_apply.Queued);
@@ -384,7 +417,7 @@ internal sealed class Shard : IDisposable
                     break;
             }
         }
-        if (durable.Count > 0 && !_apply.Add(bytes, () => ApplyDurable(durable), () => Drop(durable)))
+        if (durable.Count > 0 && !HandOver(bytes, durable))
         {
             // The shard is being disposed: its WAL has the records (a restart replays them), memory never will.
             Drop(durable);
@@ -392,6 +425,24 @@ internal sealed class Shard : IDisposable
             return;
         }
         foreach (Admitted a in accepted) a.Work.Succeed();
+    }
+
+    /// <summary>Hands a durable group to the apply stage and lists it (with the series it writes) among the unapplied
+    /// groups queries look at, in one step under the list's lock; drops the groups listed earlier that are applied by now.
+    /// False when the stage is completing (nothing was handed over).</summary>
+    private bool HandOver(long bytes, List<DurableRecord> durable)
+    {
+        SeriesKey[] series = [.. durable.SelectMany(r => r.Profiles).Select(p => p.Series).Distinct()];
+        lock (_unappliedGroups)
+        {
+            long applied = _apply.Applied;
+            int done = 0;
+            while (done < _unappliedGroups.Count && _unappliedGroups[done].Group <= applied) done++;
+            _unappliedGroups.RemoveRange(0, done);
+            if (!_apply.Add(bytes, () => ApplyDurable(durable), () => Drop(durable))) return false;
+            _unappliedGroups.Add((_apply.Queued, series));
+            return true;
+        }
     }
 
     /// <summary>The apply stage's work for one durable, acknowledged group: applies its records in order, then gives
@@ -781,9 +832,11 @@ internal sealed class Shard : IDisposable
     /// <summary>Merges the trees of matching series at <paramref name="pieces"/> into <paramref name="destination"/>,
     /// adds tree totals per timeline step into <paramref name="samples"/>, and reports matching series with data.</summary>
     public int Query(SeriesSelector selector, List<(int Level, long Start)> pieces, List<(int Level, long Start)>[] stepPieces,
-        ProfileTree destination, long[] samples, List<(SeriesKey, SeriesMetadata)> matched)
+        ProfileTree destination, long[] samples, List<(SeriesKey, SeriesMetadata)> matched, QueryTiming? timing = null)
     {
-        WaitForAcknowledged(); // read-your-writes: every write acknowledged before this query is in the trees
+        double waited = WaitForAcknowledged(selector); // read-your-writes: every write acknowledged before this query is in the trees
+        if (timing != null) timing.WaitMs += waited;
+        long started = Stopwatch.GetTimestamp();
         var trees = new List<int>();
         var stepTrees = new List<(int Step, int Tree)>();
         _removal.EnterReadLock();
@@ -804,8 +857,11 @@ internal sealed class Shard : IDisposable
                     StepTrees(s, stepPieces, stepTrees);
                 }
             }
+            if (timing != null) timing.CollectMs += QueryTiming.Lap(ref started);
             _trees.MergeInto(destination, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(trees)); // one merge session for the shard's store
+            if (timing != null) timing.UncachedMs += QueryTiming.Lap(ref started);
             AddStepTotals(_trees, stepTrees, samples);
+            if (timing != null) timing.CollectMs += QueryTiming.Lap(ref started);
         }
         finally
         {
@@ -843,9 +899,11 @@ internal sealed class Shard : IDisposable
     /// in <paramref name="matched"/>, and lists in <paramref name="components"/> every tree Query would merge, with the
     /// index of its piece and its stamp (read before anything reads the tree).</summary>
     public void Collect(SeriesSelector selector, List<(int Level, long Start)> pieces, List<(int Level, long Start)>[] stepPieces,
-        long[] samples, List<(SeriesKey, SeriesMetadata)> matched, List<Cache.MergeComponent> components)
+        long[] samples, List<(SeriesKey, SeriesMetadata)> matched, List<Cache.MergeComponent> components, QueryTiming? timing = null)
     {
-        WaitForAcknowledged(); // read-your-writes, as Query: the cached path must see every acknowledged write too
+        double waited = WaitForAcknowledged(selector); // read-your-writes, as Query: the cached path must see every acknowledged write too
+        if (timing != null) timing.WaitMs += waited;
+        long started = Stopwatch.GetTimestamp();
         var stepTrees = new List<(int Step, int Tree)>();
         _removal.EnterReadLock();
         try
@@ -873,6 +931,7 @@ internal sealed class Shard : IDisposable
         {
             _removal.ExitReadLock();
         }
+        if (timing != null) timing.CollectMs += QueryTiming.Lap(ref started);
     }
 
     /// <summary>Merges trees <see cref="Collect"/> listed into <paramref name="destination"/> (one merge session), or
@@ -907,7 +966,7 @@ internal sealed class Shard : IDisposable
     /// <summary>Series matching <paramref name="selector"/> (null: all) with a tree at one of <paramref name="pieces"/>.</summary>
     public void Series(SeriesSelector? selector, List<(int Level, long Start)> pieces, HashSet<SeriesKey> into)
     {
-        WaitForAcknowledged(); // read-your-writes, as Query
+        WaitForAcknowledged(selector); // read-your-writes, as Query
         lock (_indexLock)
         {
             foreach (SeriesState s in _series.Values)

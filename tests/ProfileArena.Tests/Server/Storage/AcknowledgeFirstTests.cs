@@ -83,6 +83,71 @@ public sealed class AcknowledgeFirstTests
         }
     }
 
+    /// <summary>A query waits only behind unapplied writes to series it reads (native-notes.md, "Server storage", read
+    /// path): with one shard's apply stage held on a write to <c>b.cpu{pod=1}</c>, queries of <c>a.cpu</c> and of
+    /// <c>b.cpu{pod="2"}</c> answer at once with every acknowledged write of theirs, while a query of <c>b.cpu</c>, a query of
+    /// <c>b.cpu{pod=~".*"}</c> and a series lookup of every series wait, then see the held write.</summary>
+    [Fact]
+    public async Task AQueryWaitsOnlyForUnappliedWritesToTheSeriesItReads()
+    {
+        using var dir = new TempDataDir();
+        using var gate = new ApplyGate();
+        StorageOptions options = Options(dir.Path, shards: 1);
+        options.BeforeApplyForTests = gate.Hook;
+        var storage = await OpenAsync(options);
+        SeriesKey a = Key("acme", "a.cpu", ("pod", "1")), b1 = Key("acme", "b.cpu", ("pod", "1")), b2 = Key("acme", "b.cpu", ("pod", "2"));
+        var model = new ReferenceModel();
+        var random = new Random(11);
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        try
+        {
+            // Applied: one write to each series.
+            foreach (SeriesKey key in new[] { a, b1, b2 })
+            {
+                IngestProfile p = RandomProfile(random, key, T0);
+                model.Add(p);
+                await storage.IngestAsync([p], ct).AsTask().WaitAsync(Bound, ct);
+            }
+            await Until(() => gate.Passed == 3, "the first writes are applied");
+            // Acknowledged but held: a second write to a (applied first) and one to b.cpu{pod=1} behind it.
+            IngestProfile a2 = RandomProfile(random, a, T0 + 10);
+            model.Add(a2);
+            await storage.IngestAsync([a2], ct).AsTask().WaitAsync(Bound, ct);
+            await Until(() => gate.Passed == 4, "the second write to a is applied");
+            gate.Close();
+            IngestProfile held = RandomProfile(random, b1, T0 + 10);
+            model.Add(held);
+            await storage.IngestAsync([held], ct).AsTask().WaitAsync(Bound, ct);
+
+            // Not behind the held write: answered while the gate is closed, with everything acknowledged to them.
+            SeriesSelector onlyPod2 = Selector("b.cpu", new LabelMatcher("pod", MatchOp.Equal, "2"));
+            foreach (SeriesSelector selector in new[] { Selector("a.cpu"), onlyPod2 })
+            {
+                Task<Dictionary<string, ulong>> q = Task.Run(() => QueryStacks(storage, "acme", selector, T0, T0 + 20, out _), ct);
+                AssertSame(model.Query("acme", selector, T0, T0 + 20), await q.WaitAsync(Bound, ct), $"{selector.Name} ({selector.Matchers.Count} matchers) with b.cpu{{pod=1}} held");
+            }
+            Assert.Equal(4, gate.Passed);
+            Assert.Equal([b2], storage.Series("acme", onlyPod2, T0, T0 + 20));
+
+            // Behind it: the written series by name, by a regular expression, and a lookup of every series.
+            SeriesSelector anyPod = Selector("b.cpu", new LabelMatcher("pod", MatchOp.Regex, ".*"));
+            Task<Dictionary<string, ulong>> byName = Task.Run(() => QueryStacks(storage, "acme", Selector("b.cpu"), T0, T0 + 20, out _), ct);
+            Task<Dictionary<string, ulong>> byRegex = Task.Run(() => QueryStacks(storage, "acme", anyPod, T0, T0 + 20, out _), ct);
+            Task<IReadOnlyList<SeriesKey>> all = Task.Run(() => storage.Series("acme", null, T0 + 10, T0 + 20), ct);
+            await Until(() => storage.ApplyStages.Waiters == 3 || byName.IsCompleted || byRegex.IsCompleted || all.IsCompleted, "the three reads of b.cpu{pod=1} wait for the apply stage");
+            Assert.False(byName.IsCompleted || byRegex.IsCompleted || all.IsCompleted, "a read of the held series answered before its write was applied");
+            gate.Open();
+            AssertSame(model.Query("acme", Selector("b.cpu"), T0, T0 + 20), await byName.WaitAsync(Bound, ct), "b.cpu after the apply");
+            AssertSame(model.Query("acme", anyPod, T0, T0 + 20), await byRegex.WaitAsync(Bound, ct), "b.cpu{pod=~\".*\"} after the apply");
+            Assert.Equal([a, b1], await all.WaitAsync(Bound, ct));
+        }
+        finally
+        {
+            gate.Open();
+            storage.Dispose();
+        }
+    }
+
     [Fact]
     public async Task SnapshotAndStopWaitForTheApplyStageAndLoseNothingAcknowledged()
     {
