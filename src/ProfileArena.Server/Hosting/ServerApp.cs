@@ -44,6 +44,7 @@ public static class ServerApp
         LoopbackGuard.Check(LoopbackGuard.ConfiguredUrls(builder.Configuration), authOptions.Tenants.Count > 0, serverOptions.AllowNonLoopback);
         if (serverOptions.MallocArenas < 0) throw new ArgumentException($"Server:MallocArenas must be 0 (glibc's default) or more, not {serverOptions.MallocArenas}");
         if (serverOptions.MallocArenas > 0) Operations.NativeHeap.LimitArenas(serverOptions.MallocArenas);
+        RaiseMinWorkerThreads(serverOptions.MinWorkerThreads);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -102,5 +103,13 @@ public static class ServerApp
         [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
 
     /// <summary>The options in force (for tests and logs).</summary>
+    /// <summary>Applies <see cref="ServerOptions.MinWorkerThreads"/> (process-wide; never lowers the runtime's own minimum).</summary>
+    private static void RaiseMinWorkerThreads(int minWorkers)
+    {
+        if (minWorkers is < 0 or > 4096) throw new ArgumentException($"Server:MinWorkerThreads must be 0 (the runtime's default) to 4096, not {minWorkers}");
+        ThreadPool.GetMinThreads(out int workers, out int completionPorts);
+        if (minWorkers > workers) ThreadPool.SetMinThreads(minWorkers, completionPorts);
+    }
+
     public static ServerOptions Options(WebApplication app) => app.Services.GetRequiredService<IOptions<ServerOptions>>().Value;
 }

@@ -49,6 +49,12 @@ public sealed class ServerOptions
     /// glibc's 8 per core). Fewer arenas keep fewer freed holes resident: see <see cref="Operations.NativeHeap"/>.</summary>
     public int MallocArenas { get; set; } = 2;
 
+    /// <summary>Thread-pool worker threads the pool creates on demand without its usual delay (default 64; 0 keeps
+    /// the runtime's, one per core). A query blocks its thread while it waits for acknowledged writes to be applied
+    /// and while it merges; with one thread per core, requests arriving meanwhile queued until the pool added a
+    /// thread (about two a second), which showed as a render and ingest latency tail under load (perf/README).</summary>
+    public int MinWorkerThreads { get; set; } = 64;
+
     /// <summary>Slowest accepted body upload in bytes per second after a 5 s grace (default 240, Kestrel's).</summary>
     public double MinRequestBodyBytesPerSecond { get; set; } = 240;
 }

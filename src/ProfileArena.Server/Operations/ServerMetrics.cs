@@ -62,6 +62,9 @@ public sealed class ServerMetrics
         IReadOnlyDictionary<string, object> gcConfig = GC.GetConfigurationVariables();
         gcHeaps.Set(gcConfig.TryGetValue("HeapCount", out object? heapCount) ? Convert.ToDouble(heapCount, System.Globalization.CultureInfo.InvariantCulture) : 1);
         gcServer.Set(System.Runtime.GCSettings.IsServerGC ? 1 : 0);
+        var minWorkers = factory.CreateGauge("profilearena_threadpool_min_workers", "Thread-pool worker threads created without delay (Server:MinWorkerThreads, or the runtime's one per core).");
+        ThreadPool.GetMinThreads(out int minWorkerThreads, out _);
+        minWorkers.Set(minWorkerThreads);
         Registry.AddBeforeCollectCallback(() =>
         {
             ready.Set(storage.IsReady ? 1 : 0);

@@ -28,6 +28,22 @@ public sealed class GcSetupTests
         Assert.Equal(1, Gauge(metrics, "profilearena_gc_server"));
     }
 
+    /// <summary>The thread pool starts with <c>Server:MinWorkerThreads</c> (64) workers available without delay, and 0
+    /// leaves the runtime's one per core: blocked queries must not hold up the requests behind them.</summary>
+    [Theory]
+    [InlineData(null, 64)]
+    [InlineData("0", 0)]
+    [InlineData("12", 12)]
+    public async Task TheThreadPoolMinimumIsTheConfiguredOneAndNeverBelowTheRuntimes(string? setting, int configured)
+    {
+        using var dir = new TempDataDir();
+        string[] args = setting is null ? [] : ["--Server:MinWorkerThreads", setting];
+        using ChildServer server = await ChildServer.Start(dir.Path, new Dictionary<string, string>(), args);
+        using HttpResponseMessage response = await server.Client.GetAsync("/metrics", TestContext.Current.CancellationToken);
+        string metrics = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(Math.Max(configured, Environment.ProcessorCount), Gauge(metrics, "profilearena_threadpool_min_workers"));
+    }
+
     private static double Gauge(string metrics, string name)
     {
         Match m = Regex.Match(metrics, $@"^{name} (\S+)$", RegexOptions.Multiline);
