@@ -52,7 +52,7 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
             {
                 // Orleans' own failures (call timeout, silo gone): the outcome is unknown, as for a client whose
                 // connection dropped; the WAL record is there or not, never half.
-                throw new StorageUnavailableException($"shard {key} did not answer ({e.GetType().Name}: {e.Message}); the write may not have been stored", e);
+                throw new StorageOutcomeUnknownException($"shard {key} did not answer ({e.GetType().Name}: {e.Message}); the write may or may not have been stored", e);
             }
             WireCodec.ThrowIfFailed(outcome, key);
             return;
@@ -97,7 +97,7 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
         if (failed.Task is not null)
         {
             string why = failed.Task.IsCompletedSuccessfully ? failed.Task.Result.Message! : failed.Task.Exception?.InnerException?.Message ?? "failed";
-            throw new StorageUnavailableException($"a write spanning {parts.Count} shards was committed in some shards only (shard {failed.Key}: {why}); its profiles may be partly stored");
+            throw new StorageOutcomeUnknownException($"a write spanning {parts.Count} shards was not confirmed by every shard (shard {failed.Key}: {why}); its profiles may be stored in some shards only");
         }
     }
 

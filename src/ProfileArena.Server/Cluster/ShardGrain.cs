@@ -185,6 +185,7 @@ internal sealed class ShardGrain(
                 Shard shard = await Loaded(cluster.CallLoadWait) ?? await Create();
                 await shard.Enqueue(write.Prepare ? Shard.WorkKind.Prepare : Shard.WorkKind.Ingest, profiles, write.Txn);
                 if (write.Prepare) _prepared[write.Txn] = time.GetTimestamp();
+                await hooks.AfterWrite(_key);
             }
             finally
             {

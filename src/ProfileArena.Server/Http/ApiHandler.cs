@@ -8,8 +8,8 @@ namespace ProfileArena.Server.Http;
 /// <summary>
 /// The one place where an API request is authenticated and its failures become replies: a
 /// <see cref="RequestException"/> its status, Kestrel's <see cref="BadHttpRequestException"/> (body
-/// too large, too slow) its own, storage refusals 429/503 — each with a plain-text message that says
-/// what is wrong. A 5xx is only ever storage's 503 or a real server fault.
+/// too large, too slow) its own, storage refusals 429/503 and a write storage could not confirm 504 — each with a
+/// plain-text message that says what is wrong. A 5xx is only ever storage's 503/504 or a real server fault.
 /// </summary>
 public sealed class ApiHandler(TenantResolver tenants, IProfileStorage storage, ILogger<ApiHandler> log)
 {
@@ -46,6 +46,12 @@ public sealed class ApiHandler(TenantResolver tenants, IProfileStorage storage, 
         {
             context.Response.Headers.RetryAfter = "30";
             await Reply(context, StatusCodes.Status429TooManyRequests, $"storage is full: {e.Message}");
+        }
+        catch (StorageOutcomeUnknownException e)
+        {
+            log.LogError(e, "storage did not confirm a write");
+            context.Response.Headers.RetryAfter = e.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await Reply(context, StatusCodes.Status504GatewayTimeout, $"storage did not confirm the write, it may or may not have been stored: {e.Message}");
         }
         catch (StorageUnavailableException e)
         {

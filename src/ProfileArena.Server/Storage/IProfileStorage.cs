@@ -37,6 +37,12 @@ public class StorageUnavailableException(string message, Exception? inner = null
     public int RetryAfterSeconds { get; init; } = 30;
 }
 
+/// <summary>A write's outcome is unknown: it was sent to the shard that owns it, and no answer came back (a cluster's
+/// call timed out, its silo went away) or only some shards of a write spanning several answered that they committed.
+/// It may be stored, wholly or in part. HTTP 504: a client that retries may store it twice, one that does not may lose
+/// it — unlike 503, which means nothing was stored.</summary>
+public sealed class StorageOutcomeUnknownException(string message, Exception? inner = null) : StorageUnavailableException(message, inner);
+
 /// <summary>
 /// The server's storage: series of profile trees in time buckets, durable through a write-ahead log.
 /// The HTTP layer talks only to this interface; implementations own sharding, buckets, levels,

@@ -313,6 +313,39 @@ public sealed class LongWorkClusterTests
         Assert.Equal(4, hooks.StartedKeys.Count);
     }
 
+    [Fact]
+    public async Task AWriteAnsweredAfterTheCallTimeoutIs504OutcomeUnknownAndIsStoredOnce()
+    {
+        using var redis = await ProfileArena.Processes.RedisProcess.StartAsync(logFile: null, TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        var hooks = new SlowShards();
+        string Port() => ProfileArena.Processes.RedisProcess.FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using InProcessServer server = await InProcessServer.StartWith(null, s => s.AddSingleton<ShardGrainHooks>(hooks),
+            "--Cluster:Mode", "Redis", "--Cluster:ConnectionString", redis.ConnectionString, "--Cluster:ClusterId", "late-" + Guid.NewGuid().ToString("N")[..8],
+            "--Cluster:SiloPort", Port(), "--Cluster:GatewayPort", Port(), "--Cluster:CallTimeoutSeconds", CallTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Storage:ShardCount", "4");
+        string ingest = $"/ingest?name=api.cpu&from={T0}&until={T0 + 10}";
+        using (var first = await server.Client.PostAsync(ingest, new StringContent("main;work 5\n"), TestContext.Current.CancellationToken))
+            Assert.Equal(System.Net.HttpStatusCode.OK, first.StatusCode);
+
+        // The shard makes the write durable, then answers after three call timeouts: the caller cannot know.
+        hooks.WriteAnswerDelay = TimeSpan.FromSeconds(3 * CallTimeoutSeconds);
+        using (var late = await server.Client.PostAsync(ingest, new StringContent("main;late 7\n"), TestContext.Current.CancellationToken))
+        {
+            string body = await late.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+            Assert.True(late.StatusCode == System.Net.HttpStatusCode.GatewayTimeout, $"{(int)late.StatusCode}: {body}");
+            Assert.Contains("may or may not have been stored", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("nothing was stored", body, StringComparison.Ordinal);
+        }
+        hooks.WriteAnswerDelay = TimeSpan.Zero;
+        await WaitUntil(() => hooks.WritesDelayed == 1 && hooks.WritesDelaying == 0, "the late answer to be sent");
+
+        // It was stored (the 504 was honest: a 503 "nothing was stored" would have been false), once.
+        using var render = await server.Client.GetAsync($"/render?query=api.cpu&from={T0}&until={T0 + 60}&format=collapsed", TestContext.Current.CancellationToken);
+        string collapsed = await render.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.OK, render.StatusCode);
+        Assert.Equal(["main;late 7", "main;work 5"], collapsed.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+    }
+
     /// <summary>The test hook: delays query parts (of one shard, or all) and holds loads behind a gate; records
     /// which delayed work was cancelled.</summary>
     private sealed class SlowShards : ShardGrainHooks
@@ -359,6 +392,25 @@ public sealed class LongWorkClusterTests
                 throw;
             }
             Interlocked.Increment(ref _delayed);
+        }
+
+        /// <summary>How long a shard waits after making a write durable before it answers (zero: no wait).</summary>
+        public TimeSpan WriteAnswerDelay { get; set; }
+
+        public int WritesDelayed => Volatile.Read(ref _writesDelayed);
+
+        public int WritesDelaying => Volatile.Read(ref _writesDelaying);
+
+        private int _writesDelayed, _writesDelaying;
+
+        public override async Task AfterWrite(string key)
+        {
+            TimeSpan delay = WriteAnswerDelay;
+            if (delay == TimeSpan.Zero) return;
+            Interlocked.Increment(ref _writesDelaying);
+            await Task.Delay(delay);
+            Interlocked.Increment(ref _writesDelayed);
+            Interlocked.Decrement(ref _writesDelaying);
         }
 
         public override async Task BeforeOpen(string key, CancellationToken cancellationToken)
