@@ -15,7 +15,8 @@ using ProfileArena.ServerLoad;
 //   dotnet run -c Release --project perf/ProfileArena.IngestPerf -- [--rounds 3] [--pushes 240] [--stacks 1000] [--dir PATH]
 // Bodies: the ServerLoad corpus (Corpus.Build, default options: 1,000 stacks per push). Per push, each phase alone on the
 // same body: gunzip, pprof parse (a sink that keeps nothing), parse into the staging trees the decoder used to build
-// (one tree per sample type) and those trees iterated into StackBatches, the whole IngestDecoder.Decode (what /ingest
+// (one tree per sample type) and those trees iterated into StackBatches, parse into the PprofStackSums that replaced
+// them (stacks summed straight into batches), the whole IngestDecoder.Decode (what /ingest
 // does before storing), and ProfileStorage.IngestAsync of its result into a data directory with real fsync (what
 // /ingest does after decoding; the apply into trees runs behind it, on its own thread). Allocation per push from
 // GC.GetAllocatedBytesForCurrentThread (decode phases) and GC.GetTotalAllocatedBytes (storage: its writer runs on
@@ -60,6 +61,10 @@ try
                 phases.Measure("parse + staging trees", () => PprofFormat.ReadInPlace(inflated.WrittenMemory, trees, readOptions));
                 List<StackBatch> batches = phases.Measure("trees into batches", () => trees.Trees.Select(ToBatch).ToList());
                 foreach (StackBatch b in batches) b.Dispose();
+                // What the decoder does instead since: the samples summed straight into batches (PprofStackSums).
+                using var sums = new PprofStackSums(serverOptions.MaxNodesPerRequest);
+                phases.Measure("parse + stack sums", () => PprofFormat.ReadInPlace(inflated.WrittenMemory, sums, readOptions));
+                foreach (var (_, stacks) in sums.TakeSeries()) stacks.Dispose();
             }
             List<IngestProfile> profiles = phases.Measure("decode (all of the above)", () => decoder.Decode("perf", parameters, "application/octet-stream", body));
             try
