@@ -90,7 +90,7 @@ public sealed class PprofStackSums(long maxNodes) : IPprofSampleSink, IDisposabl
     /// <summary>Returns the tables to their pool, and the batches too unless <see cref="TakeSeries"/> handed them out.</summary>
     public void Dispose()
     {
-        foreach (PerType t in _types) t.Dispose(disposeBatch: !_taken);
+        foreach (PerType? t in _types) t?.Dispose(disposeBatch: !_taken); // null past a root Begin refused
         _types = [];
         if (_prefixHashes.Length > 0) IngestPools.ULongs.Return(_prefixHashes);
         if (_prefixEnds.Length > 0) IngestPools.Ints.Return(_prefixEnds);

@@ -113,6 +113,8 @@ internal sealed class PooledIdMap<TValue> : IDisposable
         }
     }
 
+    public bool ContainsKey(ulong id) => TryGetValue(id, out _);
+
     public bool TryGetValue(ulong id, out TValue value)
     {
         if (_count > 0)

@@ -13,7 +13,12 @@ namespace ProfileArena.Formats;
 /// sample copies one run of bytes per location into the one key buffer (a location resolved again per sample and
 /// frame cost about a third of a server push's decode). Memory is the buffer, tables proportional to it (the joined
 /// frames at most 4 × it), and the key (at most MaxStackBytes).</remarks>
-internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions options) : IDisposable
+/// <param name="data">The buffer holding the profile.proto message from offset 0.</param>
+/// <param name="length">The message's length in bytes.</param>
+/// <param name="options">Limits.</param>
+/// <param name="joinLocations">False: every location resolved frame by frame at every use, as before the joined
+/// frames (tests compare both ways).</param>
+internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions options, bool joinLocations = true) : IDisposable
 {
     private readonly PooledList<(int Start, int Length)> _strings = new();
     private readonly List<(long Type, long Unit, int Offset)> _sampleTypes = [];
@@ -224,6 +229,13 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
             for (int i = ids.Count - 1; i >= 0; i--)
             {
                 ulong id = ids[i];
+                if (!joinLocations)
+                {
+                    if (!_locations.ContainsKey(id))
+                        throw ProfileFormatException.AtOffset(offset, $"sample {count + 1} refers to location {id}, which the profile does not define");
+                    AppendLocation(key, id);
+                    continue;
+                }
                 if (!_locationFrames.TryGetValue(id, out LocationFrames frames))
                 {
                     if (!_locations.TryGetValue(id, out var location))
