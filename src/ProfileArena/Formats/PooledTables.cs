@@ -115,6 +115,16 @@ internal sealed class PooledIdMap<TValue> : IDisposable
 
     public bool ContainsKey(ulong id) => TryGetValue(id, out _);
 
+    /// <summary>The slot holding <paramref name="id"/>, for <see cref="ValueAt"/>; false when the map has no such id.</summary>
+    public bool TryGetSlot(ulong id, out int slot)
+    {
+        slot = _count > 0 ? Find(id) : -1;
+        return slot >= 0 && _used[slot];
+    }
+
+    /// <summary>The value in <paramref name="slot"/> (from <see cref="TryGetSlot"/>, valid until the next set), to read or change in place.</summary>
+    public ref TValue ValueAt(int slot) => ref _values[slot];
+
     public bool TryGetValue(ulong id, out TValue value)
     {
         if (_count > 0)

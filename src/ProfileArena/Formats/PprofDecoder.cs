@@ -23,10 +23,11 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
     private readonly PooledList<(int Start, int Length)> _strings = new();
     private readonly List<(long Type, long Unit, int Offset)> _sampleTypes = [];
     private readonly PooledIdMap<(long Name, long SystemName)> _functions = new();
-    private readonly PooledIdMap<(int FirstLine, int LineCount, ulong Address, int Offset)> _locations = new();
+    /// <summary>Per location id: its lines, address, offset, and its joined frames (0: not joined yet, −1: cannot be, else an index + 1 into <see cref="_joined"/>).</summary>
+    private readonly PooledIdMap<(int FirstLine, int LineCount, ulong Address, int Offset, int Joined)> _locations = new();
     private readonly PooledList<ulong> _lineFunctions = new();
     private readonly PooledList<(int Start, int End)> _samples = new();
-    private readonly PooledIdMap<LocationFrames> _locationFrames = new();
+    private readonly PooledList<LocationFrames> _joined = new();
     private readonly PooledList<byte> _frameBytes = new();
     /// <summary>Bytes of cached frames past which no further location is cached: proportional to the profile (a
     /// location of many lines naming one long string would otherwise cost more than the profile itself).</summary>
@@ -43,7 +44,7 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
         _locations.Dispose();
         _lineFunctions.Dispose();
         _samples.Dispose();
-        _locationFrames.Dispose();
+        _joined.Dispose();
         _frameBytes.Dispose();
     }
 
@@ -143,7 +144,7 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
                 default: message.Skip(wire); break;
             }
         }
-        _locations[id] = (first, _lineFunctions.Count - first, address, at);
+        _locations[id] = (first, _lineFunctions.Count - first, address, at, 0);
     }
 
     private ReadOnlySpan<byte> String(long index, int offset)
@@ -236,14 +237,21 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
                     AppendLocation(key, id);
                     continue;
                 }
-                if (!_locationFrames.TryGetValue(id, out LocationFrames frames))
+                if (!_locations.TryGetSlot(id, out int slot))
+                    throw ProfileFormatException.AtOffset(offset, $"sample {count + 1} refers to location {id}, which the profile does not define");
+                ref var location = ref _locations.ValueAt(slot);
+                if (location.Joined == 0)
                 {
-                    if (!_locations.TryGetValue(id, out var location))
-                        throw ProfileFormatException.AtOffset(offset, $"sample {count + 1} refers to location {id}, which the profile does not define");
-                    _locationFrames[id] = frames = BuildFrames(id, location);
+                    LocationFrames built = BuildFrames(id, (location.FirstLine, location.LineCount, location.Address, location.Offset));
+                    if (built.Length < 0) location.Joined = -1;
+                    else
+                    {
+                        _joined.Add(built);
+                        location.Joined = _joined.Count;
+                    }
                 }
-                if (frames.Length < 0 || !key.TryAppendFrames(_frameBytes.AsSpan(frames.Start, frames.Length), frames.Count, frames.Unsymbolized))
-                    AppendLocation(key, id); // frame by frame: the same checks, in the same order, the same error
+                if (location.Joined < 0 || !key.TryAppendFrames(_joined[location.Joined - 1], _frameBytes)) // frame by frame: the same checks, in the same order, the same error
+                    AppendLocation(key, id);
             }
             try
             {
@@ -397,11 +405,13 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
             _frames++;
         }
 
-        /// <summary>Appends <paramref name="frames"/> frames already joined and escaped (a location's cached frames) when
+        /// <summary>Appends a location's joined frames (in <paramref name="frameBytes"/>) when
         /// all of them fit the limits; false, with nothing appended, when one would not (the caller then appends them one
         /// by one, so the error is the one the first frame past a limit raises).</summary>
-        public bool TryAppendFrames(ReadOnlySpan<byte> joined, int frames, int unsymbolized)
+        public bool TryAppendFrames(LocationFrames location, PooledList<byte> frameBytes)
         {
+            int frames = location.Count, unsymbolized = location.Unsymbolized;
+            ReadOnlySpan<byte> joined = frameBytes.AsSpan(location.Start, location.Length);
             int separator = _length > 0 ? 1 : 0;
             if (frames > maxFrames - _frames || joined.Length > maxBytes - _length - separator || frames > totalFramesBudget - _totalFrames) return false;
             Append(separator, joined);
