@@ -47,14 +47,13 @@ public sealed class IngestDecoder(ServerOptions options)
     public List<IngestProfile> Decode(string tenant, IngestParameters parameters, string? contentType, ReadOnlyMemory<byte> body)
     {
         IngestFormat format = ChooseFormat(parameters.Format, contentType, body.Span);
-        using var staging = new TreeStore(new TreeStoreOptions { MaxNodes = options.MaxNodesPerRequest });
         try
         {
             return format switch
             {
-                IngestFormat.Folded => One(tenant, parameters, Folded(staging, body)),
-                IngestFormat.Lines => One(tenant, parameters, Lines(staging, body)),
-                _ => Pprof(tenant, parameters, staging, contentType, body),
+                IngestFormat.Folded => One(tenant, parameters, Folded(body)),
+                IngestFormat.Lines => One(tenant, parameters, Lines(body)),
+                _ => Pprof(tenant, parameters, contentType, body),
             };
         }
         catch (StoreLimitExceededException e)
@@ -71,8 +70,12 @@ public sealed class IngestDecoder(ServerOptions options)
         return [];
     }
 
-    private static StackBatch Folded(TreeStore staging, ReadOnlyMemory<byte> body)
+    /// <summary>The tree a folded or lines body is summed in (its nodes counted against Server:MaxNodesPerRequest).</summary>
+    private TreeStore Staging() => new(new TreeStoreOptions { MaxNodes = options.MaxNodesPerRequest });
+
+    private StackBatch Folded(ReadOnlyMemory<byte> body)
     {
+        using TreeStore staging = Staging();
         ProfileTree tree = staging.CreateTree();
         try
         {
@@ -90,8 +93,9 @@ public sealed class IngestDecoder(ServerOptions options)
         return ToBatch(tree);
     }
 
-    private static StackBatch Lines(TreeStore staging, ReadOnlyMemory<byte> body)
+    private StackBatch Lines(ReadOnlyMemory<byte> body)
     {
+        using TreeStore staging = Staging();
         ProfileTree tree = staging.CreateTree();
         ReadOnlySpan<byte> rest = body.Span;
         while (!rest.IsEmpty)
@@ -105,7 +109,7 @@ public sealed class IngestDecoder(ServerOptions options)
         return ToBatch(tree);
     }
 
-    private List<IngestProfile> Pprof(string tenant, IngestParameters p, TreeStore staging, string? contentType, ReadOnlyMemory<byte> body)
+    private List<IngestProfile> Pprof(string tenant, IngestParameters p, string? contentType, ReadOnlyMemory<byte> body)
     {
         SampleTypeTable table = SampleTypeTable.Default;
         ReadOnlyMemory<byte> profile = body;
@@ -126,7 +130,7 @@ public sealed class IngestDecoder(ServerOptions options)
             }
             if (profile.Length > options.MaxDecompressedBytes)
                 throw new RequestException(StatusCodes.Status413PayloadTooLarge, $"profile: larger than {options.MaxDecompressedBytes} bytes (Server:MaxDecompressedBytes)");
-            decoded = [.. PprofSeries(staging, profile)
+            decoded = [.. PprofSeries(profile)
                 .Select(t => (t.Stacks, Known: table.IsKnown(t.Type), Described: table.Describe(t.Type, t.Unit)))];
             // A type the table knows claims its series name first; a type it does not know whose own name
             // collides is left out, as pyroscope (which stores only the types its table knows) leaves it out:
@@ -169,11 +173,11 @@ public sealed class IngestDecoder(ServerOptions options)
         }
     }
 
-    /// <summary>Each sample type of the profile with its stacks: one <see cref="PprofFormat.Read"/> pass
-    /// feeds a staging tree per sample type (which also sums repeated stacks).</summary>
-    private List<(string Type, string Unit, StackBatch Stacks)> PprofSeries(TreeStore staging, ReadOnlyMemory<byte> raw)
+    /// <summary>Each sample type of the profile with its stacks: one <see cref="PprofFormat.ReadInPlace"/> pass
+    /// into <see cref="PprofStackSums"/> (which sums repeated stacks and counts the nodes they make).</summary>
+    private List<(string Type, string Unit, StackBatch Stacks)> PprofSeries(ReadOnlyMemory<byte> raw)
     {
-        var sink = new PerTypeTrees(staging);
+        using var sink = new PprofStackSums(options.MaxNodesPerRequest);
         try
         {
             PprofFormat.ReadInPlace(raw, sink, new PprofImportOptions { MaxBytes = Math.Max(16, Math.Min(int.MaxValue, options.MaxDecompressedBytes)) });
@@ -182,51 +186,7 @@ public sealed class IngestDecoder(ServerOptions options)
         {
             throw RequestException.BadRequest($"profile (pprof): {e.Reason}");
         }
-        var series = new List<(string Type, string Unit, StackBatch Stacks)>(sink.Types.Count);
-        try
-        {
-            for (int i = 0; i < sink.Types.Count; i++) series.Add((sink.Types[i].Type, sink.Types[i].Unit, ToBatch(sink.Trees[i])));
-        }
-        catch
-        {
-            foreach (var s in series) s.Stacks.Dispose();
-            throw;
-        }
-        return series;
-    }
-
-    /// <summary>Routes each sample's values to the tree of its sample type; a negative value (a diff
-    /// profile) is refused, a value past 2^64 − 1 in total too.</summary>
-    private sealed class PerTypeTrees(TreeStore staging) : IPprofSampleSink
-    {
-        public IReadOnlyList<PprofValueType> Types { get; private set; } = [];
-        public List<ProfileTree> Trees { get; } = [];
-        private long _sample;
-
-        public void Begin(PprofProfileInfo info)
-        {
-            Types = info.SampleTypes;
-            foreach (var _ in info.SampleTypes) Trees.Add(staging.CreateTree());
-        }
-
-        public void Sample(ReadOnlySpan<byte> stack, ReadOnlySpan<long> values)
-        {
-            _sample++;
-            for (int i = 0; i < values.Length && i < Trees.Count; i++)
-            {
-                long v = values[i];
-                if (v < 0) throw RequestException.BadRequest($"profile (pprof): sample {_sample} has a negative {Types[i]} value ({v}); diff profiles are not accepted");
-                if (v == 0) continue;
-                try
-                {
-                    Trees[i].Insert(stack, (ulong)v);
-                }
-                catch (OverflowException)
-                {
-                    throw RequestException.BadRequest($"profile (pprof): the {Types[i]} values add up past 2^64 − 1 at sample {_sample}");
-                }
-            }
-        }
+        return [.. sink.TakeSeries().Select(s => (s.Type.Type, s.Type.Unit, s.Stacks))];
     }
 
     /// <summary>Reads a multipart form: part <c>profile</c> (required: 415 without it), optional

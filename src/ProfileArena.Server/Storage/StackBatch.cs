@@ -51,6 +51,17 @@ public sealed class StackBatch : IDisposable
         Count++;
     }
 
+    /// <summary>Adds <paramref name="value"/> to the value of the stack at <paramref name="index"/> (a repeated stack
+    /// summed in place). The caller keeps the values' sum within 2^64 − 1 (the ingest decoder refuses a sample type
+    /// whose values add up past it), so no single value can overflow.</summary>
+    internal void AddToValue(int index, ulong value)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
+        _values[index] = checked(_values[index] + value);
+        Total = value > ulong.MaxValue - Total ? ulong.MaxValue : Total + value;
+    }
+
     /// <summary>A new batch (its own pooled arrays) with the same stacks and values; the caller disposes it.</summary>
     public StackBatch Copy()
     {

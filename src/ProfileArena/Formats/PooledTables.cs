@@ -46,7 +46,33 @@ internal sealed class PooledList<T> : IDisposable
         _items[Count++] = item;
     }
 
+    /// <summary>Appends <paramref name="items"/> (one growth at most).</summary>
+    public void AddRange(ReadOnlySpan<T> items)
+    {
+        if (items.Length > _items.Length - Count)
+        {
+            T[] bigger = TablePool<T>.Arrays.Rent((int)Math.Min(Array.MaxLength, Math.Max(_items.Length * 2L, (long)Count + items.Length)));
+            _items.AsSpan(0, Count).CopyTo(bigger);
+            TablePool<T>.Arrays.Return(_items);
+            _items = bigger;
+        }
+        items.CopyTo(_items.AsSpan(Count));
+        Count += items.Length;
+    }
+
+    /// <summary>Drops the items from <paramref name="count"/> on (keeps the array).</summary>
+    public void Truncate(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)count, (uint)Count, nameof(count));
+        Count = count;
+    }
+
     public ReadOnlySpan<T> AsSpan() => _items.AsSpan(0, Count);
+
+    public ReadOnlySpan<T> AsSpan(int start, int length) => _items.AsSpan(0, Count).Slice(start, length);
+
+    /// <summary>Items already added, to change in place (valid until the next add).</summary>
+    public Span<T> AsWritableSpan(int start, int length) => _items.AsSpan(0, Count).Slice(start, length);
 
     public void Dispose()
     {
@@ -86,6 +112,18 @@ internal sealed class PooledIdMap<TValue> : IDisposable
             _values[slot] = value;
         }
     }
+
+    public bool ContainsKey(ulong id) => TryGetValue(id, out _);
+
+    /// <summary>The slot holding <paramref name="id"/>, for <see cref="ValueAt"/>; false when the map has no such id.</summary>
+    public bool TryGetSlot(ulong id, out int slot)
+    {
+        slot = _count > 0 ? Find(id) : -1;
+        return slot >= 0 && _used[slot];
+    }
+
+    /// <summary>The value in <paramref name="slot"/> (from <see cref="TryGetSlot"/>, valid until the next set), to read or change in place.</summary>
+    public ref TValue ValueAt(int slot) => ref _values[slot];
 
     public bool TryGetValue(ulong id, out TValue value)
     {

@@ -9,16 +9,31 @@ namespace ProfileArena.Formats;
 /// come in any order), then the samples one by one into an <see cref="IPprofSampleSink"/>. The one
 /// decoder behind both <see cref="PprofFormat.Read"/> and <see cref="PprofFormat.Import"/>.
 /// </summary>
-/// <remarks>Names stay byte ranges of the buffer; nothing is copied per frame but into the one key buffer.
-/// Memory is the buffer, tables proportional to it, and the key (at most MaxStackBytes).</remarks>
-internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions options) : IDisposable
+/// <remarks>Names stay byte ranges of the buffer. Each location's frames are joined once, at its second use, and each
+/// later sample copies one run of bytes per location into the one key buffer (resolving a location's lines again at
+/// every use made large.cpu's parse 38 ms instead of 24). Memory is the buffer, tables proportional to it (the joined
+/// frames at most 4 × it), and the key (at most MaxStackBytes).</remarks>
+/// <param name="data">The buffer holding the profile.proto message from offset 0.</param>
+/// <param name="length">The message's length in bytes.</param>
+/// <param name="options">Limits.</param>
+/// <param name="joinLocations">False: every location resolved frame by frame at every use, as before the joined
+/// frames (tests compare both ways).</param>
+internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions options, bool joinLocations = true) : IDisposable
 {
     private readonly PooledList<(int Start, int Length)> _strings = new();
     private readonly List<(long Type, long Unit, int Offset)> _sampleTypes = [];
     private readonly PooledIdMap<(long Name, long SystemName)> _functions = new();
-    private readonly PooledIdMap<(int FirstLine, int LineCount, ulong Address, int Offset)> _locations = new();
+    /// <summary>Per location id: its lines, address, offset, and its joined frames (0: not used yet, <see cref="Unjoined"/>:
+    /// used once, <see cref="CannotJoin"/>, else an index + 1 into <see cref="_joined"/>).</summary>
+    private readonly PooledIdMap<(int FirstLine, int LineCount, ulong Address, int Offset, int Joined)> _locations = new();
     private readonly PooledList<ulong> _lineFunctions = new();
     private readonly PooledList<(int Start, int End)> _samples = new();
+    private readonly PooledList<LocationFrames> _joined = new();
+    private const int Unjoined = -1, CannotJoin = -2;
+    private readonly PooledList<byte> _frameBytes = new();
+    /// <summary>Bytes of cached frames past which no further location is cached: proportional to the profile (a
+    /// location of many lines naming one long string would otherwise cost more than the profile itself).</summary>
+    private readonly long _frameBytesCap = 4L * length + (64 << 10);
     private (long Type, long Unit, int Offset) _periodType;
     private long _period, _timeNanos, _durationNanos, _defaultSampleType;
     private int _defaultSampleTypeOffset;
@@ -31,6 +46,8 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
         _locations.Dispose();
         _lineFunctions.Dispose();
         _samples.Dispose();
+        _joined.Dispose();
+        _frameBytes.Dispose();
     }
 
     /// <summary>Decodes the tables, then hands every sample to <paramref name="sink"/>.</summary>
@@ -129,7 +146,7 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
                 default: message.Skip(wire); break;
             }
         }
-        _locations[id] = (first, _lineFunctions.Count - first, address, at);
+        _locations[id] = (first, _lineFunctions.Count - first, address, at, 0);
     }
 
     private ReadOnlySpan<byte> String(long index, int offset)
@@ -214,28 +231,25 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
             if (ids.Count == 0) key.AppendFrame("[no stack]"u8);
             for (int i = ids.Count - 1; i >= 0; i--)
             {
-                if (!_locations.TryGetValue(ids[i], out var location))
-                    throw ProfileFormatException.AtOffset(offset, $"sample {count + 1} refers to location {ids[i]}, which the profile does not define");
-                if (location.LineCount == 0)
+                ulong id = ids[i];
+                if (!_locations.TryGetSlot(id, out int slot))
+                    throw ProfileFormatException.AtOffset(offset, $"sample {count + 1} refers to location {id}, which the profile does not define");
+                ref var location = ref _locations.ValueAt(slot);
+                // Joined at its second use: a location used once (a profile of one sample per call-tree node, as an
+                // export writes, uses most locations about twice) would pay the join and gain nothing.
+                if (joinLocations && location.Joined == 0) location.Joined = Unjoined;
+                else if (joinLocations && location.Joined == Unjoined)
                 {
-                    key.AppendAddress(location.Address, ids[i]);
-                    continue;
-                }
-                for (int l = location.FirstLine + location.LineCount - 1; l >= location.FirstLine; l--)
-                {
-                    ulong functionId = _lineFunctions[l];
-                    if (!_functions.TryGetValue(functionId, out var function))
+                    LocationFrames built = BuildFrames(id, (location.FirstLine, location.LineCount, location.Address, location.Offset));
+                    if (built.Length < 0) location.Joined = CannotJoin;
+                    else
                     {
-                        if (functionId != 0)
-                            throw ProfileFormatException.AtOffset(location.Offset, $"location {ids[i]} refers to function {functionId}, which the profile does not define");
-                        key.AppendAddress(location.Address, ids[i]);
-                        continue;
+                        _joined.Add(built);
+                        location.Joined = _joined.Count;
                     }
-                    ReadOnlySpan<byte> name = String(function.Name, location.Offset);
-                    if (name.IsEmpty) name = String(function.SystemName, location.Offset);
-                    if (name.IsEmpty) key.AppendAddress(location.Address, ids[i]);
-                    else key.AppendFrame(name);
                 }
+                if (location.Joined <= 0 || !key.TryAppendFrames(_joined[location.Joined - 1], _frameBytes)) // frame by frame: the same checks, in the same order, the same error
+                    AppendLocation(key, id, (location.FirstLine, location.LineCount, location.Address, location.Offset));
             }
             try
             {
@@ -249,6 +263,113 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
         }
         return (count, key.Unsymbolized);
     }
+
+    /// <summary>Appends location <paramref name="id"/>'s frames one by one, each checked against the stack limits
+    /// before it is copied, and refuses a reference to a missing function or string where it comes: the path of a
+    /// location <see cref="BuildFrames"/> could not cache, and of one whose cached frames would pass a limit.</summary>
+    private void AppendLocation(KeyBuilder key, ulong id, (int FirstLine, int LineCount, ulong Address, int Offset) location)
+    {
+        if (location.LineCount == 0)
+        {
+            key.AppendAddress(location.Address, id);
+            return;
+        }
+        for (int l = location.FirstLine + location.LineCount - 1; l >= location.FirstLine; l--)
+        {
+            ulong functionId = _lineFunctions[l];
+            if (!_functions.TryGetValue(functionId, out var function))
+            {
+                if (functionId != 0)
+                    throw ProfileFormatException.AtOffset(location.Offset, $"location {id} refers to function {functionId}, which the profile does not define");
+                key.AppendAddress(location.Address, id);
+                continue;
+            }
+            ReadOnlySpan<byte> name = String(function.Name, location.Offset);
+            if (name.IsEmpty) name = String(function.SystemName, location.Offset);
+            if (name.IsEmpty) key.AppendAddress(location.Address, id);
+            else key.AppendFrame(name);
+        }
+    }
+
+    /// <summary>
+    /// The frames location <paramref name="id"/> adds to a stack (<c>a;b</c>, root side first, ';' in names already
+    /// ':'), built once at its second use into <see cref="_frameBytes"/> so that each sample copies one run of bytes
+    /// instead of resolving every line's function and string again. Not cached (Length −1, the per-line path then runs
+    /// each time) when it refers to a missing function or string (an error the per-line path raises at its frame),
+    /// when its frames alone pass MaxStackBytes, or when the cache has grown past <see cref="_frameBytesCap"/>.
+    /// </summary>
+    private LocationFrames BuildFrames(ulong id, (int FirstLine, int LineCount, ulong Address, int Offset) location)
+    {
+        var uncached = new LocationFrames(0, -1, 0, 0);
+        if (_frameBytes.Count > _frameBytesCap) return uncached;
+        int start = _frameBytes.Count, frames = 0, unsymbolized = 0;
+        Span<byte> address = stackalloc byte[32];
+        for (int l = location.FirstLine + location.LineCount - 1; l >= location.FirstLine || (location.LineCount == 0 && frames == 0); l--)
+        {
+            scoped ReadOnlySpan<byte> name = default;
+            if (location.LineCount > 0)
+            {
+                ulong functionId = _lineFunctions[l];
+                if (_functions.TryGetValue(functionId, out var function))
+                {
+                    if (!TryString(function.Name, out name) || (name.IsEmpty && !TryString(function.SystemName, out name)))
+                    {
+                        _frameBytes.Truncate(start);
+                        return uncached;
+                    }
+                }
+                else if (functionId != 0)
+                {
+                    _frameBytes.Truncate(start);
+                    return uncached;
+                }
+            }
+            if (name.IsEmpty)
+            {
+                name = address[..FormatAddress(location.Address, id, address)];
+                unsymbolized++;
+            }
+            if (frames > 0) _frameBytes.Add((byte)';');
+            int at = _frameBytes.Count;
+            _frameBytes.AddRange(name);
+            _frameBytes.AsWritableSpan(at, name.Length).Replace((byte)';', (byte)':');
+            frames++;
+            if (_frameBytes.Count - start > options.MaxStackBytes)
+            {
+                _frameBytes.Truncate(start);
+                return uncached;
+            }
+        }
+        return new LocationFrames(start, _frameBytes.Count - start, frames, unsymbolized);
+    }
+
+    private bool TryString(long index, out ReadOnlySpan<byte> value)
+    {
+        value = default;
+        if ((ulong)index >= (ulong)_strings.Count) return false;
+        (int start, int len) = _strings[(int)index];
+        value = data.AsSpan(start, len);
+        return true;
+    }
+
+    /// <summary>The name of a frame without a symbol: its address as "0x…" in hex, else "location#ID".</summary>
+    private static int FormatAddress(ulong address, ulong locationId, Span<byte> text)
+    {
+        int n;
+        if (address != 0)
+        {
+            "0x"u8.CopyTo(text);
+            address.TryFormat(text[2..], out n, "x", CultureInfo.InvariantCulture);
+            return n + 2;
+        }
+        "location#"u8.CopyTo(text);
+        locationId.TryFormat(text[9..], out n, default, CultureInfo.InvariantCulture);
+        return n + 9;
+    }
+
+    /// <summary>A location's cached frames: <see cref="Count"/> frames in <see cref="Length"/> bytes of
+    /// <see cref="_frameBytes"/> from <see cref="Start"/> (Length −1: not cached), <see cref="Unsymbolized"/> of them named by address.</summary>
+    private readonly record struct LocationFrames(int Start, int Length, int Count, int Unsymbolized);
 
     /// <summary>The key of one sample, built in a pooled buffer that never grows past the stack limits:
     /// each frame is checked against them before a byte is copied.</summary>
@@ -276,7 +397,31 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
             if (++_totalFrames > totalFramesBudget)
                 throw ProfileFormatException.AtOffset(SampleOffset,
                     $"the samples expand to more than {totalFramesBudget} frames in all (PprofImportOptions.MaxFramesPerInputByte per byte of profile)");
-            int needed = _length + separator + name.Length;
+            Span<byte> span = Append(separator, name);
+            span.Replace((byte)';', (byte)':');
+            _frames++;
+        }
+
+        /// <summary>Appends a location's joined frames (in <paramref name="frameBytes"/>) when
+        /// all of them fit the limits; false, with nothing appended, when one would not (the caller then appends them one
+        /// by one, so the error is the one the first frame past a limit raises).</summary>
+        public bool TryAppendFrames(LocationFrames location, PooledList<byte> frameBytes)
+        {
+            int frames = location.Count, unsymbolized = location.Unsymbolized;
+            ReadOnlySpan<byte> joined = frameBytes.AsSpan(location.Start, location.Length);
+            int separator = _length > 0 ? 1 : 0;
+            if (frames > maxFrames - _frames || joined.Length > maxBytes - _length - separator || frames > totalFramesBudget - _totalFrames) return false;
+            Append(separator, joined);
+            _frames += frames;
+            _totalFrames += frames;
+            Unsymbolized += unsymbolized;
+            return true;
+        }
+
+        /// <summary>Copies a separator (when <paramref name="separator"/> is 1) and <paramref name="bytes"/>; returns where the bytes went.</summary>
+        private Span<byte> Append(int separator, ReadOnlySpan<byte> bytes)
+        {
+            int needed = _length + separator + bytes.Length;
             if (needed > _buffer.Length)
             {
                 byte[] bigger = ArrayPool<byte>.Shared.Rent((int)Math.Min(Math.Max((long)_buffer.Length * 2, needed), maxBytes));
@@ -284,32 +429,18 @@ internal sealed class PprofDecoder(byte[] data, int length, PprofImportOptions o
                 ArrayPool<byte>.Shared.Return(_buffer);
                 _buffer = bigger;
             }
-            Span<byte> span = _buffer.AsSpan(_length, separator + name.Length);
+            Span<byte> span = _buffer.AsSpan(_length, separator + bytes.Length);
             if (separator == 1) span[0] = (byte)';';
-            name.CopyTo(span[separator..]);
-            span[separator..].Replace((byte)';', (byte)':');
+            bytes.CopyTo(span[separator..]);
             _length = needed;
-            _frames++;
+            return span[separator..];
         }
 
         public void AppendAddress(ulong address, ulong locationId)
         {
             Unsymbolized++;
             Span<byte> text = stackalloc byte[32];
-            int n;
-            if (address != 0)
-            {
-                "0x"u8.CopyTo(text);
-                address.TryFormat(text[2..], out n, "x", CultureInfo.InvariantCulture);
-                n += 2;
-            }
-            else
-            {
-                "location#"u8.CopyTo(text);
-                locationId.TryFormat(text[9..], out n, default, CultureInfo.InvariantCulture);
-                n += 9;
-            }
-            AppendFrame(text[..n]);
+            AppendFrame(text[..FormatAddress(address, locationId, text)]);
         }
 
         public void Dispose()

@@ -99,6 +99,14 @@ public static class PprofFormat
         return decoder.Run(sink, gzipped: false);
     }
 
+    /// <summary>Tests: a raw profile.proto decoded with or without the joined location frames (<see cref="PprofDecoder"/>).</summary>
+    internal static PprofReadResult ReadRaw(byte[] profile, IPprofSampleSink sink, PprofImportOptions options, bool joinLocations)
+    {
+        options.Validate();
+        using var decoder = new PprofDecoder(profile, profile.Length, options, joinLocations);
+        return decoder.Run(sink, gzipped: false);
+    }
+
     /// <summary>True when the first bytes are gzip's magic or look like a profile.proto message
     /// (field 1 or 2, length-delimited), the test the CLI uses to tell pprof from folded text.</summary>
     public static bool LooksLikePprof(ReadOnlySpan<byte> head) =>

@@ -50,9 +50,14 @@ public sealed class PprofBuilder
         return this;
     }
 
-    public PprofBuilder Function(ulong id, long name)
+    public PprofBuilder Function(ulong id, long name, long systemName = 0)
     {
-        Field(5, Message(o => { Varint(o, 1, id); Varint(o, 2, (ulong)name); }));
+        Field(5, Message(o =>
+        {
+            Varint(o, 1, id);
+            Varint(o, 2, (ulong)name);
+            if (systemName != 0) Varint(o, 3, (ulong)systemName);
+        }));
         return this;
     }
 
