@@ -108,20 +108,34 @@ public static class FlamebearerFormat
         foreach (byte[] path in paths) target.Insert(path, 0);
     }
 
+    /// <summary>Bytes the JSON writer may hold before they go to the output stream.</summary>
+    private const int SpillBytes = 16 << 10;
+
     private static void Write(Stream output, LevelsBuilder builder, string format, ulong numTicks, (ulong Left, ulong Right)? ticks, FlamebearerOptions options)
     {
+        // Utf8JsonWriter keeps everything not yet flushed in one buffer that doubles as it fills: a flamebearer of a
+        // thousand long frame names (or a day's timeline) would take it past the Large Object Heap threshold at every
+        // export. Spilling to the stream every SpillBytes keeps that buffer small and reused.
         using var json = new Utf8JsonWriter(output);
         json.WriteStartObject();
         json.WriteNumber("version", 1);
         json.WriteStartObject("flamebearer");
         json.WriteStartArray("names");
-        foreach (string name in builder.Names) json.WriteStringValue(name);
+        foreach (string name in builder.Names)
+        {
+            json.WriteStringValue(name);
+            Spill(json);
+        }
         json.WriteEndArray();
         json.WriteStartArray("levels");
         foreach (List<ulong> level in builder.Levels)
         {
             json.WriteStartArray();
-            foreach (ulong v in level) json.WriteNumberValue(v);
+            foreach (ulong v in level)
+            {
+                json.WriteNumberValue(v);
+                Spill(json);
+            }
             json.WriteEndArray();
         }
         json.WriteEndArray();
@@ -146,7 +160,11 @@ public static class FlamebearerFormat
                 json.WriteStartObject("timeline");
                 json.WriteNumber("startTime", options.Timeline.StartTime);
                 json.WriteStartArray("samples");
-                foreach (long v in options.Timeline.Samples) json.WriteNumberValue(v);
+                foreach (long v in options.Timeline.Samples)
+                {
+                    json.WriteNumberValue(v);
+                    Spill(json);
+                }
                 json.WriteEndArray();
                 json.WriteNumber("durationDelta", options.Timeline.DurationDelta);
                 json.WriteStartObject("watermarks");
@@ -160,6 +178,11 @@ public static class FlamebearerFormat
             json.WriteNumber("rightTicks", rightTicks);
         }
         json.WriteEndObject();
+    }
+
+    private static void Spill(Utf8JsonWriter json)
+    {
+        if (json.BytesPending >= SpillBytes) json.Flush();
     }
 
     /// <summary>The K-th largest total among all nodes but the root; 0 when the tree has at most K nodes.</summary>
