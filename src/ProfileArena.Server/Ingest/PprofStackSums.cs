@@ -67,7 +67,7 @@ public sealed class PprofStackSums(long maxNodes) : IPprofSampleSink, IDisposabl
             if (v < 0) throw RequestException.BadRequest($"profile (pprof): sample {_sample} has a negative {Types[i]} value ({v}); diff profiles are not accepted");
             if (v == 0) continue;
             PerType type = _types[i];
-            if (type.Total > ulong.MaxValue - (ulong)v)
+            if (type.Batch.Total > ulong.MaxValue - (ulong)v)
                 throw RequestException.BadRequest($"profile (pprof): the {Types[i]} values add up past 2^64 − 1 at sample {_sample}");
             if (!_exact && type.TryAddBounded(this, stack, (ulong)v)) continue;
             if (!_exact) CountExactly();
@@ -111,8 +111,8 @@ public sealed class PprofStackSums(long maxNodes) : IPprofSampleSink, IDisposabl
             hash = (BitOperations.RotateLeft(hash, 23) ^ XxHash3.HashToUInt64(stack[position..end])) * 0x9E3779B97F4A7C15;
             if (depth == _prefixEnds.Length)
             {
-                Grow(IngestPools.Ints, ref _prefixEnds, depth);
-                Grow(IngestPools.ULongs, ref _prefixHashes, depth);
+                IngestPools.Ints.Grow(ref _prefixEnds, depth, depth * 2);
+                IngestPools.ULongs.Grow(ref _prefixHashes, depth, depth * 2);
             }
             _prefixEnds[depth] = end;
             _prefixHashes[depth] = hash;
@@ -120,14 +120,6 @@ public sealed class PprofStackSums(long maxNodes) : IPprofSampleSink, IDisposabl
             if (separator < 0) return depth;
             position = end + 1;
         }
-    }
-
-    private static void Grow<T>(RetainingArrayPool<T> pool, ref T[] array, int used)
-    {
-        T[] bigger = pool.Rent(array.Length * 2);
-        array.AsSpan(0, used).CopyTo(bigger);
-        pool.Return(array);
-        array = bigger;
     }
 
     /// <summary>Counts a new distinct stack of <paramref name="frames"/> frames into the bound; false (nothing
@@ -166,7 +158,7 @@ public sealed class PprofStackSums(long maxNodes) : IPprofSampleSink, IDisposabl
         public int Value;
     }
 
-    /// <summary>One sample type: its batch, the sum of its values, and its node table.</summary>
+    /// <summary>One sample type: its batch and its node table.</summary>
     private sealed class PerType
     {
         private Node[] _table;
@@ -179,9 +171,9 @@ public sealed class PprofStackSums(long maxNodes) : IPprofSampleSink, IDisposabl
             _table.AsSpan(0, _mask + 1).Clear();
         }
 
+        /// <summary>The distinct stacks with their sums; its <see cref="StackBatch.Total"/> is the type's sum, exact
+        /// because a sample that would take it past 2^64 − 1 is refused before it is added.</summary>
         public StackBatch Batch { get; } = new();
-
-        public ulong Total { get; private set; }
 
         /// <summary>While nodes are only bounded: adds one sample's value (checked by the caller: positive, total within
         /// 2^64 − 1) to its stack, a new stack when its frames fit the bound; false, nothing changed, when they do not.</summary>
@@ -192,7 +184,6 @@ public sealed class PprofStackSums(long maxNodes) : IPprofSampleSink, IDisposabl
             if (_table[slot].StackPlusOne != 0)
             {
                 Batch.AddToValue(_table[slot].Value, value);
-                Total += value;
                 return true;
             }
             if (!owner.TryClaimBound(stack.Count((byte)';') + 1)) return false;
@@ -204,7 +195,6 @@ public sealed class PprofStackSums(long maxNodes) : IPprofSampleSink, IDisposabl
             _table[slot] = new Node { Hash = hash, StackPlusOne = Batch.Count + 1, Length = stack.Length, Value = Batch.Count };
             _count++;
             Batch.Add(stack, value);
-            Total += value;
             return true;
         }
 
@@ -239,13 +229,11 @@ public sealed class PprofStackSums(long maxNodes) : IPprofSampleSink, IDisposabl
                     node.Value = Batch.Count;
                     Batch.Add(stack, value);
                 }
-                Total += value;
                 return;
             }
             int known = KnownPrefixes(stack, hashes, ends);
             owner.ClaimNodes(depth - known);
             Batch.Add(stack, value); // first: the new nodes' bytes are this batch stack's
-            Total += value;
             Insert(stack, hashes, ends, Batch.Count - 1, known);
         }
 

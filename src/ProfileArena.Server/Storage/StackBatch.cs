@@ -38,11 +38,11 @@ public sealed class StackBatch : IDisposable
         if (stack.Length > Array.MaxLength - start)
             throw new InvalidOperationException("a stack batch holds at most 2 GiB of stack bytes");
         if (start + stack.Length > _bytes.Length)
-            Grow(IngestPools.Bytes, ref _bytes, start, (int)Math.Min(Array.MaxLength, Math.Max(start + (long)stack.Length, _bytes.Length * 2L)));
+            IngestPools.Bytes.Grow(ref _bytes, start, (int)Math.Min(Array.MaxLength, Math.Max(start + (long)stack.Length, _bytes.Length * 2L)));
         if (Count == _ends.Length)
         {
-            Grow(IngestPools.Ints, ref _ends, Count, Count * 2);
-            Grow(IngestPools.ULongs, ref _values, Count, Count * 2);
+            IngestPools.Ints.Grow(ref _ends, Count, Count * 2);
+            IngestPools.ULongs.Grow(ref _values, Count, Count * 2);
         }
         stack.CopyTo(_bytes.AsSpan(start));
         _ends[Count] = start + stack.Length;
@@ -67,9 +67,9 @@ public sealed class StackBatch : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var copy = new StackBatch();
-        Grow(IngestPools.Bytes, ref copy._bytes, 0, ByteCount);
-        Grow(IngestPools.Ints, ref copy._ends, 0, Count);
-        Grow(IngestPools.ULongs, ref copy._values, 0, Count);
+        IngestPools.Bytes.Grow(ref copy._bytes, 0, ByteCount);
+        IngestPools.Ints.Grow(ref copy._ends, 0, Count);
+        IngestPools.ULongs.Grow(ref copy._values, 0, Count);
         _bytes.AsSpan(0, ByteCount).CopyTo(copy._bytes);
         _ends.AsSpan(0, Count).CopyTo(copy._ends);
         _values.AsSpan(0, Count).CopyTo(copy._values);
@@ -107,15 +107,5 @@ public sealed class StackBatch : IDisposable
         _bytes = [];
         _ends = [];
         _values = [];
-    }
-
-    /// <summary>Replaces <paramref name="array"/> by a pooled one of at least <paramref name="size"/> elements, keeping the first <paramref name="used"/>.</summary>
-    private static void Grow<T>(ArrayPool<T> pool, ref T[] array, int used, int size)
-    {
-        if (size <= array.Length) return;
-        T[] bigger = pool.Rent(size);
-        array.AsSpan(0, used).CopyTo(bigger);
-        pool.Return(array);
-        array = bigger;
     }
 }

@@ -36,13 +36,7 @@ internal sealed class PooledList<T> : IDisposable
 
     public void Add(T item)
     {
-        if (Count == _items.Length)
-        {
-            T[] bigger = TablePool<T>.Arrays.Rent(_items.Length * 2);
-            _items.AsSpan(0, Count).CopyTo(bigger);
-            TablePool<T>.Arrays.Return(_items);
-            _items = bigger;
-        }
+        if (Count == _items.Length) TablePool<T>.Arrays.Grow(ref _items, Count, _items.Length * 2);
         _items[Count++] = item;
     }
 
@@ -50,12 +44,7 @@ internal sealed class PooledList<T> : IDisposable
     public void AddRange(ReadOnlySpan<T> items)
     {
         if (items.Length > _items.Length - Count)
-        {
-            T[] bigger = TablePool<T>.Arrays.Rent((int)Math.Min(Array.MaxLength, Math.Max(_items.Length * 2L, (long)Count + items.Length)));
-            _items.AsSpan(0, Count).CopyTo(bigger);
-            TablePool<T>.Arrays.Return(_items);
-            _items = bigger;
-        }
+            TablePool<T>.Arrays.Grow(ref _items, Count, (int)Math.Min(Array.MaxLength, Math.Max(_items.Length * 2L, (long)Count + items.Length)));
         items.CopyTo(_items.AsSpan(Count));
         Count += items.Length;
     }
@@ -112,8 +101,6 @@ internal sealed class PooledIdMap<TValue> : IDisposable
             _values[slot] = value;
         }
     }
-
-    public bool ContainsKey(ulong id) => TryGetValue(id, out _);
 
     /// <summary>The slot holding <paramref name="id"/>, for <see cref="ValueAt"/>; false when the map has no such id.</summary>
     public bool TryGetSlot(ulong id, out int slot)

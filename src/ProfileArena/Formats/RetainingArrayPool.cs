@@ -82,6 +82,17 @@ public sealed class RetainingArrayPool<T> : ArrayPool<T>
         return GC.AllocateUninitializedArray<T>(LengthOf(c));
     }
 
+    /// <summary>Replaces <paramref name="array"/> (rented here) by a rented one of at least <paramref name="minimumLength"/>
+    /// elements holding its first <paramref name="used"/>, and returns the old one; nothing when it is long enough.</summary>
+    public void Grow(ref T[] array, int used, int minimumLength)
+    {
+        if (minimumLength <= array.Length) return;
+        T[] bigger = Rent(minimumLength);
+        array.AsSpan(0, used).CopyTo(bigger);
+        Return(array);
+        array = bigger;
+    }
+
     /// <summary>Keeps <paramref name="array"/> when its length is one of the classes and its class has room; drops it otherwise.</summary>
     public override void Return(T[] array, bool clearArray = false)
     {
