@@ -23,7 +23,7 @@ namespace ProfileArena.Server.Storage.Shards;
 /// groups' applies. The acknowledged but unapplied backlog is bounded by <see cref="StorageOptions.MaxUnappliedBytes"/>:
 /// past it the writer takes no new group (new acknowledgements wait) until the apply stage catches up.
 /// Read-your-writes: every query first waits until the apply stage has applied every group handed over before the
-/// query started that writes a series the query reads (<see cref="WaitForAcknowledged(SeriesSelector)"/>), so it sees
+/// query started that writes a series the query reads (<see cref="WaitForAcknowledged(SeriesSelector, QueryTiming)"/>), so it sees
 /// every write acknowledged before it to what it reads. Snapshots, retention, compaction and stop run on the
 /// writer loop with the apply stage empty (the writer waits for it first, and hands nothing over meanwhile), so they
 /// see trees and index exactly as of the last durable record and never race an apply. State the two stages share:
@@ -196,8 +196,9 @@ internal sealed class Shard : IDisposable
     /// change what the query reads (trees, index entries and metadata are per series), so it does not wait behind them:
     /// only up to the newest unapplied group that writes a matching series (groups apply in order). A group acknowledged
     /// after this call may or may not be waited for; one acknowledged before it is in <c>_unappliedGroups</c> or applied,
-    /// because the writer lists a group when it hands it over, before acknowledging it. Returns the ms waited.</summary>
-    public double WaitForAcknowledged(SeriesSelector? selector)
+    /// because the writer lists a group when it hands it over, before acknowledging it. The time waited goes to
+    /// <paramref name="timing"/>'s wait.</summary>
+    public void WaitForAcknowledged(SeriesSelector? selector, QueryTiming? timing = null)
     {
         long needed = 0;
         lock (_unappliedGroups)
@@ -212,10 +213,10 @@ internal sealed class Shard : IDisposable
                 }
             }
         }
-        if (needed == 0) return 0;
+        if (needed == 0) return;
         long started = Stopwatch.GetTimestamp();
         _apply.WaitApplied(needed);
-        return Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+        if (timing != null) timing.WaitMs += Stopwatch.GetElapsedTime(started).TotalMilliseconds;
     }
 
     /// <summary>Completes once every write acknowledged so far is applied to memory (for callers that must not block a thread).</summary>
@@ -834,8 +835,7 @@ internal sealed class Shard : IDisposable
     public int Query(SeriesSelector selector, List<(int Level, long Start)> pieces, List<(int Level, long Start)>[] stepPieces,
         ProfileTree destination, long[] samples, List<(SeriesKey, SeriesMetadata)> matched, QueryTiming? timing = null)
     {
-        double waited = WaitForAcknowledged(selector); // read-your-writes: every write acknowledged before this query is in the trees
-        if (timing != null) timing.WaitMs += waited;
+        WaitForAcknowledged(selector, timing); // read-your-writes: every write acknowledged before this query is in the trees
         long started = Stopwatch.GetTimestamp();
         var trees = new List<int>();
         var stepTrees = new List<(int Step, int Tree)>();
@@ -901,8 +901,7 @@ internal sealed class Shard : IDisposable
     public void Collect(SeriesSelector selector, List<(int Level, long Start)> pieces, List<(int Level, long Start)>[] stepPieces,
         long[] samples, List<(SeriesKey, SeriesMetadata)> matched, List<Cache.MergeComponent> components, QueryTiming? timing = null)
     {
-        double waited = WaitForAcknowledged(selector); // read-your-writes, as Query: the cached path must see every acknowledged write too
-        if (timing != null) timing.WaitMs += waited;
+        WaitForAcknowledged(selector, timing); // read-your-writes, as Query: the cached path must see every acknowledged write too
         long started = Stopwatch.GetTimestamp();
         var stepTrees = new List<(int Step, int Tree)>();
         _removal.EnterReadLock();

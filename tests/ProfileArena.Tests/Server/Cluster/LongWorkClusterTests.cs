@@ -291,16 +291,23 @@ public sealed class LongWorkClusterTests
         }
     }
 
+    /// <summary>The real HTTP server in this process as a one-silo cluster on <paramref name="redis"/> (free loopback silo and
+    /// gateway ports, call timeout <see cref="CallTimeoutSeconds"/>, 4 shards) with <paramref name="hooks"/> in its grains.</summary>
+    private static Task<InProcessServer> StartHttpCluster(SlowShards hooks, ProfileArena.Processes.RedisProcess redis)
+    {
+        static string Port() => ProfileArena.Processes.RedisProcess.FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return InProcessServer.StartWith(null, s => s.AddSingleton<ShardGrainHooks>(hooks),
+            "--Cluster:Mode", "Redis", "--Cluster:ConnectionString", redis.ConnectionString, "--Cluster:ClusterId", "http-" + Guid.NewGuid().ToString("N")[..8],
+            "--Cluster:SiloPort", Port(), "--Cluster:GatewayPort", Port(), "--Cluster:CallTimeoutSeconds", CallTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--Storage:ShardCount", "4");
+    }
+
     [Fact]
     public async Task AnAbortedHttpRenderCancelsTheShardsWork()
     {
-        using var redis = await ProfileArena.Processes.RedisProcess.StartAsync(logFile: null, TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
         var hooks = new SlowShards { QueryDelay = Bound };
-        string Port() => ProfileArena.Processes.RedisProcess.FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await using InProcessServer server = await InProcessServer.StartWith(null, s => s.AddSingleton<ShardGrainHooks>(hooks),
-            "--Cluster:Mode", "Redis", "--Cluster:ConnectionString", redis.ConnectionString, "--Cluster:ClusterId", "abort-" + Guid.NewGuid().ToString("N")[..8],
-            "--Cluster:SiloPort", Port(), "--Cluster:GatewayPort", Port(), "--Cluster:CallTimeoutSeconds", CallTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--Storage:ShardCount", "4");
+        using var redis = await ProfileArena.Processes.RedisProcess.StartAsync(logFile: null, TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        await using InProcessServer server = await StartHttpCluster(hooks, redis);
         using (var ingest = await server.Client.PostAsync($"/ingest?name=api.cpu&from={T0}&until={T0 + 10}", new StringContent("main;work 5\n"), TestContext.Current.CancellationToken))
             Assert.Equal(System.Net.HttpStatusCode.OK, ingest.StatusCode);
         using var aborted = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
@@ -316,13 +323,9 @@ public sealed class LongWorkClusterTests
     [Fact]
     public async Task AWriteAnsweredAfterTheCallTimeoutIs504OutcomeUnknownAndIsStoredOnce()
     {
-        using var redis = await ProfileArena.Processes.RedisProcess.StartAsync(logFile: null, TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
         var hooks = new SlowShards();
-        string Port() => ProfileArena.Processes.RedisProcess.FreeLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        await using InProcessServer server = await InProcessServer.StartWith(null, s => s.AddSingleton<ShardGrainHooks>(hooks),
-            "--Cluster:Mode", "Redis", "--Cluster:ConnectionString", redis.ConnectionString, "--Cluster:ClusterId", "late-" + Guid.NewGuid().ToString("N")[..8],
-            "--Cluster:SiloPort", Port(), "--Cluster:GatewayPort", Port(), "--Cluster:CallTimeoutSeconds", CallTimeoutSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--Storage:ShardCount", "4");
+        using var redis = await ProfileArena.Processes.RedisProcess.StartAsync(logFile: null, TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+        await using InProcessServer server = await StartHttpCluster(hooks, redis);
         string ingest = $"/ingest?name=api.cpu&from={T0}&until={T0 + 10}";
         using (var first = await server.Client.PostAsync(ingest, new StringContent("main;work 5\n"), TestContext.Current.CancellationToken))
             Assert.Equal(System.Net.HttpStatusCode.OK, first.StatusCode);
