@@ -148,7 +148,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             GcTotalPauseMs = gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs,
             GcMaxPauseMs = serverGcs.Select(g => g.LongestSuspensionMs).DefaultIfEmpty(0).Max(),
             GcLongestPauses = [.. serverGcs.OrderByDescending(g => g.LongestSuspensionMs).Take(8).Select(g =>
-                $"#{g.Number} gen{g.Generation} {g.Reason} {g.Type}: {g.LongestSuspensionMs:0.0} ms ({g.Suspensions} suspension(s), {g.PauseMs:0.0} ms in all, {g.SuspendingMs:0.0} ms stopping threads, GC {g.EndMs - g.StartMs:0.0} ms)")],
+                $"#{g.Number} gen{g.Generation} {g.Reason} {g.Type}: {g.LongestSuspensionMs:0.0} ms ({g.Suspensions} suspension(s), {g.PauseMs:0.0} ms in all, {g.SuspendingMs:0.0} ms stopping threads, GC {g.EndMs - g.StartMs:0.0} ms{(g.DescribeWork() is { Length: > 0 } work ? $" [{work}]" : "")}, {g.RestartingMs:0.0} ms restarting threads)")],
             GcLargeAllocations = [.. gc.LargeAllocations().Take(8).Select(kv => $"{kv.Value.Bytes / 1048576.0:N0} MiB ({kv.Value.Ticks} ticks) {kv.Key}")],
             GcPercentOfTime = 100 * (gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs) / Math.Max(1e-9, ingestEnd * 1000),
             GcEventsLost = gc.EventsLost,

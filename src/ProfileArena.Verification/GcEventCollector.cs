@@ -20,6 +20,8 @@ public sealed class GcEventCollector
     private readonly Dictionary<int, GcRecord> _byNumber = [];
     private double _suspendStartMs = double.NaN;
     private double _suspendedAtMs = double.NaN; // SuspendEE end of the current suspension: all threads stopped
+    private double _restartAtMs = double.NaN; // RestartEE start of the current suspension
+    private double _lastMarkMs = double.NaN; // the previous mark phase's end in the running blocking GC
     private GcRecord? _chargedInThisSuspension;
     private GcRecord? _runningBackground;
     private GcRecord? _last;
@@ -38,7 +40,9 @@ public sealed class GcEventCollector
         clr.GCSuspendEEStop += OnSuspendStop;
         clr.GCStart += OnStart;
         clr.GCStop += OnStop;
+        clr.GCRestartEEStart += OnRestartStart;
         clr.GCRestartEEStop += OnRestartStop;
+        clr.GCMarkWithType += OnMark;
         clr.GCHeapStats += OnHeapStats;
     }
 
@@ -80,6 +84,7 @@ public sealed class GcEventCollector
             EventCount++;
             _suspendStartMs = data.TimeStampRelativeMSec;
             _suspendedAtMs = double.NaN;
+            _restartAtMs = double.NaN;
             _chargedInThisSuspension = null;
         }
     }
@@ -113,6 +118,7 @@ public sealed class GcEventCollector
             _last = gc;
             if (data.Type == GCType.BackgroundGC)
                 _runningBackground = gc;
+            _lastMarkMs = data.Type == GCType.NonConcurrentGC ? data.TimeStampRelativeMSec : double.NaN;
             if (!double.IsNaN(_suspendStartMs))
                 _chargedInThisSuspension ??= gc;
         }
@@ -132,6 +138,27 @@ public sealed class GcEventCollector
         }
     }
 
+    private void OnMark(GCMarkWithTypeTraceData data)
+    {
+        lock (_lock)
+        {
+            EventCount++;
+            if (_last is null || double.IsNaN(_lastMarkMs) || !double.IsNaN(_last.EndMs)) return; // only a running blocking GC's marks
+            _last.MarkPhases.Add((data.Type, data.TimeStampRelativeMSec - _lastMarkMs, data.Promoted));
+            _lastMarkMs = data.TimeStampRelativeMSec;
+        }
+    }
+
+    private void OnRestartStart(GCNoUserDataTraceData data)
+    {
+        lock (_lock)
+        {
+            EventCount++;
+            if (!double.IsNaN(_suspendStartMs) && double.IsNaN(_restartAtMs))
+                _restartAtMs = data.TimeStampRelativeMSec;
+        }
+    }
+
     private void OnRestartStop(GCNoUserDataTraceData data)
     {
         lock (_lock)
@@ -148,6 +175,8 @@ public sealed class GcEventCollector
                 target.Suspensions++;
                 if (!double.IsNaN(_suspendedAtMs))
                     target.SuspendingMs += _suspendedAtMs - _suspendStartMs;
+                if (!double.IsNaN(_restartAtMs))
+                    target.RestartingMs += data.TimeStampRelativeMSec - _restartAtMs;
             }
             else
             {
@@ -155,6 +184,7 @@ public sealed class GcEventCollector
             }
             _suspendStartMs = double.NaN;
             _suspendedAtMs = double.NaN;
+            _restartAtMs = double.NaN;
             _chargedInThisSuspension = null;
         }
     }

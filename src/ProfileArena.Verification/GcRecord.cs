@@ -23,6 +23,26 @@ public sealed class GcRecord
     /// <summary>Of <see cref="PauseMs"/>, the time spent getting threads to stop (SuspendEE start → SuspendEE end):
     /// long when a thread runs long without reaching a safe point or the cores are busy with other work.</summary>
     public double SuspendingMs { get; set; }
+    /// <summary>Of <see cref="PauseMs"/>, the time spent letting threads run again (RestartEE start → RestartEE end).</summary>
+    public double RestartingMs { get; set; }
+    /// <summary>Mark phases of a blocking GC, in order: the root kind (GCMarkWithType's type: 0 stacks, 1 finalization
+    /// queue, 2 handles, 3 older generations through the card table, 4 sized refs, 5 overflow, 6 dependent handles,
+    /// 7 new finalizable objects, 8 steal) and the milliseconds since the previous phase ended (the first from GCStart),
+    /// with the bytes that phase promoted. Empty when the session did not see them.</summary>
+    public List<(int Kind, double Ms, long Bytes)> MarkPhases { get; } = [];
+
+    /// <summary>The mark phases as text, longest first ("older 3.1 ms 2.0 MB, stack 0.4 ms …"), and what the GC did
+    /// after marking (plan, sweep or compact) as the rest.</summary>
+    public string DescribeWork()
+    {
+        if (MarkPhases.Count == 0 || double.IsNaN(EndMs)) return "";
+        string[] names = ["stacks", "finalization queue", "handles", "older generations (cards)", "sized refs", "overflow", "dependent handles", "new finalizable", "steal"];
+        double marked = MarkPhases.Sum(p => p.Ms);
+        var parts = MarkPhases.GroupBy(p => p.Kind).Select(g => (Kind: g.Key, Ms: g.Sum(p => p.Ms), Bytes: g.Sum(p => p.Bytes)))
+            .OrderByDescending(p => p.Ms).Take(3)
+            .Select(p => $"{(p.Kind >= 0 && p.Kind < names.Length ? names[p.Kind] : $"kind {p.Kind}")} {p.Ms:0.0} ms {p.Bytes / 1e6:0.0} MB");
+        return $"mark {marked:0.0} ms: {string.Join(", ", parts)}; after marking {EndMs - StartMs - marked:0.0} ms";
+    }
     /// <summary>Managed heap after the GC (GCHeapStats TotalHeapSize), 0 if not seen.</summary>
     public long HeapBytesAfter { get; set; }
     /// <summary>The induced GC of one of the observer's heap snapshots (not the workload's cost).</summary>

@@ -82,6 +82,11 @@ internal static unsafe class TreeMerger
 
         uint count = from.Count;
         bool sameStore = sourceRoot == targetRoot;
+        if (into.Count == 1 && count > 1)
+        {
+            CopyIntoEmpty(targetStoreLock, targetRoot, target, sourceRoot, source, ref maps);
+            return;
+        }
         NodeIndex* map = maps.NodeMap(count); // source node → target node, or New
         long created = 0;
         bool selvesAdded = false;
@@ -163,6 +168,58 @@ internal static unsafe class TreeMerger
             into[child]->Self = node->Self;
             map[i] = child;
         }
+    }
+
+    /// <summary>
+    /// The merge into a tree that holds only its root (a query's fresh tree, <c>Clone</c>): no node can exist yet, so
+    /// there is nothing to look up — every source node becomes the node of the same index, its links copied as they
+    /// are (<see cref="TreeRecord.AppendCopy"/>), only its name mapped and its edge-index entry added. The same result
+    /// as the general path (the same nodes, names and selves; sibling order is not part of a tree), in one sequential
+    /// pass instead of a lookup per node and a child-list insert per new node (perf/README "Copying into an empty
+    /// tree"). Names and room are claimed first, all or nothing, exactly as the general path does.
+    /// </summary>
+    private static void CopyIntoEmpty(StoreLock targetStoreLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, TreeRecord* source, ref MergeMaps maps)
+    {
+        ref NodeSlabs from = ref source->Nodes;
+        ref NodeSlabs into = ref target->Nodes;
+        Debug.Assert(into.Count == 1 && into[NodeIndex.Root]->FirstChild.IsNone, "an empty target: its root only");
+        uint count = from.Count;
+        bool sameStore = sourceRoot == targetRoot;
+        try
+        {
+            if (!sameStore) ResolveNames(targetStoreLock, targetRoot, sourceRoot, ref from, ref maps);
+            if (sourceRoot->MaxStackBytes > targetRoot->MaxStackBytes || sourceRoot->MaxStackFrames > targetRoot->MaxStackFrames)
+                CheckStackBounds(sourceRoot, ref from, targetRoot);
+            TreeRecord.Room room = target->ReserveNodes(targetRoot, count - 1);
+            if (!maps.Pending.IsEmpty)
+            {
+                try
+                {
+                    InternPending(targetStoreLock, targetRoot, sourceRoot, ref maps);
+                }
+                catch
+                {
+                    target->CancelReservation(targetRoot, count - 1, room);
+                    throw;
+                }
+            }
+        }
+        catch
+        {
+            maps.ForgetPending(); // as the general path: queued names must not stay Missing for a later merge
+            throw;
+        }
+
+        // Nothing below can fail.
+        for (uint i = 1; i < count; i++)
+        {
+            Node* node = from[new NodeIndex(i)];
+            target->AppendCopy(node, sameStore ? node->Symbol : maps.Mapped(node->Symbol));
+        }
+        Node* root = into[NodeIndex.Root];
+        root->FirstChild = from[NodeIndex.Root]->FirstChild;
+        root->Self += from[NodeIndex.Root]->Self;
+        target->Total += source->Total;
     }
 
     /// <summary>

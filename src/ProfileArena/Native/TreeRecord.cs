@@ -113,6 +113,27 @@ internal unsafe struct TreeRecord
         return index;
     }
 
+    /// <summary>
+    /// Appends a copy of <paramref name="source"/>, node <c>Nodes.Count</c> of a tree being copied whole into this tree,
+    /// which held only its root when the copy began (<c>TreeMerger</c>'s copy path): the index is the source's, so its
+    /// parent, first-child and next-sibling links stay true as they are; only the name is the mapped one. Room must have
+    /// been reserved. The root's <c>FirstChild</c> is the caller's to set once every node is in.
+    /// </summary>
+    public void AppendCopy(Node* source, SymbolId symbol)
+    {
+        var index = new NodeIndex(Nodes.Count);
+        Debug.Assert(index.Value < Nodes.Capacity, "AppendCopy without ReserveNodes");
+        Debug.Assert(source->Parent.Value < index.Value);
+        Node* node = Nodes[index];
+        node->Self = source->Self;
+        node->Symbol = symbol;
+        node->Parent = source->Parent;
+        node->FirstChild = source->FirstChild;
+        node->NextSibling = source->NextSibling;
+        Edges.Add(ref Nodes, index); // sets NextInBucket
+        Nodes.Count++;
+    }
+
     public void Free(NativeAllocator* memory)
     {
         IterationPlan.Free(memory, (IterationPlan*)Plan);

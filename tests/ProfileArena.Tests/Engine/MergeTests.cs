@@ -121,6 +121,63 @@ public class MergeTests
         Assert.Equal(6UL, copy.Total);
     }
 
+    /// <summary>A merge into a tree holding only its root copies the source node for node (TreeMerger.CopyIntoEmpty):
+    /// the result must be the replayed inserts, and the copy a working tree — its edge index finds every node (inserting
+    /// every stack again creates none and doubles every value), and a general merge into it afterwards is exact too.</summary>
+    [Theory]
+    [InlineData(false, 21UL)]
+    [InlineData(true, 22UL)]
+    [InlineData(true, 23UL)]
+    public void MergeIntoAnEmptyTreeIsACopyThatKeepsWorking(bool acrossStores, ulong seed)
+    {
+        using var targetStore = new TreeStore();
+        using var otherStore = new TreeStore();
+        var sourceStore = acrossStores ? otherStore : targetStore;
+        targetStore.CreateTree().Insert("names;the;target;has", 1); // some names already there, some new
+        var source = sourceStore.CreateTree();
+        var expected = new BaselineTree();
+        List<(byte[] Key, ulong Value)> inserts = RandomInserts(seed, 4000);
+        foreach (var (k, v) in inserts) { source.Insert(k, v); expected.Insert(k, v); }
+        var target = targetStore.CreateTree();
+        target.MergeFrom(source);
+        TreeSnapshot.AssertSame(expected, target);
+        Assert.Equal(source.NodeCount, target.NodeCount);
+        long nodes = target.NodeCount;
+        foreach (var (k, v) in inserts) { target.Insert(k, v); expected.Insert(k, v); }
+        Assert.Equal(nodes, target.NodeCount); // every path was found through the copied edge index
+        TreeSnapshot.AssertSame(expected, target);
+        var more = sourceStore.CreateTree();
+        foreach (var (k, v) in RandomInserts(seed + 100, 2000)) { more.Insert(k, v); expected.Insert(k, v); }
+        target.MergeFrom(more);
+        TreeSnapshot.AssertSame(expected, target);
+        // Clone (an empty tree plus the same copy) is independent of its source.
+        var clone = target.Clone();
+        TreeSnapshot.AssertSame(expected, clone);
+        clone.Insert("only;in;clone", 3);
+        TreeSnapshot.AssertSame(expected, target);
+    }
+
+    [Fact]
+    public void RefusedCopyIntoAnEmptyTreeLeavesItAndItsStoreUnchanged()
+    {
+        using var targetStore = new TreeStore(new TreeStoreOptions { MaxNodes = 50 });
+        using var sourceStore = new TreeStore();
+        var target = targetStore.CreateTree();
+        var source = sourceStore.CreateTree();
+        for (int i = 0; i < 60; i++) source.Insert($"a;n{i}", 1);
+        long symbols = targetStore.SymbolCount, nodes = targetStore.NodeCount;
+        Assert.Equal(StoreLimit.Nodes, Assert.Throws<StoreLimitExceededException>(() => target.MergeFrom(source)).Limit);
+        Assert.Equal(1, target.NodeCount);
+        Assert.Equal(0UL, target.Total);
+        Assert.Equal(symbols, targetStore.SymbolCount);
+        Assert.Equal(nodes, targetStore.NodeCount);
+        var small = sourceStore.CreateTree();
+        small.Insert("a;q", 4);
+        target.MergeFrom(small); // still usable, and the copy path again (the tree is still empty)
+        Assert.Equal(4UL, target.Total);
+        Assert.Equal(3, target.NodeCount);
+    }
+
     [Fact]
     public void RefusedMergeLeavesTargetAndItsStoreUnchanged()
     {

@@ -96,6 +96,17 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             list.Add(c);
         }
         int merged = 0;
+        // Coarsest groups first: the first tree merged into the empty destination is copied node for node (the engine's
+        // copy path, no lookups), and the coarse entries are the large ones; the finer groups and direct pieces are then
+        // merged into it. The order does not change the sum.
+        foreach (var ((level, side), group) in groups.Reverse())
+        {
+            // The right side's groups do not depend on the range's length (level k holds the finished level-k blocks
+            // of the newest level-(k+1) block), so renders of the last hour and the last day share them.
+            if (!MergeGroup(new EntryKey(tenant, selector, side is Side.Right or Side.Newest ? 0 : range, level, side), group, destination, timing)) return -1;
+            merged++;
+            Trim(room);
+        }
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (IGrouping<Shard, MergeComponent> shard in direct.GroupBy(c => c.Shard))
         {
@@ -104,14 +115,6 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             merged += part.Length;
         }
         if (timing != null) timing.DirectMs += QueryTiming.Lap(ref started);
-        foreach (var ((level, side), group) in groups)
-        {
-            // The right side's groups do not depend on the range's length (level k holds the finished level-k blocks
-            // of the newest level-(k+1) block), so renders of the last hour and the last day share them.
-            if (!MergeGroup(new EntryKey(tenant, selector, side is Side.Right or Side.Newest ? 0 : range, level, side), group, destination, timing)) return -1;
-            merged++;
-            Trim(room);
-        }
         return merged;
     }
 
