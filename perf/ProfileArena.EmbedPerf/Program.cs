@@ -9,11 +9,19 @@ using ProfileArena.Workloads;
 //   dotnet run -c Release --project perf/ProfileArena.EmbedPerf -- [--trees 20] [--width 100] [--depth 200] [--runs 3] [--dir /tmp]
 
 //   dotnet run -c Release --project perf/ProfileArena.EmbedPerf -- --shapes 100000   (hostile shapes, issue 14)
+//   dotnet run -c Release --project perf/ProfileArena.EmbedPerf -- --copy 40          (merge into an empty tree: the copy path)
 
 int shapesN = Array.IndexOf(args, "--shapes") is int si and >= 0 && si + 1 < args.Length ? int.Parse(args[si + 1]) : 0;
 if (shapesN > 0)
 {
     DeepShapes.Run(shapesN);
+    return;
+}
+
+int copyVariants = Array.IndexOf(args, "--copy") is int ci and >= 0 && ci + 1 < args.Length ? int.Parse(args[ci + 1]) : 0;
+if (copyVariants > 0)
+{
+    EmptyCopy.Run(CollapsedTestData(), copyVariants);
     return;
 }
 
@@ -30,6 +38,14 @@ for (int i = 0; i + 1 < args.Length; i += 2)
         case "--dir": dir = args[i + 1]; break;
         default: throw new ArgumentException($"unknown option {args[i]}");
     }
+}
+
+// ../shared/testdata/collapsed beside the repository (found from the program's directory up to ProfileArena.sln).
+static string CollapsedTestData()
+{
+    var d = new DirectoryInfo(AppContext.BaseDirectory);
+    while (d != null && !File.Exists(Path.Combine(d.FullName, "ProfileArena.sln"))) d = d.Parent;
+    return Path.GetFullPath(Path.Combine(d!.FullName, "..", "shared", "testdata", "collapsed"));
 }
 
 static double Median(List<double> xs) { xs.Sort(); return xs[xs.Count / 2]; }
@@ -117,10 +133,7 @@ finally
 }
 
 // ---- Merge: a real profile folded repeatedly into an aggregate, and a take-home tree into an empty one -
-string root = AppContext.BaseDirectory;
-var d = new DirectoryInfo(root);
-while (d != null && !File.Exists(Path.Combine(d.FullName, "ProfileArena.sln"))) d = d.Parent;
-string testdata = Path.GetFullPath(Path.Combine(d!.FullName, "..", "shared", "testdata", "collapsed"));
+string testdata = CollapsedTestData();
 string largest = Directory.EnumerateFiles(testdata, "*", SearchOption.AllDirectories).OrderByDescending(f => new FileInfo(f).Length).ThenBy(f => f, StringComparer.Ordinal).First();
 var lines = File.ReadLines(largest).Select(l => l.TrimEnd()).Where(l => l.LastIndexOf(' ') > 0)
     .Select(l => (Key: Encoding.UTF8.GetBytes(l[..l.LastIndexOf(' ')]), Value: ulong.TryParse(l[(l.LastIndexOf(' ') + 1)..], out ulong v) ? v : 1UL)).ToList();
