@@ -47,8 +47,10 @@ public readonly unsafe partial struct ProfileTree
         using StorePin pin = store.Pin();
         TreeRecord* tree = store.TreeForWrite(pin, _id, _generation);
         using var _ = TreeWriteScope.Enter(tree, _generation, "truncate");
-        if (maxNodes > 0) minTotal = TreeTruncator.MinTotal(tree, maxNodes);
-        return minTotal == 0 ? 0 : TreeTruncator.FoldBelow(store.StoreLock, pin.Root, tree, minTotal);
+        if (maxNodes > 0 ? tree->Nodes.Count - 1 <= (ulong)maxNodes : minTotal == 0) return 0; // nothing to cut
+        using var totals = new SubtreeTotals(ref tree->Nodes); // one pass, read by the cut and by the fold
+        if (maxNodes > 0) minTotal = TreeTruncator.MinTotal(tree, maxNodes, totals);
+        return minTotal == 0 ? 0 : TreeTruncator.FoldBelow(store.StoreLock, pin.Root, tree, minTotal, totals);
     }
 
     /// <summary>

@@ -20,13 +20,15 @@ internal static unsafe class TreeTruncator
     /// not beat the heap's minimum is skipped with its whole subtree (a child's total never exceeds its
     /// parent's).
     /// </summary>
-    public static ulong MinTotal(TreeRecord* tree, long maxNodes)
+    /// <param name="tree">The tree (its write lock held).</param>
+    /// <param name="maxNodes">Nodes to keep.</param>
+    /// <param name="totals">The tree's subtree totals, as they are now.</param>
+    public static ulong MinTotal(TreeRecord* tree, long maxNodes, in SubtreeTotals totals)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
         if (nodes.Count - 1 <= (ulong)maxNodes) return 0;
         if (maxNodes > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(maxNodes), maxNodes, $"a cut below {nodes.Count - 1} nodes must keep at most {int.MaxValue}");
-        using var totals = new SubtreeTotals(ref nodes);
         using var best = new LargestValues((int)maxNodes);
         nuint stackBytes = (nuint)nodes.Count * (nuint)sizeof(NodeIndex);
         var stack = (NodeIndex*)NativeAllocator.AllocScratch(stackBytes);
@@ -56,7 +58,7 @@ internal static unsafe class TreeTruncator
     /// <c>other</c> child (created, or the existing one). Returns the net number of nodes removed.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // one call loops over every node: skip tier 0 and OSR
-    public static long FoldBelow(StoreLock storeLock, StoreRoot* root, TreeRecord* tree, ulong minTotal)
+    public static long FoldBelow(StoreLock storeLock, StoreRoot* root, TreeRecord* tree, ulong minTotal, in SubtreeTotals totals)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
         NativeAllocator* memory = &root->Memory;
@@ -64,7 +66,6 @@ internal static unsafe class TreeTruncator
         SymbolId other;
         using (storeLock.Enter()) other = root->Symbols.Find(OtherName, SymbolTable.Hash(OtherName));
 
-        using var totals = new SubtreeTotals(ref nodes);
         nuint mapBytes = (nuint)count * (nuint)sizeof(NodeIndex), pathBytesBytes = (nuint)count * sizeof(uint);
         // map[i] = the new index of kept node i; None = dropped (the root is kept and stays 0).
         var map = (NodeIndex*)NativeAllocator.AllocScratch(mapBytes);
