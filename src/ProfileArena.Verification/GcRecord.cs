@@ -31,8 +31,9 @@ public sealed class GcRecord
     /// with the bytes that phase promoted. Empty when the session did not see them.</summary>
     public List<(int Kind, double Ms, long Bytes)> MarkPhases { get; } = [];
 
-    /// <summary>The mark phases as text, longest first ("older 3.1 ms 2.0 MB, stack 0.4 ms …"), and what the GC did
-    /// after marking (plan, sweep or compact) as the rest.</summary>
+    /// <summary>The mark phases as text, the three longest root kinds first ("mark 2.1 ms: stacks 1.2 ms 1.7 MB, older
+    /// generations (cards) 0.5 ms 5.2 MB, …"), then the GC's work after marking (plan, sweep or compact: the rest of
+    /// GCStart → GCEnd). Empty without mark events or an end.</summary>
     public string DescribeWork()
     {
         if (MarkPhases.Count == 0 || double.IsNaN(EndMs)) return "";
