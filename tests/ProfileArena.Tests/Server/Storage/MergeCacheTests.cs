@@ -175,6 +175,49 @@ public class MergeCacheTests
         Assert.Equal(counts[0], counts[1]);
     }
 
+    /// <summary>
+    /// A 1 h range moving 10 s at a time while the newest bucket is written, as a dashboard under ingest: the left side
+    /// and the coarsest run lose pieces at their start as it moves. Their entries are aligned runs at fixed places, so a
+    /// step merges into entries only the pieces of new runs, the newest bucket and the right side's growth — never a
+    /// side's whole set again (keyed by side, the left side was rebuilt from all of its up to 9 × 4 stored trees each
+    /// time the start crossed a 100 s boundary). Every answer still equals the uncached path's.
+    /// </summary>
+    [Fact]
+    public async Task A_moving_range_merges_only_new_runs_into_its_entries()
+    {
+        var clock = new ManualClock(1_700_000_000); // a multiple of 1,000 s: the steps pass every place of the left side
+        using var cachedDir = new TempDataDir();
+        using var plainDir = new TempDataDir();
+        StorageOptions cachedOptions = Options(cachedDir.Path), plainOptions = Options(plainDir.Path);
+        plainOptions.MergeCacheBytes = 0;
+        using ProfileStorage cached = await OpenAsync(cachedOptions, clock);
+        using ProfileStorage plain = await OpenAsync(plainOptions, clock);
+        var random = new Random(7);
+        var ct = TestContext.Current.CancellationToken;
+        SeriesKey[] series = [.. SeriesKeys.Where(k => k.Tenant == "acme" && k.Name == "shop.cpu")];
+        Assert.Equal(4, series.Length);
+        long start = clock.Now - 2 * 3600;
+        for (long t = start; t < clock.Now; t += 10)
+            await Both(cached, plain, [.. series.Select(k => WideProfile(random, k, t))], ct);
+        SeriesSelector selector = Selector("shop.cpu");
+        var heavy = new List<string>();
+        for (int step = 0; step < 110; step++)
+        {
+            clock.Now += 10;
+            await Both(cached, plain, [.. series.Select(k => WideProfile(random, k, clock.Now - 10))], ct);
+            Dictionary<string, ulong> answer = QueryStacks(cached, "acme", selector, clock.Now - 3600, clock.Now, out QueryResult result);
+            AssertSame(QueryStacks(plain, "acme", selector, clock.Now - 3600, clock.Now, out _), answer, $"step {step}");
+            QueryTiming timing = Assert.IsType<QueryTiming>(result.Timing);
+            int trees = timing.RebuildTrees + timing.ExtendTrees;
+            // A step merges into entries the newest bucket and the right side's latest piece (4 series each) and new runs
+            // of at most two pieces; more only when the start enters a new 1,000 s block, whose 9 remaining 100 s pieces
+            // replace the block's one tree (once per 100 steps).
+            if (step > 0 && trees > 6 * series.Length) heavy.Add($"step {step} (start at {(clock.Now - 3600) % 1000} s of its 1,000 s block): {trees} trees");
+            Assert.True(trees <= 11 * series.Length, $"step {step}: {trees} stored trees merged into entries");
+        }
+        Assert.True(heavy.Count <= 2, $"steps that merged more than 6 pieces' trees into entries: {string.Join("; ", heavy)}");
+    }
+
     private static IngestProfile WideProfile(Random random, SeriesKey series, long from)
     {
         var stacks = new (string, ulong)[40];
