@@ -160,14 +160,14 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
             // uncached path below merges as before.
             var components = new List<MergeComponent>();
             string selectorKey = SelectorKey(selector);
-            var (normalizedFrom, normalizedUntil) = BucketMath.Normalize(fromSeconds, untilSeconds);
+            var (_, normalizedUntil) = BucketMath.Normalize(fromSeconds, untilSeconds);
             for (int attempt = 0; attempt < 3; attempt++)
             {
                 components.Clear();
                 matched.Clear();
                 Array.Clear(samples);
                 foreach (Shard shard in shards) shard.Collect(selector, pieces, stepPieces, samples, matched, components, timing);
-                int cached = _cache.Merge(tenant, selectorKey, normalizedUntil - normalizedFrom, normalizedUntil, pieces, components, destination, CacheRoom, timing);
+                int cached = _cache.Merge(tenant, selectorKey, normalizedUntil, pieces, components, destination, CacheRoom, timing);
                 // TreesMerged stays the stored trees the answer covers (as uncached, and as a cluster's fan-out reports).
                 if (cached >= 0) return QueryResultOf(from, step, samples, matched, components.Count) with { Timing = timing };
                 destination.Clear();

@@ -10,7 +10,7 @@ internal readonly record struct MergeComponent(int Piece, Shard Shard, ITreeBack
 /// <summary>
 /// Merged trees kept between queries (native-notes.md, "Server storage", merge cache): for one tenant and selector, the
 /// pieces of a query's decomposition are grouped by level and side (left of the coarsest run, the run, right of it;
-/// left and run groups also by range length), and
+/// left and run groups further into aligned runs at fixed places in time, <see cref="AlignedRuns"/>), and
 /// each group's trees — over every matching series of every shard — are merged once into a cached tree of its own
 /// <see cref="TreeStore"/>. A later query with the same key merges that one tree instead of the group's stored trees,
 /// after merging into it (in place) the trees the group gained since: a 1 h render repeated while time moves on adds
@@ -69,7 +69,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// a tree was no longer the one collected (retention or a compaction raced the query): the destination may then
     /// hold part of the result, and the caller clears it and collects again.
     /// </summary>
-    public int Merge(string tenant, string selector, long range, long until, List<(int Level, long Start)> pieces, List<MergeComponent> components,
+    public int Merge(string tenant, string selector, long until, List<(int Level, long Start)> pieces, List<MergeComponent> components,
         ProfileTree destination, Func<long> room, QueryTiming? timing = null)
     {
         int top = 0; // first piece of the coarsest level: pieces before it are the range's left side
@@ -77,9 +77,9 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         {
             if (pieces[p].Level > pieces[top].Level) top = p;
         }
-        // The pieces of each level on the left side and in the coarsest run, as aligned runs (RunOf): the group key's start.
-        Dictionary<(int Level, long Start), long> runs = AlignedRuns(pieces, top, until);
-        var groups = new SortedDictionary<(int Level, Side Side, long Run), List<MergeComponent>>();
+        // The pieces of each level on the left side and in the coarsest run, as aligned runs: part of their groups' keys.
+        Dictionary<(int Level, long Start), (long Start, int Pieces)> runs = AlignedRuns(pieces, top, until);
+        var groups = new SortedDictionary<(int Level, Side Side, (long Start, int Pieces) Run), List<MergeComponent>>();
         var direct = new List<MergeComponent>();
         foreach (MergeComponent c in components)
         {
@@ -94,7 +94,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                 direct.Add(c);
                 continue;
             }
-            long run = side is Side.Left or Side.Top ? runs[(level, pieces[c.Piece].Start)] : 0;
+            (long, int) run = side is Side.Left or Side.Top ? runs[(level, pieces[c.Piece].Start)] : default;
             if (!groups.TryGetValue((level, side, run), out List<MergeComponent>? list)) groups.Add((level, side, run), list = []);
             list.Add(c);
         }
@@ -104,14 +104,10 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         // merged into it. The order does not change the sum.
         foreach (var ((level, side, run), group) in groups.Reverse())
         {
-            // Keys: the right side's groups do not depend on the range's length (level k holds the finished level-k blocks
-            // of the newest level-(k+1) block), so renders of the last hour and the last day share them; left and
-            // coarsest-run groups are aligned runs at fixed places in time, shared by every range that covers them.
-            EntryKey key = side switch
-            {
-                Side.Right or Side.Newest => new EntryKey(tenant, selector, 0, level, side, 0),
-                _ => new EntryKey(tenant, selector, 0, level, side, run),
-            };
+            // Keys: the right side's groups (no run) do not depend on the range's length (level k holds the finished level-k
+            // blocks of the newest level-(k+1) block); left and coarsest-run groups are aligned runs at fixed places in time.
+            // So renders of the last hour and the last day share every entry they both cover.
+            var key = new EntryKey(tenant, selector, level, side, run);
             if (!MergeGroup(key, group, destination, timing)) return -1;
             merged++;
             Trim(room);
@@ -130,13 +126,14 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// <summary>
     /// Splits each level's pieces on the left side and in the coarsest run into aligned runs: over the pieces' indices
     /// in time (start / size), a run starts at index i and holds the largest power of two n of pieces with i a multiple of
-    /// n that stays within the level's pieces. Returns, per (level, piece start), the start of the piece's run. Why: as
+    /// n that stays within the level's pieces. Returns, per (level, piece start), the piece's run (its start and pieces:
+    /// both in the key, so two ranges whose runs start at one place but differ in length never share an entry). Why: as
     /// the range moves, these sides lose pieces at their start (and the coarsest run gains pieces at its end); a group
     /// keyed by the side would be rebuilt from all its stored trees each time a piece leaves it (the slowest renders
     /// under ingest, 65–180 ms), while a run at a fixed place keeps its entry until a write lands in one of its pieces,
     /// and a new run merges at most half of the pieces the side holds.
     /// </summary>
-    private static Dictionary<(int Level, long Start), long> AlignedRuns(List<(int Level, long Start)> pieces, int top, long until)
+    private static Dictionary<(int Level, long Start), (long Start, int Pieces)> AlignedRuns(List<(int Level, long Start)> pieces, int top, long until)
     {
         var byLevel = new Dictionary<int, List<long>>();
         for (int p = 0; p < pieces.Count; p++)
@@ -148,7 +145,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             if (!byLevel.TryGetValue(level, out List<long>? starts)) byLevel.Add(level, starts = []);
             starts.Add(start);
         }
-        var runOf = new Dictionary<(int Level, long Start), long>();
+        var runOf = new Dictionary<(int Level, long Start), (long Start, int Pieces)>();
         foreach (var (level, starts) in byLevel)
         {
             long size = BucketMath.Size(level);
@@ -160,7 +157,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                 // The longest aligned run from here whose pieces are all in the list (consecutive indices).
                 long n = 1;
                 while ((index % (n * 2)) == 0 && i + n * 2 <= starts.Count && starts[i + (int)(n * 2) - 1] == starts[i] + (n * 2 - 1) * size) n *= 2;
-                for (int k = 0; k < n; k++) runOf[(level, starts[i + k])] = starts[i];
+                for (int k = 0; k < n; k++) runOf[(level, starts[i + k])] = (starts[i], (int)n);
                 i += (int)n;
             }
         }
@@ -376,9 +373,9 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// its place, ending in the range's last 10 s.</summary>
     private enum Side { Left, Top, Right, Newest }
 
-    /// <summary>An entry's key: <paramref name="Run"/> is the start of an aligned run (left side and coarsest run), else 0;
-    /// <paramref name="Range"/> is kept for keys that depend on the range's length (none do now: 0).</summary>
-    private readonly record struct EntryKey(string Tenant, string Selector, long Range, int Level, Side Side, long Run);
+    /// <summary>An entry's key: <paramref name="Run"/> is an aligned run's start and pieces (left side and coarsest run),
+    /// else (0, 0). No key depends on the range's length: a 1 h and a 24 h render share every entry they both cover.</summary>
+    private readonly record struct EntryKey(string Tenant, string Selector, int Level, Side Side, (long Start, int Pieces) Run);
 
     /// <summary>A cached merge: its own store and tree, and the stored trees (with stamps) it is the sum of.</summary>
     private sealed class Entry

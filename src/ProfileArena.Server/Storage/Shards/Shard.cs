@@ -120,6 +120,7 @@ internal sealed class Shard : IDisposable
     /// <summary>Time the apply stage spent applying durable groups to memory (the merges into every level), for /metrics.</summary>
     public TimeSpan ApplyTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _applyTicks));
     private long _applyTicks;
+    private long _applyEpoch; // odd while the apply stage applies a group and gives back its unapplied totals (ConsistentCount)
 
     /// <summary>Opens (or creates) the shard in <paramref name="directory"/>: loads the newest snapshot, replays
     /// the WAL after it, cuts a torn tail, then starts the loop.</summary>
@@ -451,9 +452,12 @@ internal sealed class Shard : IDisposable
     private void ApplyDurable(List<DurableRecord> records)
     {
         long started = Stopwatch.GetTimestamp();
+        bool moving = false;
         try
         {
             _options.BeforeApplyForTests?.Invoke(ToString());
+            Interlocked.Increment(ref _applyEpoch); // odd: totals are moving from the unapplied ones into the trees
+            moving = true;
             foreach (DurableRecord r in records)
             {
                 try
@@ -473,6 +477,7 @@ internal sealed class Shard : IDisposable
         finally
         {
             Drop(records);
+            if (moving) Interlocked.Increment(ref _applyEpoch); // even: every total of the group is in the trees, none unapplied
             Interlocked.Add(ref _applyTicks, Stopwatch.GetTimestamp() - started);
         }
     }
@@ -575,15 +580,16 @@ internal sealed class Shard : IDisposable
                 throw new OverflowException($"series {p.Series}: the values of one profile add up to 2^64 − 1 or more; nothing was stored");
             foreach (var (target, amount) in Targets(p))
             {
-                // in the trees + admitted and not applied + earlier profiles of this call + this one ≤ 2^64 − 1
-                ulong room = ulong.MaxValue - CurrentTotal(target);
-                ulong unapplied;
-                lock (_unapplied) unapplied = _unapplied.GetValueOrDefault(target);
-                foreach (ulong taken in new[] { unapplied, mine.GetValueOrDefault(target), amount })
+                // in the trees + admitted and not applied + earlier profiles of this call + this one ≤ 2^64 − 1. The
+                // unapplied totals are read before the trees: a write the apply stage moves from one into the other in
+                // between is then counted twice at worst, never not at all (it leaves the unapplied totals only after
+                // it is in the trees). Counted twice can refuse a write that fits, so a refusal reads both again at an
+                // instant no apply runs (ConsistentCount) before it stands.
+                if (!Fits(UnappliedTotal(target), CurrentTotal(target), mine.GetValueOrDefault(target), amount))
                 {
-                    if (taken > room)
+                    var (unapplied, inTrees) = ConsistentCount(target);
+                    if (!Fits(unapplied, inTrees, mine.GetValueOrDefault(target), amount))
                         throw new OverflowException($"series {p.Series}, bucket {target.Start} of level {target.Level}: its total would pass 2^64 − 1; nothing was stored");
-                    room -= taken;
                 }
                 mine[target] = mine.GetValueOrDefault(target) + amount;
             }
@@ -599,6 +605,44 @@ internal sealed class Shard : IDisposable
         if (p.Stacks.Count == 0) yield break;
         for (int level = 0; level < _levels; level++) yield return (new Target(p.Series, level, BucketMath.Floor(p.FromSeconds, level)), p.Stacks.Total);
     }
+
+    /// <summary>True when the four amounts add up to at most 2^64 − 1.</summary>
+    private static bool Fits(ulong a, ulong b, ulong c, ulong d)
+    {
+        ulong room = ulong.MaxValue;
+        foreach (ulong taken in (ReadOnlySpan<ulong>)[a, b, c, d])
+        {
+            if (taken > room) return false;
+            room -= taken;
+        }
+        return true;
+    }
+
+    private ulong UnappliedTotal(Target target)
+    {
+        lock (_unapplied) return _unapplied.GetValueOrDefault(target);
+    }
+
+    /// <summary>A target's unapplied and in-tree totals read while the apply stage applies nothing (its epoch even and
+    /// unchanged across both reads): each admitted write counted exactly once. Waits for a group being applied, at most
+    /// <see cref="ConsistentCountWait"/> (then the unapplied-first reading, which never counts a write less than once);
+    /// used only to confirm a refusal (a bucket total near 2^64), so the writer never waits for the apply stage otherwise.</summary>
+    private (ulong Unapplied, ulong InTrees) ConsistentCount(Target target)
+    {
+        var spin = new SpinWait();
+        long deadline = Stopwatch.GetTimestamp() + (long)(ConsistentCountWait.TotalSeconds * Stopwatch.Frequency);
+        while (true)
+        {
+            long epoch = Volatile.Read(ref _applyEpoch);
+            bool idle = (epoch & 1) == 0;
+            ulong unapplied = UnappliedTotal(target), inTrees = CurrentTotal(target);
+            if ((idle && Volatile.Read(ref _applyEpoch) == epoch) || Stopwatch.GetTimestamp() > deadline) return (unapplied, inTrees);
+            spin.SpinOnce(); // yields, then sleeps: an apply takes milliseconds
+        }
+    }
+
+    /// <summary>Longest wait of <see cref="ConsistentCount"/> for the apply stage.</summary>
+    private static readonly TimeSpan ConsistentCountWait = TimeSpan.FromSeconds(2);
 
     private ulong CurrentTotal(Target target)
     {
