@@ -92,13 +92,7 @@ internal static unsafe class TreeMerger
         bool selvesAdded = false;
         try
         {
-            // Across stores, every source name of the tree gets its target id (or Missing: to intern) in the maps'
-            // symbol map, which a session keeps from one merge to the next: only names not met before are hashed.
-            if (!sameStore) ResolveNames(targetStoreLock, targetRoot, sourceRoot, ref from, ref maps);
-
-            // A source from a store with looser stack bounds may hold paths this store refuses.
-            if (sourceRoot->MaxStackBytes > targetRoot->MaxStackBytes || sourceRoot->MaxStackFrames > targetRoot->MaxStackFrames)
-                CheckStackBounds(sourceRoot, ref from, targetRoot);
+            MapNamesAndCheckBounds(targetStoreLock, targetRoot, sourceRoot, ref from, ref maps);
 
             // Pass 1: map what exists and add its self at once (the node was just read by the edge lookup; a refused
             // pass 2 subtracts it again, under the same write lock, so nobody sees it), count what must be created.
@@ -128,19 +122,7 @@ internal static unsafe class TreeMerger
             selvesAdded = true; // (pass 1 cannot throw)
 
             // Pass 2: claim room and names, all or nothing.
-            TreeRecord.Room room = created > 0 ? target->ReserveNodes(targetRoot, created) : default;
-            if (!maps.Pending.IsEmpty)
-            {
-                try
-                {
-                    InternPending(targetStoreLock, targetRoot, sourceRoot, ref maps);
-                }
-                catch
-                {
-                    if (created > 0) target->CancelReservation(targetRoot, created, room);
-                    throw;
-                }
-            }
+            ClaimRoomAndNames(targetStoreLock, targetRoot, target, sourceRoot, created, ref maps);
         }
         catch
         {
@@ -187,22 +169,8 @@ internal static unsafe class TreeMerger
         bool sameStore = sourceRoot == targetRoot;
         try
         {
-            if (!sameStore) ResolveNames(targetStoreLock, targetRoot, sourceRoot, ref from, ref maps);
-            if (sourceRoot->MaxStackBytes > targetRoot->MaxStackBytes || sourceRoot->MaxStackFrames > targetRoot->MaxStackFrames)
-                CheckStackBounds(sourceRoot, ref from, targetRoot);
-            TreeRecord.Room room = target->ReserveNodes(targetRoot, count - 1);
-            if (!maps.Pending.IsEmpty)
-            {
-                try
-                {
-                    InternPending(targetStoreLock, targetRoot, sourceRoot, ref maps);
-                }
-                catch
-                {
-                    target->CancelReservation(targetRoot, count - 1, room);
-                    throw;
-                }
-            }
+            MapNamesAndCheckBounds(targetStoreLock, targetRoot, sourceRoot, ref from, ref maps);
+            ClaimRoomAndNames(targetStoreLock, targetRoot, target, sourceRoot, count - 1, ref maps);
         }
         catch
         {
@@ -220,6 +188,33 @@ internal static unsafe class TreeMerger
         root->FirstChild = from[NodeIndex.Root]->FirstChild;
         root->Self += from[NodeIndex.Root]->Self;
         target->Total += source->Total;
+    }
+
+    /// <summary>Step 1 of every merge: across stores, every source name of the tree gets its target id (or Missing: to
+    /// intern) in the maps' symbol map, which a session keeps from one merge to the next (only names not met before are
+    /// hashed); and a source from a store with looser stack bounds is checked for paths this store refuses.</summary>
+    private static void MapNamesAndCheckBounds(StoreLock targetStoreLock, StoreRoot* targetRoot, StoreRoot* sourceRoot, ref NodeSlabs from, ref MergeMaps maps)
+    {
+        if (sourceRoot != targetRoot) ResolveNames(targetStoreLock, targetRoot, sourceRoot, ref from, ref maps);
+        if (sourceRoot->MaxStackBytes > targetRoot->MaxStackBytes || sourceRoot->MaxStackFrames > targetRoot->MaxStackFrames)
+            CheckStackBounds(sourceRoot, ref from, targetRoot);
+    }
+
+    /// <summary>Claims room for <paramref name="created"/> nodes, then interns the queued names, all or nothing (a refused
+    /// interning gives the room back; the caller forgets the queued names).</summary>
+    private static void ClaimRoomAndNames(StoreLock targetStoreLock, StoreRoot* targetRoot, TreeRecord* target, StoreRoot* sourceRoot, long created, ref MergeMaps maps)
+    {
+        TreeRecord.Room room = created > 0 ? target->ReserveNodes(targetRoot, created) : default;
+        if (maps.Pending.IsEmpty) return;
+        try
+        {
+            InternPending(targetStoreLock, targetRoot, sourceRoot, ref maps);
+        }
+        catch
+        {
+            if (created > 0) target->CancelReservation(targetRoot, created, room);
+            throw;
+        }
     }
 
     /// <summary>

@@ -77,17 +77,25 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         {
             if (pieces[p].Level > pieces[top].Level) top = p;
         }
+        // Each piece's place in the decomposition, decided once: the grouping below and the aligned runs both read it.
+        var sideOf = new Side[pieces.Count];
+        for (int p = 0; p < pieces.Count; p++)
+        {
+            int level = pieces[p].Level;
+            Side side = p < top ? Side.Left : level == pieces[top].Level ? Side.Top : Side.Right;
+            // Pieces ending within the newest 10 s of the range, which writes still in flight may change, have a group of
+            // their own: a change there rebuilds only that small group, not the stable ones beside it.
+            if (pieces[p].Start + BucketMath.Size(level) > until - BucketMath.Resolution) side = Side.Newest;
+            sideOf[p] = side;
+        }
         // The pieces of each level on the left side and in the coarsest run, as aligned runs: part of their groups' keys.
-        Dictionary<(int Level, long Start), (long Start, int Pieces)> runs = AlignedRuns(pieces, top, until);
+        Dictionary<(int Level, long Start), (long Start, int Pieces)> runs = AlignedRuns(pieces, sideOf);
         var groups = new SortedDictionary<(int Level, Side Side, (long Start, int Pieces) Run), List<MergeComponent>>();
         var direct = new List<MergeComponent>();
         foreach (MergeComponent c in components)
         {
             int level = pieces[c.Piece].Level;
-            Side side = c.Piece < top ? Side.Left : level == pieces[top].Level ? Side.Top : Side.Right;
-            // Pieces ending within the newest 10 s of the range, which writes still in flight may change, have a group of
-            // their own: a change there rebuilds only that small group, not the stable ones beside it.
-            if (pieces[c.Piece].Start + BucketMath.Size(level) > until - BucketMath.Resolution) side = Side.Newest;
+            Side side = sideOf[c.Piece];
             // Direct: level-0 pieces left of the coarsest run (the moving start changes that group at every step).
             if (level == 0 && side == Side.Left)
             {
@@ -133,15 +141,13 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// under ingest, 65–180 ms), while a run at a fixed place keeps its entry until a write lands in one of its pieces,
     /// and a new run merges at most half of the pieces the side holds.
     /// </summary>
-    private static Dictionary<(int Level, long Start), (long Start, int Pieces)> AlignedRuns(List<(int Level, long Start)> pieces, int top, long until)
+    private static Dictionary<(int Level, long Start), (long Start, int Pieces)> AlignedRuns(List<(int Level, long Start)> pieces, Side[] sideOf)
     {
         var byLevel = new Dictionary<int, List<long>>();
         for (int p = 0; p < pieces.Count; p++)
         {
+            if (sideOf[p] is not (Side.Left or Side.Top)) continue; // right and newest groups are kept by level as before
             var (level, start) = pieces[p];
-            bool coarsest = level == pieces[top].Level && p >= top;
-            if (p >= top && !coarsest) continue; // the right side: grouped by level as before
-            if (start + BucketMath.Size(level) > until - BucketMath.Resolution) continue; // the newest pieces: their own group
             if (!byLevel.TryGetValue(level, out List<long>? starts)) byLevel.Add(level, starts = []);
             starts.Add(start);
         }
