@@ -191,8 +191,9 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     }
 
     /// <summary>What the merge cache may hold: without a budget, its own limit; with one, also no more than the
-    /// admission line leaves beside the shards' bytes.</summary>
-    private long CacheRoom() => _budget.Limit <= 0 ? long.MaxValue : Math.Max(0, _budget.AdmissionLimit - ShardBudgetBytes);
+    /// admission line leaves beside the shards' bytes and the reservations of writes admitted but not yet applied
+    /// (those bytes are the shards' soon: counted now, the cache and the stores stay under the line once they apply).</summary>
+    private long CacheRoom() => _budget.Limit <= 0 ? long.MaxValue : Math.Max(0, _budget.AdmissionLimit - ShardBudgetBytes - _budget.Reserved);
 
     /// <summary>The merge cache's figures (entries, hits, extensions, rebuilds, evictions, bytes); zeros when it is off.</summary>
     public (int Entries, long Hits, long Extended, long Rebuilt, long Evicted, long Bytes) MergeCacheCounters
@@ -293,6 +294,12 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     public long BudgetBytes => ShardBudgetBytes + (_cache?.Bytes ?? 0);
 
     private long ShardBudgetBytes => AllShards.Sum(s => s.BudgetBytes);
+
+    /// <summary>Bytes reserved against the budget by writes admitted and not yet applied (0 without a budget).</summary>
+    internal long BudgetReservedBytes => _budget.Reserved;
+
+    /// <summary>Where the budget stops admitting writes (15/16 of Storage:MaxNativeBytes; 0 without a budget).</summary>
+    internal long BudgetAdmissionLimit => _budget.Limit <= 0 ? 0 : _budget.AdmissionLimit;
 
     /// <summary>Snapshots every shard with records since its last snapshot (retiring its WAL).</summary>
     public Task SnapshotAsync() => Task.WhenAll(AllShards.Select(s => s.Enqueue(Shard.WorkKind.Snapshot, null, 0)));

@@ -116,9 +116,17 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             // blocks of the newest level-(k+1) block); left and coarsest-run groups are aligned runs at fixed places in time.
             // So renders of the last hour and the last day share every entry they both cover.
             var key = new EntryKey(tenant, selector, level, side, run);
-            if (!MergeGroup(key, group, destination, timing)) return -1;
+            bool done;
+            try
+            {
+                done = MergeGroup(key, group, destination, timing);
+            }
+            finally
+            {
+                Trim(room); // also after a refused or raced group: the entries it grew must not stay past the room
+            }
+            if (!done) return -1;
             merged++;
-            Trim(room);
         }
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         foreach (IGrouping<Shard, MergeComponent> shard in direct.GroupBy(c => c.Shard))

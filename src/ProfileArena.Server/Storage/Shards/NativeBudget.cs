@@ -20,6 +20,13 @@ internal sealed class NativeBudget(long limit, Func<long> held, Func<long>? recl
     /// <summary>The budget in bytes; 0 means none.</summary>
     public long Limit => limit;
 
+    /// <summary>Bytes reserved by writes admitted and not yet applied: memory the shards are about to take, which the
+    /// merge cache must leave free (a cache grown into it would put the stores past the budget once those writes apply).</summary>
+    /// <remarks>Read without the lock (an atomic read of a value changed under it): the cache asks while holding its own
+    /// lock, and <see cref="Reserve"/> holds this lock while it calls the cache's reclaim, so taking it here would
+    /// order the two locks both ways.</remarks>
+    public long Reserved => Interlocked.Read(ref _reserved);
+
     /// <summary>Where admission stops: the budget less 1/16 kept for the growth no estimate sees.</summary>
     public long AdmissionLimit => limit - limit / 16;
 
@@ -34,7 +41,7 @@ internal sealed class NativeBudget(long limit, Func<long> held, Func<long>? recl
             if (now + _reserved + bytes > AdmissionLimit && reclaim != null && reclaim() > 0) now = held(); // the merge cache gives its room back first
             if (now + _reserved + bytes > AdmissionLimit)
                 throw new StorageFullException($"storage is full: {now:N0} bytes held by the stores (native bytes; Baseline: estimated managed bytes) and {_reserved:N0} reserved by writes in flight, this write needs up to {bytes:N0} more; writes are admitted up to {AdmissionLimit:N0}, 1/16 under the budget (Storage:MaxNativeBytes) of {limit:N0}; nothing was stored");
-            _reserved += bytes;
+            Interlocked.Add(ref _reserved, bytes);
         }
     }
 
@@ -42,6 +49,6 @@ internal sealed class NativeBudget(long limit, Func<long> held, Func<long>? recl
     public void Release(long bytes)
     {
         if (limit <= 0 || bytes == 0) return;
-        lock (_lock) _reserved -= bytes;
+        lock (_lock) Interlocked.Add(ref _reserved, -bytes);
     }
 }
