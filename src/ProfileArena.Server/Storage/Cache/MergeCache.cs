@@ -34,13 +34,6 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// <summary>Most entries kept, whatever their bytes (each costs a store's fixed part and some managed objects).</summary>
     public const int MaxEntries = 1024;
 
-    /// <summary>Pieces ending this close to a range's end are "newest", each in a group of its own. Two intervals, not
-    /// one: agents upload an interval after it ends, so while the first uploads of the newest 10 s arrive (and move a
-    /// render's end past it) the previous interval's last uploads are still landing; with one interval those late
-    /// writes invalidated the right side's whole level-0 group — or, when the interval closed a 100 s block, the whole
-    /// level-1 group (up to 9 pieces × every series: 130 ms of rebuild in the slowest renders under load).</summary>
-    public const long NewestSeconds = 2 * BucketMath.Resolution;
-
     private readonly Lock _lock = new();
     private readonly Dictionary<EntryKey, Entry> _entries = [];
     private long _clock;
@@ -72,8 +65,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// <summary>
     /// Merges the trees of <paramref name="components"/> into the empty <paramref name="destination"/>, through the
     /// cache: level-0 pieces left of the range's coarsest run directly, every other group through its entry (pieces
-    /// ending in the range's last <see cref="NewestSeconds"/> before <paramref name="until"/>, the normalised end, in groups
-    /// of their own, one per piece). Returns the number of trees merged into the destination, or −1 when
+    /// ending in the range's last 10 s before <paramref name="until"/>, the normalised end, in groups of their own). Returns the number of trees merged into the destination, or −1 when
     /// a tree was no longer the one collected (retention or a compaction raced the query): the destination may then
     /// hold part of the result, and the caller clears it and collects again.
     /// </summary>
@@ -91,9 +83,9 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         {
             int level = pieces[p].Level;
             Side side = p < top ? Side.Left : level == pieces[top].Level ? Side.Top : Side.Right;
-            // Pieces ending within the range's newest NewestSeconds, which writes still in flight may change, have groups
-            // of their own: a change there rebuilds only that piece's small group, not the stable ones beside it.
-            if (pieces[p].Start + BucketMath.Size(level) > until - NewestSeconds) side = Side.Newest;
+            // Pieces ending within the newest 10 s of the range, which writes still in flight may change, have a group of
+            // their own: a change there rebuilds only that small group, not the stable ones beside it.
+            if (pieces[p].Start + BucketMath.Size(level) > until - BucketMath.Resolution) side = Side.Newest;
             sideOf[p] = side;
         }
         // The pieces of each level on the left side and in the coarsest run, as aligned runs: part of their groups' keys.
@@ -110,14 +102,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                 direct.Add(c);
                 continue;
             }
-            (long, int) run = side switch
-            {
-                Side.Left or Side.Top => runs[(level, pieces[c.Piece].Start)],
-                // One group per newest piece, keyed by its slot (index in time mod 2): a late write into the previous
-                // interval rebuilds that piece's group alone, and the two slots' entries are reused as time moves.
-                Side.Newest => (pieces[c.Piece].Start / BucketMath.Size(level) % 2, 0),
-                _ => default,
-            };
+            (long, int) run = side is Side.Left or Side.Top ? runs[(level, pieces[c.Piece].Start)] : default;
             if (!groups.TryGetValue((level, side, run), out List<MergeComponent>? list)) groups.Add((level, side, run), list = []);
             list.Add(c);
         }
@@ -399,11 +384,11 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     }
 
     /// <summary>Where a piece lies in its query's decomposition: before the coarsest run, in it, after it; or, whatever
-    /// its place, ending in the range's last <see cref="NewestSeconds"/>.</summary>
+    /// its place, ending in the range's last 10 s.</summary>
     private enum Side { Left, Top, Right, Newest }
 
     /// <summary>An entry's key: <paramref name="Run"/> is an aligned run's start and pieces (left side and coarsest run),
-    /// a newest piece's slot and 0 (its index in time mod 2), else (0, 0). No key depends on the range's length: a 1 h and a 24 h render share every entry they both cover.</summary>
+    /// else (0, 0). No key depends on the range's length: a 1 h and a 24 h render share every entry they both cover.</summary>
     private readonly record struct EntryKey(string Tenant, string Selector, int Level, Side Side, (long Start, int Pieces) Run);
 
     /// <summary>A cached merge: its own store and tree, and the stored trees (with stamps) it is the sum of.</summary>

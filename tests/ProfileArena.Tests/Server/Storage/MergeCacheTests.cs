@@ -292,58 +292,6 @@ public class MergeCacheTests
         Assert.True(heavy.Count <= 2, $"steps that merged more than 6 pieces' trees into entries: {string.Join("; ", heavy)}");
     }
 
-    /// <summary>
-    /// Agents upload an interval after it ends, not all at once: here half of the series' uploads of each 10 s interval
-    /// arrive before the render that moves the range's end past it, the other half only after it (late, before the next
-    /// render). Each late write changes the stored tree of the previous interval, which a render has already merged into
-    /// an entry; the cache keeps the range's newest 20 s in groups of one piece each, so a late write rebuilds that
-    /// piece's group alone. (With a 10 s newest window the late writes landed in the right side's level-0 group, and at
-    /// each 100 s boundary in its level-1 group: every step rebuilt up to 9 pieces of every series.) Every answer equals
-    /// the uncached path's.
-    /// </summary>
-    [Fact]
-    public async Task Late_uploads_into_the_previous_interval_rebuild_only_its_group()
-    {
-        var clock = new ManualClock(1_700_000_000);
-        using var cachedDir = new TempDataDir();
-        using var plainDir = new TempDataDir();
-        StorageOptions cachedOptions = Options(cachedDir.Path), plainOptions = Options(plainDir.Path);
-        plainOptions.MergeCacheBytes = 0;
-        using ProfileStorage cached = await OpenAsync(cachedOptions, clock);
-        using ProfileStorage plain = await OpenAsync(plainOptions, clock);
-        var random = new Random(11);
-        var ct = TestContext.Current.CancellationToken;
-        SeriesKey[] series = [.. SeriesKeys.Where(k => k.Tenant == "acme" && k.Name == "shop.cpu")];
-        long start = clock.Now - 2 * 3600;
-        for (long t = start; t < clock.Now; t += 10)
-            await Both(cached, plain, [.. series.Select(k => WideProfile(random, k, t))], ct);
-        SeriesSelector selector = Selector("shop.cpu");
-        var heavy = new List<string>();
-        for (int step = 0; step < 120; step++)
-        {
-            clock.Now += 10;
-            // The newest interval's first half, a render (its end now past the previous interval), then the previous
-            // interval's late half and another render.
-            await Both(cached, plain, [.. series.Take(2).Select(k => WideProfile(random, k, clock.Now - 10))], ct);
-            int trees = Render("first");
-            await Both(cached, plain, [.. series.Skip(2).Select(k => WideProfile(random, k, clock.Now - 20))], ct);
-            trees += Render("after the late half");
-            // Into entries per step: the newest piece (2 trees), the previous piece twice (2, then 4 with its late half),
-            // the piece that left the newest 20 s into the right side (4) and new runs of at most two pieces on the left
-            // (8); more only when the start enters a new 1,000 s block (once per 100 steps).
-            if (step > 0 && trees > 6 * series.Length) heavy.Add($"step {step} (end at {clock.Now % 1000} s of its 1,000 s block): {trees} trees");
-        }
-        Assert.True(heavy.Count <= 2, $"{heavy.Count} steps merged more than 6 pieces' trees into entries: {string.Join("; ", heavy.Take(8))}");
-
-        int Render(string when)
-        {
-            Dictionary<string, ulong> answer = QueryStacks(cached, "acme", selector, clock.Now - 3600, clock.Now, out QueryResult result);
-            AssertSame(QueryStacks(plain, "acme", selector, clock.Now - 3600, clock.Now, out _), answer, $"at {clock.Now}, {when}");
-            QueryTiming timing = Assert.IsType<QueryTiming>(result.Timing);
-            return timing.RebuildTrees + timing.ExtendTrees;
-        }
-    }
-
     private static IngestProfile WideProfile(Random random, SeriesKey series, long from)
     {
         var stacks = new (string, ulong)[40];
