@@ -34,6 +34,9 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         using var stopQueries = new CancellationTokenSource();
         _clock.Start();
         GcTotals gcAtStart = gc.Totals();
+        // This process's own collections: a pause here stops the clocks that time the server's answers (and delays sends).
+        TimeSpan ownPause0 = GC.GetTotalPauseDuration();
+        int[] ownGcs0 = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
 
         Task[] ingest = options.OpenLoop
             ? [Task.Run(() => OpenLoopIngest(start, seriesPerTick, totalJobs, stopIngest.Token))]
@@ -81,6 +84,8 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         try { await Task.WhenAll(queries); } catch (OperationCanceledException) { }
         Dictionary<string, double> phasesUnderLoad = server.HasExited ? [] : await Metrics.RenderPhases(http, null);
         Dictionary<string, double> ingestPhases = server.HasExited ? [] : await Metrics.IngestPhases(http);
+        List<(double Ms, double Share)> ingestWithin = server.HasExited ? [] : await Metrics.IngestWithin(http);
+        string ownGc = $"{GC.CollectionCount(0) - ownGcs0[0]} / {GC.CollectionCount(1) - ownGcs0[1]} / {GC.CollectionCount(2) - ownGcs0[2]} GCs, {(GC.GetTotalPauseDuration() - ownPause0).TotalMilliseconds:0.0} ms paused";
         int quietFrom = _renders.Count;
         if (options.QuietRenderSeconds > 0 && !server.HasExited)
         {
@@ -133,6 +138,8 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             RenderPhasesMeanMs = phasesUnderLoad,
             Render1hBreakdown = RenderBreakdown.Of([.. renders.Where(r => r.Ok && r.RangeHours == 1).Select(r => (r.Ms, r.Timing))]),
             IngestPhasesMeanMs = ingestPhases,
+            IngestServerWithin = [.. ingestWithin.Select(w => $"{w.Ms:0.#} ms {w.Share * 100:0.0} %")],
+            LoadGeneratorGc = ownGc,
             QuietRender1h = Percentiles.Of([.. quietRenders.Where(r => r.Ok && r.RangeHours == 1).Select(r => r.Ms)]),
             QuietRender24h = Percentiles.Of([.. quietRenders.Where(r => r.Ok && r.RangeHours == 24).Select(r => r.Ms)]),
             QuietRenderPhasesMeanMs = phases,
@@ -456,6 +463,38 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
         return phases;
     }
 
+    /// <summary>Of the ingest requests the server timed (profilearena_ingest_duration_seconds: from the handler's start
+    /// to the durable write, body read and decode included; not Kestrel's parsing before it nor the answer's send), the
+    /// share done within each histogram bound from 1 to 64 ms. Exact at the bounds, no interpolation.</summary>
+    public static async Task<List<(double Ms, double Share)>> IngestWithin(HttpClient http)
+    {
+        var within = new List<(double Ms, double Share)>();
+        try
+        {
+            string text = await http.GetStringAsync("/metrics");
+            const string bucket = "profilearena_ingest_duration_seconds_bucket{le=\"";
+            double count = 0;
+            var cumulative = new List<(double Ms, double N)>();
+            foreach (string line in text.Split('\n'))
+            {
+                int space = line.LastIndexOf(' ');
+                if (line.StartsWith('#') || space < 0) continue;
+                double value = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
+                if (line.StartsWith("profilearena_ingest_duration_seconds_count ", StringComparison.Ordinal)) count = value;
+                else if (line.StartsWith(bucket, StringComparison.Ordinal))
+                {
+                    string le = line[bucket.Length..line.IndexOf('"', bucket.Length)];
+                    if (double.TryParse(le, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds)) cumulative.Add((seconds * 1000, value));
+                }
+            }
+            if (count > 0) within.AddRange(cumulative.Where(c => c.Ms is >= 0.99 and <= 64.1).Select(c => (c.Ms, c.N / count)));
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or FormatException)
+        {
+        }
+        return within;
+    }
+
     /// <summary>Mean ms per ingest phase (read, decode, store), and per push: ms applying to memory, WAL fsyncs.</summary>
     public static async Task<Dictionary<string, double>> IngestPhases(HttpClient http)
     {
@@ -565,6 +604,10 @@ public sealed class EngineRun
     public RenderBreakdown? Render1hBreakdown { get; init; }
     /// <summary>Server-side mean ms per ingest phase (read, decode, store) and per push: apply ms, WAL fsyncs.</summary>
     public Dictionary<string, double> IngestPhasesMeanMs { get; init; } = [];
+    /// <summary>Server side: the share of ingest requests the server finished within 1, 2, 4 … 64 ms (its own histogram).</summary>
+    public List<string> IngestServerWithin { get; init; } = [];
+    /// <summary>The load generator's own GCs during the run (their pauses delay its sends and stretch the latencies it times).</summary>
+    public string LoadGeneratorGc { get; init; } = "";
     /// <summary>--quiet-render-seconds: renders alone on one connection after ingest stopped.</summary>
     public Percentiles QuietRender1h { get; init; } = Percentiles.Of([]);
     public Percentiles QuietRender24h { get; init; } = Percentiles.Of([]);

@@ -49,6 +49,8 @@ public static class Report
             Line("soak, last third: native / RSS / heap", e => $"{Spread(e, r => r.NativeBytes)} / {Spread(e, r => r.RssBytes)} / {Spread(e, r => r.ManagedHeapBytes)}");
         }
         Line("server: mean ms per ingest phase", e => Phases(e.IngestPhasesMeanMs));
+        Line("server: ingest requests done within (handler start to durable write)", e => e.IngestServerWithin.Count == 0 ? "-" : string.Join(", ", e.IngestServerWithin));
+        Line("load generator's own GCs gen0 / gen1 / gen2, pause", e => e.LoadGeneratorGc);
         Line("server: mean ms per render phase", e => Phases(e.RenderPhasesMeanMs));
         Line("render 1 h phases, mean ms (Server-Timing)", e => e.Render1hBreakdown?.ToString() ?? "-");
         if (report.Options.QuietRenderSeconds > 0)

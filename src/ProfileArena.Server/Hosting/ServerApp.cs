@@ -102,7 +102,6 @@ public static class ServerApp
     public static IReadOnlyList<string> Addresses(WebApplication app) =>
         [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
 
-    /// <summary>The options in force (for tests and logs).</summary>
     /// <summary>Applies <see cref="ServerOptions.MinWorkerThreads"/> (process-wide; never lowers the runtime's own minimum).</summary>
     private static void RaiseMinWorkerThreads(int minWorkers)
     {
