@@ -420,16 +420,9 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
     {
         try
         {
-            string text = await http.GetStringAsync("/metrics");
-            double Value(string name)
-            {
-                foreach (string line in text.Split('\n'))
-                {
-                    if (line.StartsWith(name + " ", StringComparison.Ordinal))
-                        return double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
-                }
-                return 0;
-            }
+            var samples = new Dictionary<string, double>();
+            foreach (var (key, value) in Samples(await http.GetStringAsync("/metrics"))) samples.TryAdd(key, value);
+            double Value(string name) => samples.GetValueOrDefault(name);
             return new Metrics((long)Value("profilearena_storage_nodes"), (long)Value("profilearena_storage_trees"),
                 (long)Value("profilearena_storage_series"), (long)Value("profilearena_storage_native_bytes"));
         }
@@ -471,19 +464,15 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
         var within = new List<(double Ms, double Share)>();
         try
         {
-            string text = await http.GetStringAsync("/metrics");
             const string bucket = "profilearena_ingest_duration_seconds_bucket{le=\"";
             double count = 0;
             var cumulative = new List<(double Ms, double N)>();
-            foreach (string line in text.Split('\n'))
+            foreach (var (key, value) in Samples(await http.GetStringAsync("/metrics")))
             {
-                int space = line.LastIndexOf(' ');
-                if (line.StartsWith('#') || space < 0) continue;
-                double value = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
-                if (line.StartsWith("profilearena_ingest_duration_seconds_count ", StringComparison.Ordinal)) count = value;
-                else if (line.StartsWith(bucket, StringComparison.Ordinal))
+                if (key == "profilearena_ingest_duration_seconds_count") count = value;
+                else if (key.StartsWith(bucket, StringComparison.Ordinal))
                 {
-                    string le = line[bucket.Length..line.IndexOf('"', bucket.Length)];
+                    string le = key[bucket.Length..key.IndexOf('"', bucket.Length)];
                     if (double.TryParse(le, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds)) cumulative.Add((seconds * 1000, value));
                 }
             }
@@ -493,6 +482,18 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
         {
         }
         return within;
+    }
+
+    /// <summary>The samples of a Prometheus text exposition: each line's metric name with its labels, and its value
+    /// (comments skipped). The one reader of /metrics here. A value that is not a number throws FormatException.</summary>
+    private static IEnumerable<(string Key, double Value)> Samples(string text)
+    {
+        foreach (string line in text.Split('\n'))
+        {
+            int space = line.LastIndexOf(' ');
+            if (line.StartsWith('#') || space < 0) continue;
+            yield return (line[..space], double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture));
+        }
     }
 
     /// <summary>Mean ms per ingest phase (read, decode, store), and per push: ms applying to memory, WAL fsyncs.</summary>
@@ -510,16 +511,11 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
         var result = new Dictionary<string, double>();
         try
         {
-            string text = await http.GetStringAsync("/metrics");
             var sums = new Dictionary<string, double>();
             var counts = new Dictionary<string, double>();
             double merged = 0;
-            foreach (string line in text.Split('\n'))
+            foreach (var (key, value) in Samples(await http.GetStringAsync("/metrics")))
             {
-                int space = line.LastIndexOf(' ');
-                if (line.StartsWith('#') || space < 0) continue;
-                string key = line[..space];
-                double value = double.Parse(line[(space + 1)..], CultureInfo.InvariantCulture);
                 if (key == counterName) merged = value;
                 if (!key.StartsWith(prefix, StringComparison.Ordinal)) continue;
                 int q = key.IndexOf("phase=\"", StringComparison.Ordinal);

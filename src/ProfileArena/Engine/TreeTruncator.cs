@@ -14,8 +14,9 @@ internal static unsafe class TreeTruncator
     public static ReadOnlySpan<byte> OtherName => "other"u8;
 
     /// <summary>
-    /// The cut for <paramref name="maxNodes"/>: the maxNodes-th largest total among non-root nodes, or 0
-    /// when the tree has no more nodes than that (pyroscope's minValue). The best totals seen so far are
+    /// The cut for <paramref name="maxNodes"/>: the maxNodes-th largest total among non-root nodes (pyroscope's
+    /// minValue). The caller (<c>ProfileTree.Truncate</c>) calls it only when the tree has more non-root nodes than
+    /// that; a tree whose totals are all 0 gives 0. The best totals seen so far are
     /// kept in a bounded min-heap (<see cref="LargestValues"/>) over a depth-first walk; a node that does
     /// not beat the heap's minimum is skipped with its whole subtree (a child's total never exceeds its
     /// parent's).
@@ -26,7 +27,6 @@ internal static unsafe class TreeTruncator
     public static ulong MinTotal(TreeRecord* tree, long maxNodes, in SubtreeTotals totals)
     {
         ref NodeSlabs nodes = ref tree->Nodes;
-        if (nodes.Count - 1 <= (ulong)maxNodes) return 0;
         if (maxNodes > int.MaxValue)
             throw new ArgumentOutOfRangeException(nameof(maxNodes), maxNodes, $"a cut below {nodes.Count - 1} nodes must keep at most {int.MaxValue}");
         using var best = new LargestValues((int)maxNodes);
