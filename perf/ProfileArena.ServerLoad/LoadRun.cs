@@ -453,6 +453,12 @@ public sealed record Metrics(long Nodes = 0, long Trees = 0, long Series = 0, lo
                 if (key.StartsWith("cache ", StringComparison.Ordinal) || key.StartsWith("#profilearena_merge_cache", StringComparison.Ordinal)) phases[key] = value;
             }
         }
+        // Nodes of the cache entries merged into the renders' trees (what the copy phase copies), per render.
+        const string copied = "profilearena_query_cache_nodes_total{kind=\"copy\"}";
+        foreach (var (key, value) in await Phases(http, "profilearena_query_phase_seconds_", copied, "merge", "nodes copied per render", before))
+        {
+            if (key is "nodes copied per render" or "#" + copied) phases[key] = value;
+        }
         return phases;
     }
 

@@ -35,6 +35,30 @@ public readonly unsafe partial struct ProfileTree
     }
 
     /// <summary>
+    /// Makes this empty tree the sum of <paramref name="sources"/> truncated to <paramref name="maxNodes"/>: the tree that
+    /// <see cref="MergeFrom(ProfileTree)"/> of every source followed by <see cref="Truncate(long)"/> would give, built
+    /// without the sum. It reads each source's nodes once for their totals, then only the kept nodes of the sum and
+    /// their children (a best-first walk from the root, largest totals first), so a flame graph of a few large trees
+    /// costs a pass over them instead of a copy of every node. Sources may belong to any stores, this one included.
+    /// </summary>
+    /// <param name="sources">The trees to sum (any number; read, never changed).</param>
+    /// <param name="maxNodes">Nodes to keep, as for <see cref="Truncate(long)"/>.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxNodes"/> is less than 1.</exception>
+    /// <exception cref="ArgumentException">This tree is not empty, or is one of the sources.</exception>
+    /// <exception cref="OverflowException">A total of the sum would pass 2^64 − 1; this tree stays empty.</exception>
+    /// <exception cref="StoreLimitExceededException">This store's caps would be passed; this tree is left empty.</exception>
+    public void MergeTruncated(ReadOnlySpan<ProfileTree> sources, long maxNodes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxNodes, 1);
+        if (NodeCount != 1) throw new ArgumentException("MergeTruncated writes into an empty tree; this one has nodes.", nameof(sources));
+        foreach (ProfileTree source in sources)
+        {
+            if (source == this) throw new ArgumentException("MergeTruncated cannot read the tree it writes.", nameof(sources));
+        }
+        TruncatedSum.Run(this, sources, maxNodes);
+    }
+
+    /// <summary>
     /// Folds every node whose total is below <paramref name="minTotal"/> (with its subtree) into a child
     /// named <c>other</c> of its parent, as <see cref="Truncate(long)"/> does for its computed cut.
     /// </summary>

@@ -151,6 +151,21 @@ public sealed unsafe partial class TreeStore : IDisposable
         return new StorePin(_handle);
     }
 
+    /// <summary>
+    /// A pin for a call that holds several stores at once (a <see cref="StorePin"/> is a ref struct and cannot sit in
+    /// an array): adds the reference and returns the root; the caller calls <see cref="ReleaseHeldPin"/> once for each.
+    /// </summary>
+    internal StoreRoot* HoldPin()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        bool added = false;
+        _handle.DangerousAddRef(ref added);
+        return _handle.Root;
+    }
+
+    /// <summary>Releases a reference taken by <see cref="HoldPin"/>.</summary>
+    internal void ReleaseHeldPin() => _handle.DangerousRelease();
+
     internal StoreLock StoreLock => _storeLock;
 
     /// <summary>
@@ -168,10 +183,13 @@ public sealed unsafe partial class TreeStore : IDisposable
     /// is where the file is checked and the tree's node section verified, once, before anything reads it.
     /// The caller then takes the tree's lock and re-checks the generation under it.
     /// </summary>
-    internal TreeRecord* TreeForRead(in StorePin pin, uint id, uint generation)
+    internal TreeRecord* TreeForRead(in StorePin pin, uint id, uint generation) => TreeForRead(pin.Root, id, generation);
+
+    /// <summary>As <see cref="TreeForRead(in StorePin, uint, uint)"/>, for a root held by <see cref="HoldPin"/>.</summary>
+    internal TreeRecord* TreeForRead(StoreRoot* root, uint id, uint generation)
     {
-        TreeRecord* tree = pin.LiveTree(id, generation);
-        _mapped?.EnsureTreeVerified(pin.Root, _storeLock, id, tree);
+        TreeRecord* tree = root->LiveTree(id, generation);
+        _mapped?.EnsureTreeVerified(root, _storeLock, id, tree);
         return tree;
     }
 

@@ -60,13 +60,16 @@ public static class QueryEndpoints
         /// <summary>A temporary store for one query's merge.</summary>
         public TreeStore NewQueryStore() => new(new TreeStoreOptions { MaxNodes = Limits.MaxQueryNodes, MaxNativeBytes = Limits.MaxQueryNativeBytes });
 
-        /// <summary>Merges the selector's series into <paramref name="tree"/>; <c>aborted</c> is the request's
+        /// <summary>Merges the selector's series into <paramref name="tree"/> (given <paramref name="maxNodes"/> &gt; 0, storage
+        /// may truncate the sum as it takes it: <see cref="QueryResult.Truncated"/>); <c>aborted</c> is the request's
         /// <c>RequestAborted</c>: a client that goes away cancels the shards' work (a cluster).</summary>
-        public async Task<QueryResult> Merge(string tenant, ParsedSelector selector, long from, long until, ProfileTree tree, CancellationToken aborted)
+        public async Task<QueryResult> Merge(string tenant, ParsedSelector selector, long from, long until, ProfileTree tree, CancellationToken aborted, long maxNodes = 0)
         {
             try
             {
-                return await storage.QueryAsync(tenant, selector.ToSeriesSelector(), from, until, tree, cancellationToken: aborted);
+                return maxNodes > 0
+                    ? await storage.QueryTruncatedAsync(tenant, selector.ToSeriesSelector(), from, until, tree, maxNodes, aborted)
+                    : await storage.QueryAsync(tenant, selector.ToSeriesSelector(), from, until, tree, cancellationToken: aborted);
             }
             catch (StoreLimitExceededException e)
             {
@@ -168,7 +171,9 @@ public static class QueryEndpoints
         using TreeStore store = s.NewQueryStore();
         ProfileTree tree = store.CreateTree();
         long started = Stopwatch.GetTimestamp();
-        QueryResult result = await s.Merge(tenant, selector, from, until, tree, context.RequestAborted);
+        // A flame graph keeps maxNodes nodes: storage may hand over the sum already truncated (the merge cache sums its
+        // entries' kept nodes without copying them); folded text keeps every node (0: no cut).
+        QueryResult result = await s.Merge(tenant, selector, from, until, tree, context.RequestAborted, format == "json" ? maxNodes : 0);
         started = s.Phase("merge", started, context);
         if (result.Timing != null) s.StoragePhases(result.Timing, context);
         s.Metrics.QueryTreesMerged.Inc(result.TreesMerged);
@@ -176,11 +181,12 @@ public static class QueryEndpoints
         {
             // Fold to maxNodes in place (a DFS that skips whole subtrees under the cut), so the export walks
             // only the kept nodes; the export then applies no second cut (FlamebearerFormat.Export with
-            // MaxNodes = K gives the same JSON: the same cut, "other" folded the same way; tested).
+            // MaxNodes = K gives the same JSON: the same cut, "other" folded the same way; tested). A sum the
+            // storage truncated is not cut again (a truncated tree may hold more than maxNodes nodes: ties, `other`).
             int cut = NoCut;
             try
             {
-                if (tree.NodeCount - 1 > maxNodes) tree.Truncate(maxNodes);
+                if (!result.Truncated && tree.NodeCount - 1 > maxNodes) tree.Truncate(maxNodes);
             }
             catch (StoreLimitExceededException)
             {

@@ -25,6 +25,10 @@ public sealed record QueryResult(int Series, SeriesMetadata Metadata, Timeline T
 
     /// <summary>Where the storage's time went (single node); null from a cluster's fan-out.</summary>
     public QueryTiming? Timing { get; init; }
+
+    /// <summary>The destination holds the sum already truncated to the query's maxNodes
+    /// (<see cref="IProfileStorage.QueryTruncatedAsync"/>); false: the whole sum, for the caller to cut.</summary>
+    public bool Truncated { get; init; }
 }
 
 /// <summary>Storage refused a write for lack of room (native-memory budget): the client may retry later (HTTP 429).</summary>
@@ -81,6 +85,15 @@ public interface IProfileStorage
     /// the single node's merge on the caller's thread does not look at it.</summary>
     ValueTask<QueryResult> QueryAsync(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0, CancellationToken cancellationToken = default) =>
         ValueTask.FromResult(Query(tenant, selector, fromSeconds, untilSeconds, destination, timelineStepSeconds));
+
+    /// <summary>
+    /// <see cref="QueryAsync"/> for an answer that keeps only <paramref name="maxNodes"/> nodes (a flame graph): storage
+    /// that can may fill <paramref name="destination"/> with the sum already truncated as
+    /// <see cref="ProfileTree.Truncate(long)"/> would cut it, without building the whole sum, and says so in
+    /// <see cref="QueryResult.Truncated"/>. By default (a cluster) the whole sum, not truncated.
+    /// </summary>
+    ValueTask<QueryResult> QueryTruncatedAsync(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long maxNodes, CancellationToken cancellationToken = default) =>
+        QueryAsync(tenant, selector, fromSeconds, untilSeconds, destination, cancellationToken: cancellationToken);
 
     /// <summary><see cref="Series"/>, asynchronously (see <see cref="QueryAsync"/>).</summary>
     ValueTask<IReadOnlyList<SeriesKey>> SeriesAsync(string tenant, SeriesSelector? selector, long fromSeconds, long untilSeconds) =>

@@ -145,7 +145,16 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
     }
 
     /// <inheritdoc/>
-    public QueryResult Query(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0)
+    public QueryResult Query(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds = 0) =>
+        Query(tenant, selector, fromSeconds, untilSeconds, destination, timelineStepSeconds, maxNodes: 0);
+
+    /// <inheritdoc/>
+    /// <remarks>Through the merge cache, the sum is truncated as it is taken from the entries
+    /// (<see cref="MergeCache.Merge"/>); without the cache (or after three raced attempts) the whole sum, not truncated.</remarks>
+    public ValueTask<QueryResult> QueryTruncatedAsync(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long maxNodes, CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(Query(tenant, selector, fromSeconds, untilSeconds, destination, 0, maxNodes));
+
+    private QueryResult Query(string tenant, SeriesSelector selector, long fromSeconds, long untilSeconds, ProfileTree destination, long timelineStepSeconds, long maxNodes)
     {
         ThrowIfNotReady();
         Shard[] shards = _tenants.TryGetValue(tenant, out TenantShards? t) ? t.All : [];
@@ -167,9 +176,9 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
                 matched.Clear();
                 Array.Clear(samples);
                 foreach (Shard shard in shards) shard.Collect(selector, pieces, stepPieces, samples, matched, components, timing);
-                int cached = _cache.Merge(tenant, selectorKey, normalizedUntil, pieces, components, destination, CacheRoom, timing);
+                int cached = _cache.Merge(tenant, selectorKey, normalizedUntil, pieces, components, destination, CacheRoom, timing, maxNodes);
                 // TreesMerged stays the stored trees the answer covers (as uncached, and as a cluster's fan-out reports).
-                if (cached >= 0) return QueryResultOf(from, step, samples, matched, components.Count) with { Timing = timing };
+                if (cached >= 0) return QueryResultOf(from, step, samples, matched, components.Count) with { Timing = timing, Truncated = maxNodes > 0 };
                 destination.Clear();
             }
             matched.Clear();

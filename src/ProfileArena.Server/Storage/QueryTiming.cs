@@ -39,6 +39,10 @@ public sealed class QueryTiming
     /// <summary>Merging the (current) cache entries into the query's tree.</summary>
     public double CopyMs { get; internal set; }
 
+    /// <summary>With maxNodes: the truncated sum of the cached entries and the direct pieces into the query's tree
+    /// (<see cref="ProfileArena.ProfileTree.MergeTruncated"/>), which replaces the copy and the endpoint's truncation.</summary>
+    public double SumMs { get; internal set; }
+
     /// <summary>The uncached path's merge (cache off, or three collect attempts raced retention or compaction).</summary>
     public double UncachedMs { get; internal set; }
 
@@ -54,7 +58,8 @@ public sealed class QueryTiming
 
     public int RebuildTrees { get; internal set; }
 
-    /// <summary>Nodes of the cache entries merged into the query's tree (what <see cref="CopyMs"/> walked).</summary>
+    /// <summary>Nodes of the cache entries merged into the query's tree (what <see cref="CopyMs"/> walked), or of the
+    /// entries and the staging tree summed by <see cref="SumMs"/> (whose totals pass reads each of them once).</summary>
     public long CopyNodes { get; internal set; }
 
     /// <summary>Nodes of the entries after an extension or rebuild (what those merges built).</summary>
@@ -84,6 +89,7 @@ public sealed class QueryTiming
         yield return ("new", NewMs);
         yield return ("gate", GateMs);
         yield return ("copy", CopyMs);
+        yield return ("sum", SumMs);
         yield return ("uncached", UncachedMs);
     }
 }

@@ -68,9 +68,14 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// ending in the range's last 10 s before <paramref name="until"/>, the normalised end, in groups of their own). Returns the number of trees merged into the destination, or −1 when
     /// a tree was no longer the one collected (retention or a compaction raced the query): the destination may then
     /// hold part of the result, and the caller clears it and collects again.
+    /// With <paramref name="maxNodes"/> &gt; 0 the destination receives the sum already truncated to maxNodes
+    /// (<see cref="ProfileTree.MergeTruncated"/>): the direct pieces go into a staging tree of the destination's store,
+    /// the entries stay under their gates, and the kept nodes are taken from them all at once, without copying the
+    /// entries into the destination (their copy was most of a render's time). The gates are then held together, taken
+    /// in the groups' order — the same total order of keys in every query, so two queries never wait for each other's.
     /// </summary>
     public int Merge(string tenant, string selector, long until, List<(int Level, long Start)> pieces, List<MergeComponent> components,
-        ProfileTree destination, Func<long> room, QueryTiming? timing = null)
+        ProfileTree destination, Func<long> room, QueryTiming? timing = null, long maxNodes = 0)
     {
         int top = 0; // first piece of the coarsest level: pieces before it are the range's left side
         for (int p = 1; p < pieces.Count; p++)
@@ -106,6 +111,29 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             if (!groups.TryGetValue((level, side, run), out List<MergeComponent>? list)) groups.Add((level, side, run), list = []);
             list.Add(c);
         }
+        List<Entry>? held = maxNodes > 0 ? [] : null;
+        ProfileTree target = held != null ? destination.Store.CreateTree() : destination; // staging when truncating
+        try
+        {
+            return MergeGroups(tenant, selector, groups, direct, destination, target, held, room, timing, maxNodes);
+        }
+        finally
+        {
+            if (held != null)
+            {
+                foreach (Entry e in held) Monitor.Exit(e.Gate);
+                destination.Store.Remove(target);
+                Trim(room); // the trims after each group skipped the entries held for the sum: they may go now
+
+            }
+        }
+    }
+
+    /// <summary>The groups, coarsest first, then the direct pieces, into <paramref name="target"/> (the destination, or
+    /// the staging tree of a truncated sum whose entries are added to <paramref name="held"/> with their gates held).</summary>
+    private int MergeGroups(string tenant, string selector, SortedDictionary<(int Level, Side Side, (long Start, int Pieces) Run), List<MergeComponent>> groups,
+        List<MergeComponent> direct, ProfileTree destination, ProfileTree target, List<Entry>? held, Func<long> room, QueryTiming? timing, long maxNodes)
+    {
         int merged = 0;
         // Coarsest groups first: the first tree merged into the empty destination is copied node for node (the engine's
         // copy path, no lookups), and the coarse entries are the large ones; the finer groups and direct pieces are then
@@ -119,7 +147,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             bool done;
             try
             {
-                done = MergeGroup(key, group, destination, timing);
+                done = MergeGroup(key, group, target, timing, held);
             }
             finally
             {
@@ -132,10 +160,22 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         foreach (IGrouping<Shard, MergeComponent> shard in direct.GroupBy(c => c.Shard))
         {
             MergeComponent[] part = [.. shard];
-            if (!shard.Key.MergeCollected(destination, part)) return -1;
+            if (!shard.Key.MergeCollected(target, part)) return -1;
             merged += part.Length;
         }
         if (timing != null) timing.DirectMs += QueryTiming.Lap(ref started);
+        if (held != null)
+        {
+            var sources = new ProfileTree[held.Count + 1];
+            sources[0] = target;
+            for (int i = 0; i < held.Count; i++) sources[i + 1] = held[i].Tree!.Value;
+            destination.MergeTruncated(sources, maxNodes);
+            if (timing != null)
+            {
+                timing.SumMs += QueryTiming.Lap(ref started);
+                foreach (ProfileTree tree in sources) timing.CopyNodes += tree.NodeCount;
+            }
+        }
         return merged;
     }
 
@@ -179,11 +219,13 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     }
 
     /// <summary>Brings the entry of <paramref name="key"/> to exactly <paramref name="group"/>'s trees and merges it into
-    /// <paramref name="destination"/>; false when a tree was no longer the one collected (the entry is then dropped).</summary>
-    private bool MergeGroup(EntryKey key, List<MergeComponent> group, ProfileTree destination, QueryTiming? timing)
+    /// <paramref name="destination"/> — or, given <paramref name="held"/>, adds it there with its gate still held (the
+    /// caller sums it and releases the gate); false when a tree was no longer the one collected (the entry is then dropped).</summary>
+    private bool MergeGroup(EntryKey key, List<MergeComponent> group, ProfileTree destination, QueryTiming? timing, List<Entry>? held)
     {
         long started = System.Diagnostics.Stopwatch.GetTimestamp();
         Entry entry = Enter(key);
+        bool keepGate = false;
         if (timing != null) timing.GateMs += QueryTiming.Lap(ref started);
         try
         {
@@ -260,9 +302,15 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                 if (timing != null) timing.Hits++;
                 started = System.Diagnostics.Stopwatch.GetTimestamp();
             }
+            entry.Bytes = entry.Store!.NativeBytes;
+            if (held != null)
+            {
+                held.Add(entry);
+                keepGate = true;
+                return true;
+            }
             using (TreeMergeSession session = destination.BeginMerge(entry.Store!))
                 session.Merge(entry.Tree!.Value);
-            entry.Bytes = entry.Store!.NativeBytes;
             if (timing != null)
             {
                 timing.CopyMs += QueryTiming.Lap(ref started);
@@ -282,7 +330,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                     entry.Evicted = true;
                 }
             }
-            Monitor.Exit(entry.Gate);
+            if (!keepGate) Monitor.Exit(entry.Gate);
         }
     }
 
@@ -317,7 +365,8 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                 if (bytes <= Math.Min(limitBytes, room()) && _entries.Count <= MaxEntries) return;
                 foreach (Entry e in _entries.Values.OrderBy(e => e.LastUsed))
                 {
-                    if (!Monitor.TryEnter(e.Gate)) continue;
+                    // Not one this thread holds for a truncated sum in progress (the gate is reentrant: TryEnter would succeed).
+                    if (Monitor.IsEntered(e.Gate) || !Monitor.TryEnter(e.Gate)) continue;
                     victim = e;
                     break;
                 }
@@ -337,7 +386,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         {
             foreach (var (key, e) in _entries.ToList())
             {
-                if (!Monitor.TryEnter(e.Gate)) continue;
+                if (Monitor.IsEntered(e.Gate) || !Monitor.TryEnter(e.Gate)) continue;
                 _entries.Remove(key);
                 victims.Add(e);
             }

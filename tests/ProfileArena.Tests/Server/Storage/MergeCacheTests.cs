@@ -1,3 +1,4 @@
+using ProfileArena.Tests.Support;
 using ProfileArena.Server.Storage;
 using static ProfileArena.Tests.Server.Storage.StorageTestKit;
 
@@ -61,7 +62,8 @@ public class MergeCacheTests
         using ProfileStorage cached = await OpenAsync(cachedOptions, clock);
         using ProfileStorage plain = await OpenAsync(plainOptions, clock);
         var ct = TestContext.Current.CancellationToken;
-        long compared = 0, lateWrites = 0;
+        long compared = 0, lateWrites = 0, truncatedAnswers = 0;
+        var cutRandom = new Random(seed + 1000); // maxNodes of the truncated queries (apart: the writes stay as they were)
 
         for (int step = 0; step < 120; step++)
         {
@@ -113,6 +115,19 @@ public class MergeCacheTests
                         Assert.Equal(expectedResult.Timeline.DurationDelta, actualResult.Timeline.DurationDelta);
                         Assert.Equal(expectedResult.Timeline.Samples, actualResult.Timeline.Samples);
                         if (expected.Count > 0) compared++;
+
+                        // A flame graph's query: the cache's truncated sum equals the uncached sum cut by Truncate.
+                        long maxNodes = cutRandom.Next(4) switch { 0 => 1, 1 => 3, 2 => 8, _ => 1000 };
+                        using var wholeStore = new TreeStore();
+                        using var cutStore = new TreeStore();
+                        ProfileTree whole = wholeStore.CreateTree(), cut = cutStore.CreateTree();
+                        plain.Query(tenant, selector, until - range, until, whole);
+                        whole.Truncate(maxNodes);
+                        QueryResult cutResult = await cached.QueryTruncatedAsync(tenant, selector, until - range, until, cut, maxNodes, ct);
+                        if (cutResult.Truncated) truncatedAnswers += whole.NodeCount > 1 ? 1 : 0;
+                        else cut.Truncate(maxNodes);
+                        Assert.True(TreeSnapshot.Of(whole).SequenceEqual(TreeSnapshot.Of(cut)), $"{context}, maxNodes {maxNodes}: the truncated sum differs");
+                        Assert.Equal(expectedResult.Timeline.Samples, cutResult.Timeline.Samples);
                     }
                 }
             }
@@ -121,6 +136,7 @@ public class MergeCacheTests
 
         var counters = cached.MergeCacheCounters;
         Assert.True(compared > 500, $"only {compared} non-empty answers compared");
+        Assert.True(truncatedAnswers > 500, $"only {truncatedAnswers} non-empty truncated sums from the cache compared");
         Assert.True(lateWrites > 5);
         Assert.True(counters.Rebuilt > 0, $"no entry was rebuilt: {counters}");
         if (!smallCache)
