@@ -10,6 +10,7 @@ using ProfileArena.Workloads;
 
 //   dotnet run -c Release --project perf/ProfileArena.EmbedPerf -- --shapes 100000   (hostile shapes, issue 14)
 //   dotnet run -c Release --project perf/ProfileArena.EmbedPerf -- --copy 40          (merge into an empty tree: the copy path)
+//   dotnet run -c Release --project perf/ProfileArena.EmbedPerf -- --sum 40           (a render's truncated sum: merge + truncate against MergeTruncated)
 
 int shapesN = Array.IndexOf(args, "--shapes") is int si and >= 0 && si + 1 < args.Length ? int.Parse(args[si + 1]) : 0;
 if (shapesN > 0)
@@ -22,6 +23,13 @@ int copyVariants = Array.IndexOf(args, "--copy") is int ci and >= 0 && ci + 1 < 
 if (copyVariants > 0)
 {
     EmptyCopy.Run(CollapsedTestData(), copyVariants);
+    return;
+}
+
+int sumVariants = Array.IndexOf(args, "--sum") is int ui and >= 0 && ui + 1 < args.Length ? int.Parse(args[ui + 1]) : 0;
+if (sumVariants > 0)
+{
+    TruncatedSumBench.Run(CollapsedTestData(), sumVariants);
     return;
 }
 

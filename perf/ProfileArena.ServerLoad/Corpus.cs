@@ -80,7 +80,7 @@ public sealed class Corpus
             // A service's program: a random share (--subset) of the big profile's stacks plus one smaller real profile.
             string extra = Extras[s % Extras.Length];
             names.Add($"{Program} ({options.Subset:0.##} of its stacks) + {extra}");
-            var random = new Random(HashCode.Combine(options.Seed, s));
+            var random = new Random(Seeds.Of(options.Seed, s));
             List<(string Stack, ulong Value)> all = [.. program.Where(_ => random.NextDouble() < options.Subset), .. ReadStacks(Path.Combine(testData, extra))];
             bodies[s] = [];
             for (int v = 0; v < options.Variants; v++)
@@ -134,5 +134,24 @@ public sealed class Corpus
             if (self > 0) list.Add((Encoding.UTF8.GetString(stack), self));
         });
         return list;
+    }
+}
+
+/// <summary>Seeds derived from --seed: the same in every process (HashCode.Combine is randomised per process, so the
+/// corpus and the push order differed from run to run until 2026-11-30; now two runs with one seed send the same bytes).</summary>
+internal static class Seeds
+{
+    /// <summary>A seed for <paramref name="seed"/> and the parts (SplitMix64's finaliser over each in turn).</summary>
+    public static int Of(int seed, long a, long b = 0)
+    {
+        ulong h = (ulong)seed;
+        foreach (long part in (ReadOnlySpan<long>)[a, b])
+        {
+            h += 0x9E3779B97F4A7C15UL + (ulong)part;
+            h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9UL;
+            h = (h ^ (h >> 27)) * 0x94D049BB133111EBUL;
+            h ^= h >> 31;
+        }
+        return (int)(h & int.MaxValue);
     }
 }

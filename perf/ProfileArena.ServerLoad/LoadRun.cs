@@ -288,7 +288,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         int s = (int)(job % seriesPerTick / options.LabelSets), l = (int)(job % options.LabelSets);
         InterlockedMax(ref _simulatedNow, from + 10);
         List<byte[]> variants = corpus.Bodies[s];
-        byte[] body = variants[(int)((uint)HashCode.Combine(options.Seed, job) % (uint)variants.Count)];
+        byte[] body = variants[Seeds.Of(options.Seed, job) % variants.Count];
         string name = Uri.EscapeDataString($"svc{s}{{region=r{l % 3},pod=pod-{l}}}");
         string url = $"/ingest?name={name}&from={from}&until={from + 10}&format=pprof&spyName=serverload&sampleRate=100";
         bool ok = false;
@@ -316,7 +316,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
     private async Task QueryWorker(int index, CancellationToken stop, bool quiet = false)
     {
         using var http = Client(TimeSpan.FromSeconds(120));
-        var random = new Random(HashCode.Combine(options.Seed, index, 77));
+        var random = new Random(Seeds.Of(options.Seed, index, 77));
         for (int n = 0; n < 10_000_000 && !stop.IsCancellationRequested; n++)
         {
             if (!await Render(http, n % 2 == 0 ? 1 : 24, random.Next(options.Services), _clock.Elapsed.TotalMilliseconds, stop, quiet)) return;
@@ -334,7 +334,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             Timeout = TimeSpan.FromSeconds(120),
         };
         using var slots = new SemaphoreSlim(options.MaxInFlight);
-        var random = new Random(HashCode.Combine(options.Seed, 78));
+        var random = new Random(Seeds.Of(options.Seed, 78));
         var inFlight = new List<Task>();
         try
         {

@@ -16,6 +16,7 @@ internal unsafe struct NodeSlabs
     public void TrimSlabs(NativeAllocator* memory, int slabCount, int directoryCapacity) => _slabs.TrimSlabs(memory, slabCount, directoryCapacity);
     public Node* Slab(int s) => _slabs.Slab(s);
     public static uint SlabItems(int s) => SlabList<Node>.SlabItems(s);
+    public static uint SlabStart(uint index) => SlabList<Node>.SlabStart(index);
     public void Borrow(NativeAllocator* memory, Node* items, uint count)
     {
         _slabs.Borrow(memory, items, count);

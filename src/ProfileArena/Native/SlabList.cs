@@ -53,6 +53,14 @@ internal unsafe struct SlabList<T> where T : unmanaged
 
     public static uint SlabItems(int slab) => slab < GrowingSlabs ? 64u << slab : 1u << MaxShift;
 
+    /// <summary>The first index of the slab holding <paramref name="index"/>: items from there to <paramref name="index"/>
+    /// are contiguous in memory (a backward scan steps a pointer through them).</summary>
+    public static uint SlabStart(uint index)
+    {
+        if (index < GrowingCapacity) return ((1u << BitOperations.Log2((index >> FirstShift) + 1)) - 1) << FirstShift;
+        return index - ((index - GrowingCapacity) & ((1u << MaxShift) - 1));
+    }
+
     /// <summary>Allocates slabs until <paramref name="count"/> items are addressable. Throws before changing anything visible.</summary>
     /// <remarks><paramref name="zeroed"/> false leaves new items' bytes undefined: for lists whose every
     /// item is written in full before it is read or saved (nodes).</remarks>
