@@ -224,13 +224,15 @@ public class ServerEndpointTests
     public async Task RenderAnswersWhereItsTimeWent()
     {
         await using var server = await InProcessServer.Start();
-        long t = Now / 10 * 10 - 100;
+        long t = Now / 10 * 10 - 1200;
         foreach (string name in new[] { "w.cpu{pod=a}", "w.cpu{pod=b}" })
         {
             for (long at = t - 50; at <= t; at += 10)
                 Assert.Equal(HttpStatusCode.OK, (await Api.IngestFolded(server.Client, name, "main;work 3\nmain;idle 1\n", at, at)).StatusCode);
         }
-        string path = $"/render?query=w.cpu&from={t - 3600}&until={t + 5}&format=json";
+        // The range ends 1,100 s after the data: a flame graph's sum reads the pieces ending in its last 20 s in place (no
+        // cache entry), and with the range's end on a 1,000 s boundary that would be the block holding all the data.
+        string path = $"/render?query=w.cpu&from={t - 2500}&until={t + 1105}&format=json";
         var answers = new List<Dictionary<string, string>>();
         for (int i = 0; i < 2; i++)
         {
@@ -244,7 +246,7 @@ public class ServerEndpointTests
             answers.Add(entries);
         }
         foreach (string phase in new[] { "merge", "truncate", "export", "storage-wait", "storage-collect", "storage-direct", "storage-extend", "storage-rebuild",
-            "storage-newest", "storage-new", "storage-gate", "storage-copy", "storage-uncached" })
+            "storage-newest", "storage-new", "storage-gate", "storage-copy", "storage-sum", "storage-uncached" })
         {
             Assert.True(answers[0].ContainsKey(phase), $"no {phase} in the first answer's Server-Timing");
             Assert.StartsWith("dur=", answers[1][phase], StringComparison.Ordinal);
@@ -262,7 +264,7 @@ public class ServerEndpointTests
         var (status, text) = await Api.Get(server.Client, "/metrics");
         Assert.Equal(HttpStatusCode.OK, status);
         double Value(string series) => double.Parse(text.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal))[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-        foreach (string phase in new[] { "wait", "collect", "direct", "extend", "rebuild", "newest", "new", "gate", "copy", "uncached" })
+        foreach (string phase in new[] { "wait", "collect", "direct", "extend", "rebuild", "newest", "new", "gate", "copy", "sum", "uncached" })
             Assert.Equal(2, Value($"profilearena_query_storage_phase_seconds_count{{phase=\"{phase}\"}}"));
         Assert.True(Value("profilearena_query_cache_nodes_total{kind=\"copy\"}") > 0);
         Assert.Equal(Value("profilearena_merge_cache_hits_total"), groups);

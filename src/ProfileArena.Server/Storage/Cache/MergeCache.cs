@@ -89,18 +89,30 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             int level = pieces[p].Level;
             Side side = p < top ? Side.Left : level == pieces[top].Level ? Side.Top : Side.Right;
             // Pieces ending within the newest 10 s of the range, which writes still in flight may change, have a group of
-            // their own: a change there rebuilds only that small group, not the stable ones beside it.
-            if (pieces[p].Start + BucketMath.Size(level) > until - BucketMath.Resolution) side = Side.Newest;
+            // their own: a change there rebuilds only that small group, not the stable ones beside it. A truncated sum
+            // reads the pieces ending within the newest 20 s in place instead (no entry at all): agents upload an interval
+            // after it ends, so a piece the range has just passed still takes writes for a few seconds, and in a group
+            // each one rebuilt the whole group (the slowest renders at 100 M nodes: a 100 s block's last uploads landing
+            // after it joined the right side's level-1 group, 16 trees merged again, 130–190 ms).
+            long end = pieces[p].Start + BucketMath.Size(level);
+            if (maxNodes > 0 && end > until - SettlingSeconds) side = Side.Settling;
+            else if (end > until - BucketMath.Resolution) side = Side.Newest;
             sideOf[p] = side;
         }
         // The pieces of each level on the left side and in the coarsest run, as aligned runs: part of their groups' keys.
         Dictionary<(int Level, long Start), (long Start, int Pieces)> runs = AlignedRuns(pieces, sideOf);
         var groups = new SortedDictionary<(int Level, Side Side, (long Start, int Pieces) Run), List<MergeComponent>>();
         var direct = new List<MergeComponent>();
+        var settling = new List<MergeComponent>();
         foreach (MergeComponent c in components)
         {
             int level = pieces[c.Piece].Level;
             Side side = sideOf[c.Piece];
+            if (side == Side.Settling)
+            {
+                settling.Add(c);
+                continue;
+            }
             // Direct: level-0 pieces left of the coarsest run (the moving start changes that group at every step).
             if (level == 0 && side == Side.Left)
             {
@@ -115,7 +127,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         ProfileTree target = held != null ? destination.Store.CreateTree() : destination; // staging when truncating
         try
         {
-            return MergeGroups(tenant, selector, groups, direct, destination, target, held, room, timing, maxNodes);
+            return MergeGroups(tenant, selector, groups, direct, settling, destination, target, held, room, timing, maxNodes);
         }
         finally
         {
@@ -132,7 +144,7 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
     /// <summary>The groups, coarsest first, then the direct pieces, into <paramref name="target"/> (the destination, or
     /// the staging tree of a truncated sum whose entries are added to <paramref name="held"/> with their gates held).</summary>
     private int MergeGroups(string tenant, string selector, SortedDictionary<(int Level, Side Side, (long Start, int Pieces) Run), List<MergeComponent>> groups,
-        List<MergeComponent> direct, ProfileTree destination, ProfileTree target, List<Entry>? held, Func<long> room, QueryTiming? timing, long maxNodes)
+        List<MergeComponent> direct, List<MergeComponent> settling, ProfileTree destination, ProfileTree target, List<Entry>? held, Func<long> room, QueryTiming? timing, long maxNodes)
     {
         int merged = 0;
         // Coarsest groups first: the first tree merged into the empty destination is copied node for node (the engine's
@@ -164,17 +176,40 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             merged += part.Length;
         }
         if (timing != null) timing.DirectMs += QueryTiming.Lap(ref started);
-        if (held != null)
+        if (held == null) return merged;
+        // The settling pieces' stored trees, read in place under their shards' removal locks (ascending shard number: see
+        // Shard.TryLendCollected), or merged into the staging tree where the backend has no engine trees (Baseline).
+        var sources = new List<ProfileTree>(held.Count + 1 + settling.Count) { target };
+        foreach (Entry e in held) sources.Add(e.Tree!.Value);
+        var lent = new List<Shard>();
+        try
         {
-            var sources = new ProfileTree[held.Count + 1];
-            sources[0] = target;
-            for (int i = 0; i < held.Count; i++) sources[i + 1] = held[i].Tree!.Value;
-            destination.MergeTruncated(sources, maxNodes);
-            if (timing != null)
+            foreach (IGrouping<Shard, MergeComponent> shard in settling.GroupBy(c => c.Shard).OrderBy(g => g.Key.Number))
             {
-                timing.SumMs += QueryTiming.Lap(ref started);
-                foreach (ProfileTree tree in sources) timing.CopyNodes += tree.NodeCount;
+                MergeComponent[] part = [.. shard];
+                switch (shard.Key.TryLendCollected(part, sources))
+                {
+                    case Shard.Lending.Lent:
+                        lent.Add(shard.Key);
+                        break;
+                    case Shard.Lending.NotLendable:
+                        if (!shard.Key.MergeCollected(target, part)) return -1;
+                        break;
+                    default:
+                        return -1;
+                }
+                merged += part.Length;
             }
+            destination.MergeTruncated(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(sources), maxNodes);
+        }
+        finally
+        {
+            foreach (Shard shard in lent) shard.EndLending();
+        }
+        if (timing != null)
+        {
+            timing.SumMs += QueryTiming.Lap(ref started);
+            foreach (ProfileTree tree in sources) timing.CopyNodes += tree.NodeCount;
         }
         return merged;
     }
@@ -434,7 +469,10 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
 
     /// <summary>Where a piece lies in its query's decomposition: before the coarsest run, in it, after it; or, whatever
     /// its place, ending in the range's last 10 s.</summary>
-    private enum Side { Left, Top, Right, Newest }
+    private enum Side { Left, Top, Right, Newest, Settling }
+
+    /// <summary>A truncated sum reads the pieces ending this close to the range's end in place (<see cref="Side.Settling"/>).</summary>
+    private const long SettlingSeconds = 2 * BucketMath.Resolution;
 
     /// <summary>An entry's key: <paramref name="Run"/> is an aligned run's start and pieces (left side and coarsest run),
     /// else (0, 0). No key depends on the range's length: a 1 h and a 24 h render share every entry they both cover.</summary>

@@ -1006,6 +1006,52 @@ internal sealed class Shard : IDisposable
         return true;
     }
 
+    /// <summary>What <see cref="TryLendCollected"/> did.</summary>
+    internal enum Lending { Lent, NotLendable, Raced }
+
+    /// <summary>
+    /// For a truncated sum that reads stored trees in place (<see cref="Cache.MergeCache"/>): takes the removal read lock
+    /// and, when every tree of <paramref name="components"/> is still the one collected and the backend has engine
+    /// handles (arena), adds them to <paramref name="into"/> and returns <see cref="Lending.Lent"/> with the lock still
+    /// held — retention and compaction wait until the caller's <see cref="EndLending"/>, so the trees stay; otherwise
+    /// releases it and returns <see cref="Lending.NotLendable"/> (Baseline: merge them instead) or
+    /// <see cref="Lending.Raced"/> (a tree was removed or the backend swapped: collect again). Writes may go on (the
+    /// sum reads each tree under its own read lock). Callers holding several shards take them in ascending
+    /// <see cref="Number"/>: a waiting retention blocks new readers of its shard, so two sums taking two shards in
+    /// opposite orders could wait for each other.
+    /// </summary>
+    internal Lending TryLendCollected(ReadOnlySpan<Cache.MergeComponent> components, List<ProfileTree> into)
+    {
+        _removal.EnterReadLock();
+        int added = 0;
+        try
+        {
+            ITreeBackend trees = _trees;
+            foreach (Cache.MergeComponent c in components)
+            {
+                if (!ReferenceEquals(c.Shard, this)) throw new ArgumentException($"a component of {c.Shard} given to {this}", nameof(components));
+                if (!ReferenceEquals(c.Backend, trees) || !trees.Exists(c.Tree) || trees.Stamp(c.Tree).Identity != c.Stamp.Identity)
+                    return Lending.Raced;
+                if (!trees.TryGetProfileTree(c.Tree, out ProfileTree handle)) return Lending.NotLendable;
+                into.Add(handle);
+                added++;
+            }
+            Interlocked.Add(ref _treesMerged, components.Length);
+            return Lending.Lent;
+        }
+        finally
+        {
+            if (added < components.Length)
+            {
+                into.RemoveRange(into.Count - added, added);
+                _removal.ExitReadLock();
+            }
+        }
+    }
+
+    /// <summary>Ends a <see cref="Lending.Lent"/> <see cref="TryLendCollected"/> (same thread): the trees may be removed again.</summary>
+    internal void EndLending() => _removal.ExitReadLock();
+
     /// <summary>Series matching <paramref name="selector"/> (null: all) with a tree at one of <paramref name="pieces"/>.</summary>
     public void Series(SeriesSelector? selector, List<(int Level, long Start)> pieces, HashSet<SeriesKey> into)
     {

@@ -53,6 +53,12 @@ internal sealed class ArenaTreeBackend : ITreeBackend
         foreach (int source in sources) session.Merge(_store.GetTree(source));
     }
 
+    public bool TryGetProfileTree(int tree, out ProfileTree handle)
+    {
+        handle = _store.GetTree(tree);
+        return true;
+    }
+
     public void Remove(int tree) => _store.Remove(_store.GetTree(tree));
 
     public ulong Total(int tree) => _store.GetTree(tree).Total;

@@ -120,6 +120,12 @@ internal sealed class BaselineTreeBackend : ITreeBackend
     }
 
     /// <remarks>Not all or nothing on the destination: a query's destination that hits its cap is discarded by the caller.</remarks>
+    public bool TryGetProfileTree(int tree, out ProfileTree handle)
+    {
+        handle = default;
+        return false;
+    }
+
     public void MergeInto(ProfileTree destination, ReadOnlySpan<int> sources)
     {
         foreach (int source in sources) MergeInto(destination, source);

@@ -28,6 +28,10 @@ internal interface ITreeBackend : IDisposable
     /// <summary>Frees the tree; its id may be reused by a later <see cref="Create"/>.</summary>
     void Remove(int tree);
 
+    /// <summary>The engine's handle of <paramref name="tree"/>, for a caller that reads it in place under the shard's
+    /// removal lock (a truncated sum); false when the backend has no such handle (Baseline: its trees are objects).</summary>
+    bool TryGetProfileTree(int tree, out ProfileTree handle);
+
     /// <summary>Which tree <paramref name="tree"/> is (it differs for a later tree reusing the id) and the version of its
     /// contents (it changes with every write to the tree). Read it before reading the tree: a write in between leaves
     /// what was read newer than the version, never older. The query merge cache (<see cref="Cache.MergeCache"/>)
