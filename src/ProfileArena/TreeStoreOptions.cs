@@ -14,6 +14,12 @@ public sealed class TreeStoreOptions
     /// <summary>Most native memory the store holds, in bytes (slabs, tables, arena, caches). Default: no cap.</summary>
     public long MaxNativeBytes { get; init; } = long.MaxValue;
 
+    /// <summary>Keep each tree's subtree totals (8 bytes per node, charged to the store, while the store stays under
+    /// three quarters of <see cref="MaxNativeBytes"/>) from one <see cref="ProfileTree.MergeTruncated"/> read to the next,
+    /// until the tree's next write: for stores whose trees are summed again and again unchanged (a server's cached
+    /// merges). Default false: the totals are computed for each read and freed after it.</summary>
+    public bool KeepSubtreeTotals { get; init; }
+
     /// <summary>Most bytes in one stack (a key, or any root-to-node path of a tree: names and the ';'
     /// between them). Enforced by Insert, MergeFrom, Load and OpenSnapshot, so every tree of the store,
     /// however it was built, has paths that fit: Iterate's path buffer, Top's stacks and every length

@@ -142,7 +142,7 @@ internal static unsafe class TruncatedSum
                         locked[i] = true;
                     }
                     tree->ThrowIfStale(source.Generation);
-                    from[i] = new Source { Nodes = &tree->Nodes, Symbols = &root->Symbols, Totals = new SubtreeTotals(ref tree->Nodes) };
+                    from[i] = new Source { Nodes = &tree->Nodes, Symbols = &root->Symbols, Totals = SubtreeTotals.Kept(root, tree) };
                 }
                 selection = Select(from, maxNodes);
             }

@@ -15,6 +15,7 @@ internal unsafe struct StoreRoot
     public long MaxSymbolBytes;
     public int MaxStackBytes;   // every root-to-node path of every tree fits (TreeStoreOptions.MaxStackBytes)
     public int MaxStackFrames;  // … and has at most this many names
+    public bool KeepSubtreeTotals; // TreeStoreOptions.KeepSubtreeTotals
     public uint LiveTrees;      // slots with Live = 1
     public uint FreeTreeHead;   // removed slots, reused by CreateTree: slot + 1, 0 = none
     // A store opened from a mapped snapshot keeps its mapping and verification state outside this
@@ -28,6 +29,7 @@ internal unsafe struct StoreRoot
         root->MaxNodes = options.MaxNodes;
         root->MaxSymbolBytes = options.MaxSymbolBytes;
         root->MaxStackBytes = options.MaxStackBytes;
+        root->KeepSubtreeTotals = options.KeepSubtreeTotals;
         root->MaxStackFrames = options.MaxStackFrames;
         try
         {

@@ -15,6 +15,8 @@ internal unsafe struct TreeRecord
     public TreeLock Lock;
     /// <summary>The cached visit order of the last Iterate (an <see cref="IterationPlan"/>*), or 0.</summary>
     public nint Plan;
+    /// <summary>The kept subtree totals (a <see cref="CachedTotals"/>*) of a store that keeps them, or 0.</summary>
+    public nint Totals;
     /// <summary>Sum of every value inserted: the root's total, and the largest total of any node.</summary>
     public ulong Total;
     public NodeSlabs Nodes;
@@ -138,6 +140,8 @@ internal unsafe struct TreeRecord
     {
         IterationPlan.Free(memory, (IterationPlan*)Plan);
         Plan = 0;
+        CachedTotals.Free(memory, (CachedTotals*)Totals);
+        Totals = 0;
         Nodes.Free(memory);
         Edges.Free(memory);
         Cache.Free(memory);

@@ -94,6 +94,38 @@ public class MergeTruncatedTests
     }
 
     [Fact]
+    public void A_store_that_keeps_totals_gives_the_same_sums_across_writes_and_frees_them_with_its_trees()
+    {
+        var rng = new SplitMix64(41);
+        using var kept = new TreeStore(new TreeStoreOptions { KeepSubtreeTotals = true });
+        using var plain = new TreeStore();
+        ProfileTree a = kept.CreateTree(), b = kept.CreateTree(), c = plain.CreateTree();
+        var sum = new BaselineTree();
+        string[] names = ["x", "y", "z", "other", "w"];
+        long before = kept.NativeBytes;
+        for (int round = 0; round < 40; round++)
+        {
+            // Between sums: writes to one source, to another, or none (the kept totals are then read as they are).
+            int writes = (int)rng.NextBelow(3) == 0 ? 0 : 1 + (int)rng.NextBelow(20);
+            for (int i = 0; i < writes; i++)
+            {
+                string key = string.Join(';', Enumerable.Range(0, 1 + (int)rng.NextBelow(4)).Select(_ => names[rng.NextBelow((ulong)names.Length)]));
+                ulong value = rng.NextBelow(30);
+                (rng.NextBelow(3) switch { 0 => a, 1 => b, _ => c }).Insert(key, value);
+                sum.Insert(key, value);
+            }
+            using var target = new TreeStore();
+            Check(target, [a, b, c], sum, 1 + (long)rng.NextBelow(12));
+        }
+        // The kept blocks are the store's (8 bytes a node at least) and go with the trees.
+        Assert.True(kept.NativeBytes >= before + 8 * (a.NodeCount + b.NodeCount), $"{kept.NativeBytes} bytes after keeping totals, {before} before");
+        long withTotals = kept.NativeBytes;
+        kept.Remove(a);
+        kept.Remove(b);
+        Assert.True(kept.NativeBytes <= withTotals - 8 * 2, "removing the trees freed their kept totals");
+    }
+
+    [Fact]
     public void No_sources_and_empty_sources_give_an_empty_tree()
     {
         using var store = new TreeStore();

@@ -90,13 +90,16 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
             Side side = p < top ? Side.Left : level == pieces[top].Level ? Side.Top : Side.Right;
             // Pieces ending within the newest 10 s of the range, which writes still in flight may change, have a group of
             // their own: a change there rebuilds only that small group, not the stable ones beside it. A truncated sum
-            // reads the pieces ending within the newest 20 s in place instead (no entry at all): agents upload an interval
-            // after it ends, so a piece the range has just passed still takes writes for a few seconds, and in a group
-            // each one rebuilt the whole group (the slowest renders at 100 M nodes: a 100 s block's last uploads landing
-            // after it joined the right side's level-1 group, 16 trees merged again, 130–190 ms).
+            // reads those in place instead (no entry at all), and also coarser pieces ending within the newest 20 s: agents
+            // upload an interval after it ends, so a block the range has just passed still takes writes for a few seconds,
+            // and in a group each one rebuilt the whole group (the slowest renders at 100 M nodes: a 100 s block's last
+            // uploads landing after it joined the right side's level-1 group, 16 trees merged again, 130–190 ms). Level-0
+            // pieces of the 10 s before go to the right side's level-0 group as before (small trees: cheap to rebuild,
+            // and read in place they would add their nodes to every render's totals pass).
             long end = pieces[p].Start + BucketMath.Size(level);
-            if (maxNodes > 0 && end > until - SettlingSeconds) side = Side.Settling;
-            else if (end > until - BucketMath.Resolution) side = Side.Newest;
+            bool newest = end > until - BucketMath.Resolution;
+            if (maxNodes > 0 && (newest || (level > 0 && end > until - SettlingSeconds))) side = Side.Settling;
+            else if (newest) side = Side.Newest;
             sideOf[p] = side;
         }
         // The pieces of each level on the left side and in the coarsest run, as aligned runs: part of their groups' keys.
@@ -493,7 +496,8 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
         public void Open(long maxBytes)
         {
             if (Store != null) return;
-            Store = new TreeStore(new TreeStoreOptions { MaxNativeBytes = maxBytes });
+            // Kept totals: a truncated sum reads an unchanged entry's totals instead of a pass over its nodes.
+            Store = new TreeStore(new TreeStoreOptions { MaxNativeBytes = maxBytes, KeepSubtreeTotals = true });
             Tree = Store.CreateTree();
         }
 
