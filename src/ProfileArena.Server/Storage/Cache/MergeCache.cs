@@ -204,15 +204,16 @@ internal sealed class MergeCache(long limitBytes) : IDisposable
                 merged += part.Length;
             }
             destination.MergeTruncated(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(sources), maxNodes);
+            if (timing != null)
+            {
+                timing.SumMs += QueryTiming.Lap(ref started);
+                // Counted while the shards are still held: once released, a compaction may swap and free a lent tree's store.
+                foreach (ProfileTree tree in sources) timing.CopyNodes += tree.NodeCount;
+            }
         }
         finally
         {
             foreach (Shard shard in lent) shard.EndLending();
-        }
-        if (timing != null)
-        {
-            timing.SumMs += QueryTiming.Lap(ref started);
-            foreach (ProfileTree tree in sources) timing.CopyNodes += tree.NodeCount;
         }
         return merged;
     }

@@ -1,3 +1,4 @@
+using ProfileArena.Tests.Support;
 using System.Globalization;
 using System.Text;
 using ProfileArena.Server.Storage;
@@ -261,9 +262,34 @@ public class CompactionTests
                 }
                 return rounds;
             })).ToList();
+            // A flame graph's reader: its truncated sums read the newest pieces' stored trees in place (under the removal
+            // lock) while compactions swap the backend under them; a race makes it collect again, never a wrong answer.
+            long until = clock.Now;
+            Dictionary<string, ulong> recent = model.Query("acme", all, T0, until);
+            using var expectedStore = new TreeStore();
+            ProfileTree expectedCut = expectedStore.CreateTree();
+            foreach (var (stack, self) in recent) expectedCut.Insert(stack, self);
+            expectedCut.Truncate(5);
+            List<VisitedNode> expectedNodes = TreeSnapshot.Of(expectedCut);
+            int truncated = 0;
+            readers.Add(Task.Run(async () =>
+            {
+                int rounds = 0;
+                while (!stop.IsCancellationRequested && rounds++ < 10_000)
+                {
+                    using var store = new TreeStore();
+                    ProfileTree cut = store.CreateTree();
+                    QueryResult result = await storage.QueryTruncatedAsync("acme", all, T0, until, cut, 5);
+                    if (result.Truncated) truncated++;
+                    else cut.Truncate(5);
+                    Assert.True(expectedNodes.SequenceEqual(TreeSnapshot.Of(cut)), "truncated sum during compactions");
+                }
+                return rounds;
+            }));
             for (int i = 0; i < 20; i++) await storage.CompactAsync();
             await stop.CancelAsync();
             int[] rounds = await Task.WhenAll(readers);
+            Assert.True(truncated > 1, "no truncated sum ran");
             StorageStats stats = storage.Stats();
             Assert.Equal(20 * stats.Shards, stats.Compactions);
             Assert.All(rounds, r => Assert.True(r > 1, "a reader never ran"));
