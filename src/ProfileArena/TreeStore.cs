@@ -145,9 +145,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     /// </summary>
     internal StorePin Pin()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        bool added = false;
-        _handle.DangerousAddRef(ref added); // throws ObjectDisposedException if Dispose won the race
+        HoldPin();
         return new StorePin(_handle);
     }
 
@@ -159,7 +157,7 @@ public sealed unsafe partial class TreeStore : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         bool added = false;
-        _handle.DangerousAddRef(ref added);
+        _handle.DangerousAddRef(ref added); // throws ObjectDisposedException if Dispose won the race
         return _handle.Root;
     }
 

@@ -48,9 +48,7 @@ internal readonly unsafe struct SubtreeTotals : IDisposable
         var cached = (CachedTotals*)Volatile.Read(ref tree->Totals);
         if (cached != null && cached->Version == version && cached->Count == count) return new SubtreeTotals(cached->Values, count);
         nuint bytes = CachedTotals.SizeFor(count);
-        // A cache must not crowd out inserts: as for plans, kept only while the store stays below 3/4 of its budget.
-        long budget = root->Memory.Budget;
-        if (budget != long.MaxValue && Volatile.Read(ref root->Memory.Bytes) + (long)bytes > budget / 4 * 3) return new SubtreeTotals(ref tree->Nodes);
+        if (!root->HasRoomToKeep(bytes)) return new SubtreeTotals(ref tree->Nodes); // as for plans: inserts come first
         CachedTotals* fresh;
         try
         {

@@ -97,8 +97,7 @@ internal static unsafe class TreeWalker
         // A cache must not crowd out inserts: under a budget, keep plans only while the store stays
         // below three quarters of it; reading must not fail for want of a cache either, so otherwise
         // the plan is built as scratch for this call.
-        long budget = root->Memory.Budget;
-        bool charged = budget == long.MaxValue || Volatile.Read(ref root->Memory.Bytes) + (long)bytes <= budget / 4 * 3;
+        bool charged = root->HasRoomToKeep(bytes);
         if (charged)
         {
             try

@@ -45,6 +45,15 @@ internal unsafe struct StoreRoot
 
     public TreeRecord* Tree(uint id) => Trees[id];
 
+    /// <summary>Whether a read may keep a cache block of <paramref name="bytes"/> (an iteration plan, kept subtree totals)
+    /// charged to the store: a cache must not crowd out inserts, so under a budget only while the store stays below three
+    /// quarters of it.</summary>
+    public bool HasRoomToKeep(nuint bytes)
+    {
+        long budget = Memory.Budget;
+        return budget == long.MaxValue || Volatile.Read(ref Memory.Bytes) + (long)bytes <= budget / 4 * 3;
+    }
+
     // Accessors the public facade reads through (it never touches this record's fields itself).
 
     /// <summary>Slots with a live tree (read without a lock: one aligned word).</summary>

@@ -991,10 +991,8 @@ internal sealed class Shard : IDisposable
             ITreeBackend trees = _trees;
             for (int i = 0; i < components.Length; i++)
             {
-                Cache.MergeComponent c = components[i];
-                if (!ReferenceEquals(c.Shard, this)) throw new ArgumentException($"a component of {c.Shard} given to {this}", nameof(components));
-                if (!ReferenceEquals(c.Backend, trees) || !trees.Exists(c.Tree) || trees.Stamp(c.Tree).Identity != c.Stamp.Identity) return false;
-                ids[i] = c.Tree;
+                if (!IsStillCollected(trees, components[i])) return false;
+                ids[i] = components[i].Tree;
             }
             trees.MergeInto(destination, ids);
         }
@@ -1004,6 +1002,15 @@ internal sealed class Shard : IDisposable
         }
         Interlocked.Add(ref _treesMerged, components.Length);
         return true;
+    }
+
+    /// <summary>Whether <paramref name="c"/> (of this shard) is still the tree <see cref="Collect"/> listed: same backend
+    /// (no compaction swapped it), the tree there with the same identity (retention did not remove it, its id not
+    /// reused). The caller holds the removal read lock.</summary>
+    private bool IsStillCollected(ITreeBackend trees, in Cache.MergeComponent c)
+    {
+        if (!ReferenceEquals(c.Shard, this)) throw new ArgumentException($"a component of {c.Shard} given to {this}", "components");
+        return ReferenceEquals(c.Backend, trees) && trees.Exists(c.Tree) && trees.Stamp(c.Tree).Identity == c.Stamp.Identity;
     }
 
     /// <summary>What <see cref="TryLendCollected"/> did.</summary>
@@ -1029,9 +1036,7 @@ internal sealed class Shard : IDisposable
             ITreeBackend trees = _trees;
             foreach (Cache.MergeComponent c in components)
             {
-                if (!ReferenceEquals(c.Shard, this)) throw new ArgumentException($"a component of {c.Shard} given to {this}", nameof(components));
-                if (!ReferenceEquals(c.Backend, trees) || !trees.Exists(c.Tree) || trees.Stamp(c.Tree).Identity != c.Stamp.Identity)
-                    return Lending.Raced;
+                if (!IsStillCollected(trees, c)) return Lending.Raced;
                 if (!trees.TryGetProfileTree(c.Tree, out ProfileTree handle)) return Lending.NotLendable;
                 into.Add(handle);
                 added++;
