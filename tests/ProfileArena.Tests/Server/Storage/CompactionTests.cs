@@ -251,6 +251,9 @@ public class CompactionTests
             SeriesSelector all = Selector("shop.cpu");
             Dictionary<string, ulong> expected = model.Query("acme", all, T0, clock.Now + 100);
             using var stop = new CancellationTokenSource();
+            // The compactions start once every reader has answered once (on 2 busy cores a pool thread could otherwise
+            // start only after the 20 compactions, and its answers would race nothing).
+            using var started = new CountdownEvent(3);
             // Readers query (merge under the removal lock, read stats lock-free) while the loop compacts again and again.
             var readers = Enumerable.Range(0, 2).Select(reader => Task.Run(() =>
             {
@@ -259,6 +262,7 @@ public class CompactionTests
                 {
                     AssertSame(expected, QueryStacks(storage, "acme", all, T0, clock.Now + 100, out _), "query during compactions");
                     Assert.True(storage.Stats().NativeBytes > 0);
+                    if (rounds == 1) started.Signal();
                 }
                 return rounds;
             })).ToList();
@@ -283,9 +287,11 @@ public class CompactionTests
                     if (result.Truncated) truncated++;
                     else cut.Truncate(5);
                     Assert.True(expectedNodes.SequenceEqual(TreeSnapshot.Of(cut)), "truncated sum during compactions");
+                    if (rounds == 1) started.Signal();
                 }
                 return rounds;
             }));
+            Assert.True(started.Wait(TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken), "the readers did not start within 60 s");
             for (int i = 0; i < 20; i++) await storage.CompactAsync();
             await stop.CancelAsync();
             int[] rounds = await Task.WhenAll(readers);
