@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using ProfileArena.Native;
 
@@ -11,8 +12,8 @@ namespace ProfileArena.Engine;
 /// </summary>
 /// <remarks>
 /// <para>A node of the sum is a path; its members are the nodes with that path in each source, its total and self
-/// the sums of theirs. Its children are found by gathering the members' children and sorting them by name, so that
-/// equal names (at most one per source) come together. Totals come from each source's <see cref="SubtreeTotals"/>
+/// the sums of theirs. Its children are found by gathering the members' children and grouping them by name in a hash
+/// table (equal names, at most one per source, chained in the order gathered). Totals come from each source's <see cref="SubtreeTotals"/>
 /// (one backward pass over its slabs): the one part that reads every node.</para>
 /// <para>The cut is found best-first: a max-heap holds the nodes of the sum whose parents were taken, largest total
 /// first. A child's total never exceeds its parent's, so the heap yields totals in descending order and the
@@ -56,19 +57,17 @@ internal static unsafe class TruncatedSum
         public NodeIndex Node;
     }
 
-    /// <summary>A gathered child (before grouping by name).</summary>
+    /// <summary>A gathered child (before grouping by name). Gathered children of one name form a chain through
+    /// <see cref="Next"/> from the first one gathered (the group's head, whose <see cref="Last"/> is the chain's end).</summary>
     private struct Gathered
     {
         public byte* Name;
         public int NameLength;
         public int Source;
         public NodeIndex Node;
-    }
-
-    private readonly struct ByName : IComparer<Gathered>
-    {
-        public int Compare(Gathered a, Gathered b) =>
-            new ReadOnlySpan<byte>(a.Name, a.NameLength).SequenceCompareTo(new ReadOnlySpan<byte>(b.Name, b.NameLength));
+        public int Next;  // the next gathered child of this name, −1 at the end
+        public int Last;  // heads: the last of the chain; others: −1 (so "is a head" is Last ≥ 0)
+        public ulong Hash;
     }
 
     private readonly struct LargestTotalFirst : IComparer<(ulong Total, int Node)>
@@ -86,6 +85,7 @@ internal static unsafe class TruncatedSum
         internal Member[] Members = ArrayPool<Member>.Shared.Rent(256);
         internal int MemberCount;
         internal Gathered[] Gather = ArrayPool<Gathered>.Shared.Rent(256);
+        internal int[] Slots = ArrayPool<int>.Shared.Rent(512); // grouping by name: gathered head + 1, 0 = empty
         internal (ulong Total, int Node)[] Heap = ArrayPool<(ulong, int)>.Shared.Rent(256);
         internal int HeapCount;
         internal int[] Order = ArrayPool<int>.Shared.Rent(256);
@@ -95,11 +95,13 @@ internal static unsafe class TruncatedSum
             ArrayPool<SumNode>.Shared.Return(Nodes);
             ArrayPool<Member>.Shared.Return(Members);
             ArrayPool<Gathered>.Shared.Return(Gather);
+            ArrayPool<int>.Shared.Return(Slots);
             ArrayPool<(ulong, int)>.Shared.Return(Heap);
             ArrayPool<int>.Shared.Return(Order);
             Nodes = [];
             Members = [];
             Gather = [];
+            Slots = [];
             Heap = [];
             Order = [];
         }
@@ -343,46 +345,92 @@ internal static unsafe class TruncatedSum
             {
                 if (gathered == s.Gather.Length) Grow(ref s.Gather, gathered + 1);
                 ReadOnlySpan<byte> name = source.Symbols->Name((*nodes)[c]->Symbol);
-                s.Gather[gathered++] = new Gathered
+                s.Gather[gathered] = new Gathered
                 {
                     Name = (byte*)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(name)),
                     NameLength = name.Length,
                     Source = member.Source,
                     Node = c,
+                    Next = -1,
+                    Last = gathered, // a head of its own until grouped
                 };
+                gathered++;
             }
         }
-        // One member's children have distinct names already; several members' are grouped by sorting.
-        if (members > 1 && gathered > 1) s.Gather.AsSpan(0, gathered).Sort(new ByName());
+        // One member's children have distinct names already; several members' are grouped by name in a hash table
+        // (sorting them by name compared names O(log n) times each: at 40 members, most of a render's CPU).
+        if (members > 1 && gathered > 1) GroupByName(s, gathered);
         int firstChild = s.NodeCount;
-        int i = 0;
-        while (i < gathered)
+        for (int i = 0; i < gathered; i++)
         {
             Gathered g = s.Gather[i];
-            ReadOnlySpan<byte> name = new(g.Name, g.NameLength);
+            if (g.Last < 0) continue; // in the chain of an earlier child of the same name
             ref SumNode child = ref NewNode(s, g.Name, g.NameLength);
             child.Parent = u;
             child.FirstMember = s.MemberCount;
-            int j = i;
+            int count = 0;
             ulong total = 0, self = 0;
-            do
+            for (int j = i; j >= 0; j = s.Gather[j].Next)
             {
                 Gathered h = s.Gather[j];
                 AddMember(s, h.Source, h.Node);
                 ref readonly Source source = ref sources[h.Source];
                 total = checked(total + source.Totals[h.Node]);
                 self = checked(self + (*source.Nodes)[h.Node]->Self);
-                j++;
+                count++;
             }
-            while (members > 1 && j < gathered && new ReadOnlySpan<byte>(s.Gather[j].Name, s.Gather[j].NameLength).SequenceEqual(name));
-            child.MemberCount = j - i;
+            child.MemberCount = count;
             child.Total = total;
             child.Self = self;
-            child.IsOther = name.SequenceEqual(TreeTruncator.OtherName);
-            i = j;
+            child.IsOther = new ReadOnlySpan<byte>(g.Name, g.NameLength).SequenceEqual(TreeTruncator.OtherName);
         }
         s.Nodes[u].FirstChild = firstChild;
         s.Nodes[u].ChildCount = s.NodeCount - firstChild;
+    }
+
+    /// <summary>Chains the first <paramref name="gathered"/> gathered children by name: each name's first child is the
+    /// head of its chain (<see cref="Gathered.Last"/> ≥ 0), the others follow it through <see cref="Gathered.Next"/> in
+    /// the order gathered. Open addressing over a power-of-two table of at least twice the children (load ≤ 1/2),
+    /// keyed by the name's XxHash3 (the symbol table's hash), names compared only when hashes are equal.</summary>
+    private static void GroupByName(Selection s, int gathered)
+    {
+        int size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, gathered * 2));
+        if (s.Slots.Length < size)
+        {
+            ArrayPool<int>.Shared.Return(s.Slots);
+            s.Slots = ArrayPool<int>.Shared.Rent(size);
+        }
+        Span<int> slots = s.Slots.AsSpan(0, size);
+        slots.Clear();
+        int mask = size - 1;
+        for (int i = 0; i < gathered; i++)
+        {
+            ref Gathered g = ref s.Gather[i];
+            var name = new ReadOnlySpan<byte>(g.Name, g.NameLength);
+            ulong hash = SymbolTable.Hash(name);
+            g.Hash = hash;
+            g.Next = -1;
+            int slot = (int)hash & mask;
+            while (true)
+            {
+                int head = slots[slot] - 1;
+                if (head < 0)
+                {
+                    slots[slot] = i + 1;
+                    g.Last = i;
+                    break;
+                }
+                ref Gathered h = ref s.Gather[head];
+                if (h.Hash == hash && new ReadOnlySpan<byte>(h.Name, h.NameLength).SequenceEqual(name))
+                {
+                    s.Gather[h.Last].Next = i;
+                    h.Last = i;
+                    g.Last = -1;
+                    break;
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
     }
 
     private static ref SumNode NewNode(Selection s, byte* name, int nameLength)
