@@ -11,6 +11,11 @@ public sealed class LoadOptions
     public long TargetNodes { get; set; } = 5_000_000;
     /// <summary>Simulated time span covered by the pushes, seconds (ends at the real now; 10 s per tick).</summary>
     public long SimulatedSeconds { get; set; } = 24 * 3600;
+    /// <summary>Where the simulated span starts within a 10,000 s block (the largest piece a 24 h range is cut into):
+    /// the start is moved back to a 10,000 s boundary plus this many seconds, so every run meets the same bucket
+    /// boundaries at the same point of its data (a run then compares with another; with the start at the real now less
+    /// the span, whether and when a run crossed a 1,000 s boundary was the luck of the hour). −1: unaligned.</summary>
+    public long StartPhaseSeconds { get; set; } = 800;
     /// <summary>Services (apps); each pushes its own real profile family.</summary>
     public int Services { get; set; } = 5;
     /// <summary>Label sets per service (series per service per type).</summary>
@@ -72,6 +77,7 @@ public sealed class LoadOptions
                 case "--engines": o.Engines = [.. Next().Split(',', StringSplitOptions.RemoveEmptyEntries)]; break;
                 case "--target-nodes": o.TargetNodes = Long(); break;
                 case "--simulated-hours": o.SimulatedSeconds = (long)(double.Parse(Next(), CultureInfo.InvariantCulture) * 3600); break;
+                case "--start-phase": o.StartPhaseSeconds = Long(); break;
                 case "--services": o.Services = (int)Long(); break;
                 case "--label-sets": o.LabelSets = (int)Long(); break;
                 case "--connections": o.Connections = (int)Long(); break;
@@ -113,12 +119,14 @@ public sealed class LoadOptions
         if (o.RenderRate < 0 || o.RenderRate > 1000) throw new ArgumentException("--render-rate in [0, 1000]");
         if (o.MaxInFlight < 1) throw new ArgumentException("--max-in-flight ≥ 1");
         if (o.SimulatedSeconds < 3600) throw new ArgumentException("--simulated-hours ≥ 1");
+        if (o.StartPhaseSeconds != -1 && (o.StartPhaseSeconds is < 0 or >= 10_000 || o.StartPhaseSeconds % 10 != 0)) throw new ArgumentException("--start-phase: a multiple of 10 in [0, 10000), or −1");
         return o;
     }
 
     public const string Usage = """
         ProfileArena.ServerLoad: drives the server (a child process per engine) with pprof pushes and /render queries.
           --engines arena,baseline   --target-nodes N   --simulated-hours H (24)   --services K (5)   --label-sets L (8)
+          --start-phase S (800: the span starts S s into a 10,000 s block, the same bucket boundaries in every run; −1: ends at the real now)
           --connections N (4)   --query-connections Q (2)   --variants V (48)   --subset S (0.5)   --stacks-per-push (1000)   --rename R (0.03)
           --max-seconds T (600, per engine)   --push-rate P (0 = unbounded)   --sample-seconds (5)   --seed (1)
           --open-loop (with --push-rate: send on schedule whatever the answers; latency from the due time)   --max-in-flight (256)

@@ -27,6 +27,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         long ticks = options.SimulatedSeconds / 10;
         long totalJobs = options.Soak ? long.MaxValue : ticks * seriesPerTick;
         long start = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 10 * 10 - options.SimulatedSeconds;
+        if (options.StartPhaseSeconds >= 0) start = (start - options.StartPhaseSeconds) / 10_000 * 10_000 + options.StartPhaseSeconds;
         Interlocked.Exchange(ref _simulatedNow, start);
         string load0 = LoadAverage();
         var rows = new List<IntervalRow>();
