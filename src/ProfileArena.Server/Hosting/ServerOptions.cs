@@ -39,6 +39,11 @@ public sealed class ServerOptions
     /// <summary>Native-byte cap of that temporary tree (default 1 GiB).</summary>
     public long MaxQueryNativeBytes { get; set; } = 1L << 30;
 
+    /// <summary>Most queries merging at once (0, the default: no limit). Queries past it wait, without a thread, for
+    /// one to finish: a merge takes a core for its whole length, and queries on every core leave none to the writes'
+    /// decode and apply (perf/README, "Eighth session").</summary>
+    public int MaxConcurrentQueries { get; set; }
+
     /// <summary>Seconds a client may take to send its request headers (default 30).</summary>
     public int RequestHeadersTimeoutSeconds { get; set; } = 30;
 

@@ -39,6 +39,8 @@ public static class QueryEndpoints
     /// <summary>The parts of a query that every endpoint reads the same way.</summary>
     internal sealed class Services(IProfileStorage storage, IOptions<ServerOptions> options, ServerMetrics metrics, TimeProvider clock)
     {
+        private readonly QueryLimiter _limiter = new(options.Value.MaxConcurrentQueries);
+
         public IProfileStorage Storage => storage;
         public ServerOptions Limits => options.Value;
         public ServerMetrics Metrics => metrics;
@@ -63,8 +65,11 @@ public static class QueryEndpoints
         /// <summary>Merges the selector's series into <paramref name="tree"/> (given <paramref name="maxNodes"/> &gt; 0, storage
         /// may truncate the sum as it takes it: <see cref="QueryResult.Truncated"/>); <c>aborted</c> is the request's
         /// <c>RequestAborted</c>: a client that goes away cancels the shards' work (a cluster).</summary>
-        public async Task<QueryResult> Merge(string tenant, ParsedSelector selector, long from, long until, ProfileTree tree, CancellationToken aborted, long maxNodes = 0)
+        public async Task<QueryResult> Merge(string tenant, ParsedSelector selector, long from, long until, ProfileTree tree, CancellationToken aborted, long maxNodes = 0, HttpContext? context = null)
         {
+            long queued = Stopwatch.GetTimestamp();
+            using QueryLimiter.Turn turn = await _limiter.EnterAsync(aborted);
+            if (_limiter.Limits) Phase("queue", queued, context);
             try
             {
                 return maxNodes > 0
@@ -173,7 +178,7 @@ public static class QueryEndpoints
         long started = Stopwatch.GetTimestamp();
         // A flame graph keeps maxNodes nodes: storage may hand over the sum already truncated (the merge cache sums its
         // entries' kept nodes without copying them); folded text keeps every node (0: no cut).
-        QueryResult result = await s.Merge(tenant, selector, from, until, tree, context.RequestAborted, format == "json" ? maxNodes : 0);
+        QueryResult result = await s.Merge(tenant, selector, from, until, tree, context.RequestAborted, format == "json" ? maxNodes : 0, context);
         started = s.Phase("merge", started, context);
         if (result.Timing != null) s.StoragePhases(result.Timing, context);
         s.Metrics.QueryTreesMerged.Inc(result.TreesMerged);
