@@ -165,6 +165,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             LiveObjects = heap?.LiveObjects,
             LiveBytes = heap?.LiveBytes,
             TopTypes = heap?.TopByCount(8).Select(t => $"{t.Value.Count:N0} {t.Key}").ToList(),
+            TopTypesByBytes = heap?.Types.OrderByDescending(t => t.Value.Bytes).Take(8).Select(t => $"{t.Value.Bytes / 1048576.0:0.0} MiB in {t.Value.Count:N0} {t.Key}").ToList(),
             Rows = rows,
         };
     }
@@ -639,6 +640,8 @@ public sealed class EngineRun
     public long? LiveObjects { get; init; }
     public long? LiveBytes { get; init; }
     public List<string>? TopTypes { get; init; }
+    /// <summary>The live types holding the most bytes (what a settled managed heap is made of).</summary>
+    public List<string>? TopTypesByBytes { get; init; }
     public List<IntervalRow> Rows { get; init; } = [];
 }
 

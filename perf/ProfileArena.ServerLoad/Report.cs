@@ -84,6 +84,7 @@ public static class Report
             {
                 sb.AppendLine();
                 sb.AppendLine(Inv, $"{e.Engine} top live types: {string.Join("; ", e.TopTypes)}");
+                if (e.TopTypesByBytes is { Count: > 0 }) sb.AppendLine().AppendLine(Inv, $"{e.Engine} top live types by bytes: {string.Join("; ", e.TopTypesByBytes)}");
             }
             sb.AppendLine();
         }

@@ -120,13 +120,15 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
         ThrowIfNotReady();
         long now = NowSeconds();
         var (from, step, _, stepPieces) = ProfileStorage.PlanQuery(options, now, fromSeconds, untilSeconds, timelineStepSeconds);
+        int steps = stepPieces.Length; // only the count is read here: the shard grains plan their own pieces
+        stepPieces.Dispose();
         var query = new ShardQuery(selector.Name, WireCodec.Matchers(selector), fromSeconds, untilSeconds, timelineStepSeconds, now, cluster.MaxPartialNodes, cluster.MaxPartialNativeBytes);
         string[] keys = [.. ShardNumbers(tenant).Select(n => ShardGrainKey.For(tenant, n))];
         var parts = new QueryParts(keys);
         try
         {
             ShardQueryReply[] replies = await Collect(parts, query, cancellationToken);
-            var samples = new long[stepPieces.Length];
+            var samples = new long[steps];
             var matched = new List<(SeriesKey Key, SeriesMetadata Metadata)>();
             int merged = 0;
             for (int i = 0; i < replies.Length; i++)

@@ -268,6 +268,7 @@ internal sealed class ShardGrain(
     private async Task<ShardQueryPart> QueryPart(ShardQuery query, CancellationToken cancellationToken)
     {
         var (_, _, pieces, stepPieces) = ProfileStorage.PlanQuery(options, query.Now, query.From, query.Until, query.Step);
+        using StepPieces pooled = stepPieces; // its arrays go back to the pool when the part is done
         var samples = new long[stepPieces.Length];
         Shard? shard = await Loaded(TimeSpan.FromSeconds(cluster.LoadWaitSeconds), cancellationToken);
         await hooks.BeforeQuery(_key, cancellationToken);
@@ -293,7 +294,7 @@ internal sealed class ShardGrain(
     /// query caps (<see cref="ProfileClusterOptions.MaxPartialNodes"/>: 5 M nodes ≈ 160 MB + names, over Orleans'
     /// 100 MB message cap, hence <see cref="ProfileClusterOptions.MessageChunkBytes"/> pieces).
     /// </summary>
-    private static Partial Merge(Shard shard, SeriesSelector selector, List<(int, long)> pieces, List<(int, long)>[] stepPieces, long[] samples, ShardQuery query, CancellationToken cancellationToken)
+    private static Partial Merge(Shard shard, SeriesSelector selector, List<(int, long)> pieces, StepPieces stepPieces, long[] samples, ShardQuery query, CancellationToken cancellationToken)
     {
         using var store = new TreeStore(new TreeStoreOptions { MaxNodes = query.MaxNodes, MaxNativeBytes = query.MaxNativeBytes });
         ProfileTree tree = store.CreateTree();

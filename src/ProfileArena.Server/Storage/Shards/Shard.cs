@@ -876,7 +876,7 @@ internal sealed class Shard : IDisposable
 
     /// <summary>Merges the trees of matching series at <paramref name="pieces"/> into <paramref name="destination"/>,
     /// adds tree totals per timeline step into <paramref name="samples"/>, and reports matching series with data.</summary>
-    public int Query(SeriesSelector selector, List<(int Level, long Start)> pieces, List<(int Level, long Start)>[] stepPieces,
+    public int Query(SeriesSelector selector, List<(int Level, long Start)> pieces, StepPieces stepPieces,
         ProfileTree destination, long[] samples, List<(SeriesKey, SeriesMetadata)> matched, QueryTiming? timing = null)
     {
         WaitForAcknowledged(selector, timing); // read-your-writes: every write acknowledged before this query is in the trees
@@ -916,7 +916,7 @@ internal sealed class Shard : IDisposable
     }
 
     /// <summary>The trees of series <paramref name="s"/> at each timeline step's pieces (index lock held).</summary>
-    private static void StepTrees(SeriesState s, List<(int Level, long Start)>[] stepPieces, List<(int Step, int Tree)> into)
+    private static void StepTrees(SeriesState s, StepPieces stepPieces, List<(int Step, int Tree)> into)
     {
         for (int i = 0; i < stepPieces.Length; i++)
         {
@@ -942,7 +942,7 @@ internal sealed class Shard : IDisposable
     /// Adds per timeline step the totals of its trees into <paramref name="samples"/>, reports matching series with data
     /// in <paramref name="matched"/>, and lists in <paramref name="components"/> every tree Query would merge, with the
     /// index of its piece and its stamp (read before anything reads the tree).</summary>
-    public void Collect(SeriesSelector selector, List<(int Level, long Start)> pieces, List<(int Level, long Start)>[] stepPieces,
+    public void Collect(SeriesSelector selector, List<(int Level, long Start)> pieces, StepPieces stepPieces,
         long[] samples, List<(SeriesKey, SeriesMetadata)> matched, List<Cache.MergeComponent> components, QueryTiming? timing = null)
     {
         WaitForAcknowledged(selector, timing); // read-your-writes, as Query: the cached path must see every acknowledged write too

@@ -34,6 +34,7 @@ public sealed class QueryPlanTests
             long step = random.Next(0, 3) == 0 ? 0 : random.Next(1, 5_000);
 
             var (planFrom, planStep, _, stepPieces) = ProfileStorage.PlanQuery(options, now, from, until, step);
+            using var pooled = stepPieces;
 
             var (f, u) = BucketMath.Normalize(from, until);
             Assert.Equal(f, planFrom);
@@ -47,9 +48,9 @@ public sealed class QueryPlanTests
                     level => options.RetentionOf(level) == 0 ? long.MinValue : BucketMath.Floor(now - options.RetentionOf(level), level));
                 List<(int, long)> expected = [.. all.Where(seen.Add)];
                 if (expected.Count < all.Count) coarseStandIns++;
-                Assert.True(expected.SequenceEqual(stepPieces[i]),
+                Assert.True(expected.SequenceEqual(stepPieces[i].ToArray()),
                     $"round {round}, step {i} of {steps} (from {f}, step {planStep}, levels {levels}, retention [{string.Join(", ", retention)}], now {now}): " +
-                    $"expected [{string.Join(", ", expected)}], plan has [{string.Join(", ", stepPieces[i])}]");
+                    $"expected [{string.Join(", ", expected)}], plan has [{string.Join(", ", stepPieces[i].ToArray())}]");
             }
         }
         // The rounds must reach the case the shortcut is about: a coarse bucket met again in a later step.
