@@ -28,6 +28,15 @@ namespace ProfileArena.Engine;
 /// </remarks>
 internal static unsafe class TruncatedSum
 {
+    /// <summary>The walk's arrays, pooled apart from <see cref="ArrayPool{T}.Shared"/>: that pool keeps an array per size
+    /// in each thread's cache, and a server sums on any of its many pool threads — at 30 M nodes under load 60 MiB of its
+    /// live managed heap were these arrays, one per thread and size (perf/README "Eighth session"). Here at most four per
+    /// size are kept, in shared buckets: as many as renders summing at once.</summary>
+    private static class Pool<T>
+    {
+        public static readonly ArrayPool<T> Arrays = ArrayPool<T>.Create(maxArrayLength: 1 << 24, maxArraysPerBucket: 4);
+    }
+
     /// <summary>One source tree: its nodes, names and subtree totals (owned by the caller).</summary>
     public struct Source
     {
@@ -80,24 +89,24 @@ internal static unsafe class TruncatedSum
     /// dispose it.</summary>
     private sealed class Selection : IDisposable
     {
-        internal SumNode[] Nodes = ArrayPool<SumNode>.Shared.Rent(256);
+        internal SumNode[] Nodes = Pool<SumNode>.Arrays.Rent(256);
         internal int NodeCount;
-        internal Member[] Members = ArrayPool<Member>.Shared.Rent(256);
+        internal Member[] Members = Pool<Member>.Arrays.Rent(256);
         internal int MemberCount;
-        internal Gathered[] Gather = ArrayPool<Gathered>.Shared.Rent(256);
-        internal int[] Slots = ArrayPool<int>.Shared.Rent(512); // grouping by name: gathered head + 1, 0 = empty
-        internal (ulong Total, int Node)[] Heap = ArrayPool<(ulong, int)>.Shared.Rent(256);
+        internal Gathered[] Gather = Pool<Gathered>.Arrays.Rent(256);
+        internal int[] Slots = Pool<int>.Arrays.Rent(512); // grouping by name: gathered head + 1, 0 = empty
+        internal (ulong Total, int Node)[] Heap = Pool<(ulong, int)>.Arrays.Rent(256);
         internal int HeapCount;
-        internal int[] Order = ArrayPool<int>.Shared.Rent(256);
+        internal int[] Order = Pool<int>.Arrays.Rent(256);
 
         public void Dispose()
         {
-            ArrayPool<SumNode>.Shared.Return(Nodes);
-            ArrayPool<Member>.Shared.Return(Members);
-            ArrayPool<Gathered>.Shared.Return(Gather);
-            ArrayPool<int>.Shared.Return(Slots);
-            ArrayPool<(ulong, int)>.Shared.Return(Heap);
-            ArrayPool<int>.Shared.Return(Order);
+            Pool<SumNode>.Arrays.Return(Nodes);
+            Pool<Member>.Arrays.Return(Members);
+            Pool<Gathered>.Arrays.Return(Gather);
+            Pool<int>.Arrays.Return(Slots);
+            Pool<(ulong, int)>.Arrays.Return(Heap);
+            Pool<int>.Arrays.Return(Order);
             Nodes = [];
             Members = [];
             Gather = [];
@@ -266,8 +275,8 @@ internal static unsafe class TruncatedSum
     /// share their prefix (the insert reuses it).</summary>
     private static void Write(Selection s, ProfileTree target)
     {
-        byte[] path = ArrayPool<byte>.Shared.Rent(1024);
-        int[] stack = ArrayPool<int>.Shared.Rent(64);
+        byte[] path = Pool<byte>.Arrays.Rent(1024);
+        int[] stack = Pool<int>.Arrays.Rent(64);
         try
         {
             // Iterative pre-order. A node's path is written when it is popped, after its parent's path: every node
@@ -300,8 +309,8 @@ internal static unsafe class TruncatedSum
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(path);
-            ArrayPool<int>.Shared.Return(stack);
+            Pool<byte>.Arrays.Return(path);
+            Pool<int>.Arrays.Return(stack);
         }
     }
 
@@ -312,9 +321,9 @@ internal static unsafe class TruncatedSum
         int needed = end + (belowRoot ? 1 : 0) + name.Length;
         if (needed > path.Length)
         {
-            byte[] larger = ArrayPool<byte>.Shared.Rent(Math.Max(needed, path.Length * 2));
+            byte[] larger = Pool<byte>.Arrays.Rent(Math.Max(needed, path.Length * 2));
             path.AsSpan(0, end).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(path);
+            Pool<byte>.Arrays.Return(path);
             path = larger;
         }
         // A child of the root starts the path; deeper names follow a ';' (by depth, not by length: a node named ""
@@ -397,8 +406,8 @@ internal static unsafe class TruncatedSum
         int size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Max(16, gathered * 2));
         if (s.Slots.Length < size)
         {
-            ArrayPool<int>.Shared.Return(s.Slots);
-            s.Slots = ArrayPool<int>.Shared.Rent(size);
+            Pool<int>.Arrays.Return(s.Slots);
+            s.Slots = Pool<int>.Arrays.Rent(size);
         }
         Span<int> slots = s.Slots.AsSpan(0, size);
         slots.Clear();
@@ -471,9 +480,9 @@ internal static unsafe class TruncatedSum
 
     private static void Grow<T>(ref T[] array, int needed)
     {
-        T[] larger = ArrayPool<T>.Shared.Rent(Math.Max(needed, array.Length * 2));
+        T[] larger = Pool<T>.Arrays.Rent(Math.Max(needed, array.Length * 2));
         array.AsSpan().CopyTo(larger);
-        ArrayPool<T>.Shared.Return(array, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+        Pool<T>.Arrays.Return(array, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
         array = larger;
     }
 }
