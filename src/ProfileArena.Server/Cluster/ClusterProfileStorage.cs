@@ -119,9 +119,7 @@ internal sealed class ClusterProfileStorage(IGrainFactory grains, StorageOptions
     {
         ThrowIfNotReady();
         long now = NowSeconds();
-        var (from, step, _, stepPieces) = ProfileStorage.PlanQuery(options, now, fromSeconds, untilSeconds, timelineStepSeconds);
-        int steps = stepPieces.Length; // only the count is read here: the shard grains plan their own pieces
-        stepPieces.Dispose();
+        var (from, _, step, steps) = ProfileStorage.Timeline(fromSeconds, untilSeconds, timelineStepSeconds); // the shard grains plan the pieces
         var query = new ShardQuery(selector.Name, WireCodec.Matchers(selector), fromSeconds, untilSeconds, timelineStepSeconds, now, cluster.MaxPartialNodes, cluster.MaxPartialNativeBytes);
         string[] keys = [.. ShardNumbers(tenant).Select(n => ShardGrainKey.For(tenant, n))];
         var parts = new QueryParts(keys);

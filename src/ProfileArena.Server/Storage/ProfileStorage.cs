@@ -229,16 +229,11 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
         }
     }
 
-    /// <summary>What a query reads, the same in every shard (and every shard grain, given the same
-    /// <paramref name="now"/>): the normalised start, the timeline step, the bucket pieces covering the range and
-    /// the pieces of each timeline step.</summary>
-    internal static (long From, long Step, List<(int Level, long Start)> Pieces, StepPieces StepPieces) PlanQuery(
-        StorageOptions options, long now, long fromSeconds, long untilSeconds, long timelineStepSeconds)
+    /// <summary>A query's timeline: the normalised range, its step (pyroscope's for the range, or the caller's rounded up to
+    /// 10 s; coarser when the range would pass 100,000 steps) and how many steps it has.</summary>
+    internal static (long From, long Until, long Step, int Steps) Timeline(long fromSeconds, long untilSeconds, long timelineStepSeconds)
     {
         var (from, until) = BucketMath.Normalize(fromSeconds, untilSeconds);
-        Func<int, long> firstRetained = level => FirstRetained(options, level, now);
-        List<(int, long)> pieces = BucketMath.Decompose(from, until, options.Levels, firstRetained);
-
         long step = timelineStepSeconds <= 0 ? BucketMath.DefaultStep(from, until) : (timelineStepSeconds + 9) / 10 * 10;
         long steps = (until - from + step - 1) / step;
         if (steps > 100_000)
@@ -247,7 +242,19 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
             step = (step + 9) / 10 * 10;
             steps = (until - from + step - 1) / step;
         }
-        var stepPieces = new StepPieces((int)steps);
+        return (from, until, step, (int)steps);
+    }
+
+    /// <summary>What a query reads, the same in every shard (and every shard grain, given the same
+    /// <paramref name="now"/>): the normalised start, the timeline step, the bucket pieces covering the range and
+    /// the pieces of each timeline step.</summary>
+    internal static (long From, long Step, List<(int Level, long Start)> Pieces, StepPieces StepPieces) PlanQuery(
+        StorageOptions options, long now, long fromSeconds, long untilSeconds, long timelineStepSeconds)
+    {
+        var (from, until, step, steps) = Timeline(fromSeconds, untilSeconds, timelineStepSeconds);
+        Func<int, long> firstRetained = level => FirstRetained(options, level, now);
+        List<(int, long)> pieces = BucketMath.Decompose(from, until, options.Levels, firstRetained);
+        var stepPieces = new StepPieces(steps);
         var mine = new List<(int, long)>();
         (int, long) lastCounted = (-1, 0);
         for (int i = 0; i < steps; i++)
@@ -262,8 +269,7 @@ public sealed class ProfileStorage : IProfileStorage, IDisposable
             // replaces a set of every piece, which a day at 10 s steps made a 200 KB Large Object Heap allocation per query.
             int skip = mine.Count > 0 && mine[0] == lastCounted ? 1 : 0;
             if (mine.Count > skip) lastCounted = mine[^1];
-            stepPieces.Add(mine, skip);
-            stepPieces.EndStep();
+            stepPieces.AddStep(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(mine)[skip..]);
         }
         return (from, step, pieces, stepPieces);
     }

@@ -15,8 +15,7 @@ internal sealed class StepPieces : IDisposable
     private int[] _ends; // _ends[i]: the end of step i's pieces in _pieces (its start: _ends[i − 1], or 0)
     private int _count, _steps;
 
-    /// <summary>An empty timeline of <paramref name="steps"/> steps, to be filled with <see cref="Add"/> and
-    /// <see cref="EndStep"/>, step after step.</summary>
+    /// <summary>An empty timeline of <paramref name="steps"/> steps, to be filled with <see cref="AddStep"/>, step after step.</summary>
     public StepPieces(int steps)
     {
         _pieces = ArrayPool<(int, long)>.Shared.Rent(Math.Max(16, steps));
@@ -38,26 +37,19 @@ internal sealed class StepPieces : IDisposable
         }
     }
 
-    /// <summary>Appends the pieces of <paramref name="from"/> (skipping its first <paramref name="skip"/>) to the step being filled.</summary>
-    public void Add(List<(int Level, long Start)> from, int skip)
+    /// <summary>Adds the next step, with <paramref name="pieces"/> (in time order); at most <see cref="Length"/> steps.</summary>
+    public void AddStep(ReadOnlySpan<(int Level, long Start)> pieces)
     {
-        int n = from.Count - skip;
-        if (n <= 0) return;
-        if (_count + n > _pieces.Length)
+        if (_steps == Length) throw new InvalidOperationException("every step of the timeline is filled");
+        if (_count + pieces.Length > _pieces.Length)
         {
-            var larger = ArrayPool<(int, long)>.Shared.Rent(Math.Max(_count + n, _pieces.Length * 2));
+            var larger = ArrayPool<(int, long)>.Shared.Rent(Math.Max(_count + pieces.Length, _pieces.Length * 2));
             _pieces.AsSpan(0, _count).CopyTo(larger);
             ArrayPool<(int, long)>.Shared.Return(_pieces);
             _pieces = larger;
         }
-        System.Runtime.InteropServices.CollectionsMarshal.AsSpan(from)[skip..].CopyTo(_pieces.AsSpan(_count));
-        _count += n;
-    }
-
-    /// <summary>Ends the step being filled (the next pieces go to the next step); at most <see cref="Length"/> steps.</summary>
-    public void EndStep()
-    {
-        if (_steps == Length) throw new InvalidOperationException("every step of the timeline is filled");
+        pieces.CopyTo(_pieces.AsSpan(_count));
+        _count += pieces.Length;
         _ends[_steps++] = _count;
     }
 

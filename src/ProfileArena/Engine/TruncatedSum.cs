@@ -418,15 +418,13 @@ internal static unsafe class TruncatedSum
             var name = new ReadOnlySpan<byte>(g.Name, g.NameLength);
             ulong hash = SymbolTable.Hash(name);
             g.Hash = hash;
-            g.Next = -1;
             int slot = (int)hash & mask;
             while (true)
             {
                 int head = slots[slot] - 1;
                 if (head < 0)
                 {
-                    slots[slot] = i + 1;
-                    g.Last = i;
+                    slots[slot] = i + 1; // a new name: g stays the head of its own chain, as gathered
                     break;
                 }
                 ref Gathered h = ref s.Gather[head];
