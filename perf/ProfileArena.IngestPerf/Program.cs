@@ -12,7 +12,7 @@ using ProfileArena.Server.Storage;
 using ProfileArena.ServerLoad;
 
 // The server-side cost of one /ingest push, in process and phase by phase (perf/README, "One push, phase by phase").
-//   dotnet run -c Release --project perf/ProfileArena.IngestPerf -- [--rounds 3] [--pushes 240] [--stacks 1000] [--dir PATH]
+//   dotnet run -c Release --project perf/ProfileArena.IngestPerf -- [--rounds 3] [--pushes 240] [--stacks 1000] [--dir PATH] [--decode-only]
 // Bodies: the ServerLoad corpus (Corpus.Build, default options: 1,000 stacks per push). Per push, each phase alone on the
 // same body: gunzip, pprof parse (a sink that keeps nothing), parse into the staging trees the decoder used to build
 // (one tree per sample type) and those trees iterated into StackBatches, parse into the PprofStackSums that replaced
@@ -25,6 +25,7 @@ using ProfileArena.ServerLoad;
 var opts = Args(args);
 int rounds = (int)opts.GetValueOrDefault("rounds", 3), pushes = (int)opts.GetValueOrDefault("pushes", 240);
 var load = new LoadOptions { StacksPerPush = (int)opts.GetValueOrDefault("stacks", 1000) };
+bool decodeOnly = args.Contains("--decode-only"); // only IngestDecoder.Decode: what a profiler records of the decode alone
 string dir = StringArg(args, "--dir") ?? Path.Combine(Path.GetTempPath(), "pa-ingestperf-" + Guid.NewGuid().ToString("N"));
 
 Corpus corpus = Corpus.BuildLogged(load, Console.Out);
@@ -52,6 +53,11 @@ try
             long at = from + (round * pushes + i) / 40 * 10;
             IngestParameters parameters = Parameters($"svc{service}{{pod=pod-{i % 8}}}", at, at + 10);
 
+            if (decodeOnly)
+            {
+                foreach (IngestProfile p in phases.Measure("decode (all of the above)", () => decoder.Decode("perf", parameters, "application/octet-stream", body))) p.Stacks.Dispose();
+                continue;
+            }
             PooledBuffer inflated = phases.Measure("gunzip", () => BoundedGzip.Decompress(body, serverOptions.MaxDecompressedBytes, "profile"));
             using (inflated)
             {

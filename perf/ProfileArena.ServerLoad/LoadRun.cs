@@ -9,7 +9,7 @@ namespace ProfileArena.ServerLoad;
 /// <summary>One engine's run: ingest workers, query workers and a sampler against one server process.</summary>
 public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess server, GcObserver gc, TextWriter log)
 {
-    private readonly ConcurrentQueue<(double At, double Ms, bool Ok)> _ingests = new();
+    private readonly ConcurrentQueue<(double At, double Ms, bool Ok, Dictionary<string, double>? Timing)> _ingests = new();
     private readonly ConcurrentQueue<(double At, double Ms, int RangeHours, bool Ok, Dictionary<string, double>? Timing)> _renders = new();
     private readonly ConcurrentDictionary<int, int> _failures = new();
     private readonly Stopwatch _clock = new();
@@ -137,7 +137,8 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             Render24h = Percentiles.Of([.. renders.Where(r => r.Ok && r.RangeHours == 24).Select(r => r.Ms)]),
             RenderFailures = renders.Count(r => !r.Ok),
             RenderPhasesMeanMs = phasesUnderLoad,
-            Render1hBreakdown = RenderBreakdown.Of([.. renders.Where(r => r.Ok && r.RangeHours == 1).Select(r => (r.Ms, r.Timing))]),
+            Render1hBreakdown = PhaseBreakdown.Of([.. renders.Where(r => r.Ok && r.RangeHours == 1).Select(r => (r.Ms, r.Timing))], ["merge", "truncate", "export"], "storage-wait"),
+            IngestBreakdown = PhaseBreakdown.Of([.. ingests.Where(i => i.Ok).Select(i => (i.Ms, i.Timing))], ["read", "decode", "store"], null),
             IngestPhasesMeanMs = ingestPhases,
             IngestServerWithin = [.. ingestWithin.Select(w => $"{w.Ms:0.#} ms {w.Share * 100:0.0} %")],
             LoadGeneratorGc = ownGc,
@@ -294,12 +295,15 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         string name = Uri.EscapeDataString($"svc{s}{{region=r{l % 3},pod=pod-{l}}}");
         string url = $"/ingest?name={name}&from={from}&until={from + 10}&format=pprof&spyName=serverload&sampleRate=100";
         bool ok = false;
+        Dictionary<string, double>? timing = null;
+        double lateMs = _clock.Elapsed.TotalMilliseconds - sinceMs; // sent after its due time (the schedule's or this process's delay)
         try
         {
             using var content = new ByteArrayContent(body);
             content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/octet-stream");
             using HttpResponseMessage r = await http.PostAsync(url, content, CancellationToken.None);
             ok = r.IsSuccessStatusCode;
+            if (r.Headers.TryGetValues("Server-Timing", out IEnumerable<string>? entries)) (timing = PhaseBreakdown.Parse(entries))["generator-late"] = lateMs;
             if (!ok) _failures.AddOrUpdate((int)r.StatusCode, 1, (_, c) => c + 1);
             else Interlocked.Add(ref _bytesSent, body.Length);
         }
@@ -312,7 +316,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             _failures.AddOrUpdate(-2, 1, (_, c) => c + 1);
         }
         double nowMs = _clock.Elapsed.TotalMilliseconds;
-        _ingests.Enqueue((nowMs / 1000, nowMs - sinceMs, ok));
+        _ingests.Enqueue((nowMs / 1000, nowMs - sinceMs, ok, timing));
     }
 
     private async Task QueryWorker(int index, CancellationToken stop, bool quiet = false)
@@ -373,10 +377,23 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         Dictionary<string, double>? timing = null;
         try
         {
-            using HttpResponseMessage r = await http.GetAsync($"/render?query={query}&from={until - hours * 3600}&until={until}&format=json&maxNodes=1024", stop);
-            await r.Content.ReadAsByteArrayAsync(stop);
+            // Headers first, then the body read through a pooled buffer and dropped: buffering each answer (≈ 100 KB, on the
+            // Large Object Heap) gave the generator collections whose pauses counted in the latencies it measures.
+            using HttpResponseMessage r = await http.GetAsync($"/render?query={query}&from={until - hours * 3600}&until={until}&format=json&maxNodes=1024", HttpCompletionOption.ResponseHeadersRead, stop);
+            await using (Stream body = await r.Content.ReadAsStreamAsync(stop))
+            {
+                byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(16 << 10);
+                try
+                {
+                    while (await body.ReadAsync(buffer, stop) > 0) { }
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
             ok = r.IsSuccessStatusCode;
-            if (r.Headers.TryGetValues("Server-Timing", out IEnumerable<string>? entries)) timing = RenderBreakdown.Parse(entries);
+            if (r.Headers.TryGetValues("Server-Timing", out IEnumerable<string>? entries)) timing = PhaseBreakdown.Parse(entries);
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -605,7 +622,10 @@ public sealed class EngineRun
     /// <summary>Server-side mean ms per /render phase (merge, truncate, export, send) and trees merged per render, from /metrics.</summary>
     public Dictionary<string, double> RenderPhasesMeanMs { get; init; } = [];
     /// <summary>Render 1 h under ingest, from each answer's Server-Timing: the mean phases of all renders and of the slowest 1 %.</summary>
-    public RenderBreakdown? Render1hBreakdown { get; init; }
+    public PhaseBreakdown? Render1hBreakdown { get; init; }
+    /// <summary>Ingest, from each answer's Server-Timing (read, decode, store) and the push's own lateness
+    /// (generator-late: sent after its due time): the mean phases of all pushes and of the slowest 1 %.</summary>
+    public PhaseBreakdown? IngestBreakdown { get; init; }
     /// <summary>Server-side mean ms per ingest phase (read, decode, store) and per push: apply ms, WAL fsyncs.</summary>
     public Dictionary<string, double> IngestPhasesMeanMs { get; init; } = [];
     /// <summary>Server side: the share of ingest requests the server finished within 1, 2, 4 … 64 ms (its own histogram).</summary>
@@ -663,12 +683,13 @@ public sealed class LoadReport
     });
 }
 
-/// <summary>Where renders' time went, from the server's <c>Server-Timing</c> answers (phases in ms: merge, and in it the
-/// storage's wait, collect, direct, extend, rebuild, copy, uncached; truncate; export), for all renders and for the
-/// slowest 1 % (latency at or above p99): which phase makes the tail. "client − server" is the latency the server's
-/// phases do not cover (queueing for a thread, the send, the network).</summary>
-public sealed record RenderBreakdown(int Count, int TailCount, double P99Ms, Dictionary<string, double> MeanMs, Dictionary<string, double> TailMeanMs,
-    Dictionary<string, double> PhaseP99Ms, int Waited)
+/// <summary>Where requests' time went, from the server's <c>Server-Timing</c> answers (a render's phases in ms: merge, and in
+/// it the storage's wait, collect, direct, extend, rebuild, copy, uncached; truncate; export; a push's read, decode,
+/// store), for all requests and for the slowest 1 % (latency at or above p99): which phase makes the tail.
+/// "client − server" is the latency the server's top-level phases do not cover (queueing for a thread, the send, the
+/// network, the generator's own delays).</summary>
+public sealed record PhaseBreakdown(int Count, int TailCount, double P99Ms, Dictionary<string, double> MeanMs, Dictionary<string, double> TailMeanMs,
+    Dictionary<string, double> PhaseP99Ms, int Waited, string? WaitPhase)
 {
     /// <summary>The <c>name;dur=ms</c> entries of Server-Timing header values (other parameters ignored).</summary>
     public static Dictionary<string, double> Parse(IEnumerable<string> headerValues)
@@ -691,9 +712,11 @@ public sealed record RenderBreakdown(int Count, int TailCount, double P99Ms, Dic
         return phases;
     }
 
-    public static RenderBreakdown? Of((double Ms, Dictionary<string, double>? Timing)[] renders)
+    /// <summary>The breakdown of <paramref name="requests"/>; <paramref name="serverPhases"/> are the top-level phases
+    /// (their sum is the server's part), <paramref name="waitPhase"/> a phase whose requests are counted when it is above 0.</summary>
+    public static PhaseBreakdown? Of((double Ms, Dictionary<string, double>? Timing)[] requests, string[] serverPhases, string? waitPhase)
     {
-        var timed = renders.Where(r => r.Timing != null).ToArray();
+        var timed = requests.Where(r => r.Timing != null).ToArray();
         if (timed.Length == 0) return null;
         double p99 = Percentiles.At([.. timed.Select(r => r.Ms)], 0.99);
         var tail = timed.Where(r => r.Ms >= p99).ToArray();
@@ -701,17 +724,17 @@ public sealed record RenderBreakdown(int Count, int TailCount, double P99Ms, Dic
         Dictionary<string, double> Mean((double Ms, Dictionary<string, double>? Timing)[] set)
         {
             var mean = names.ToDictionary(n => n, n => set.Average(r => r.Timing!.GetValueOrDefault(n)));
-            mean["client − server"] = set.Average(r => r.Ms - r.Timing!.Where(kv => kv.Key is "merge" or "truncate" or "export").Sum(kv => kv.Value));
+            mean["client − server"] = set.Average(r => r.Ms - r.Timing!.Where(kv => serverPhases.Contains(kv.Key)).Sum(kv => kv.Value));
             mean["client"] = set.Average(r => r.Ms);
             return mean;
         }
-        return new RenderBreakdown(timed.Length, tail.Length, p99, Mean(timed), Mean(tail),
+        return new PhaseBreakdown(timed.Length, tail.Length, p99, Mean(timed), Mean(tail),
             names.ToDictionary(n => n, n => Percentiles.At([.. timed.Select(r => r.Timing!.GetValueOrDefault(n))], 0.99)),
-            timed.Count(r => r.Timing!.GetValueOrDefault("storage-wait") > 0));
+            waitPhase is null ? 0 : timed.Count(r => r.Timing!.GetValueOrDefault(waitPhase) > 0), waitPhase);
     }
 
     public override string ToString() =>
-        $"all {Count} ({Waited} waited for applied writes): {Format(MeanMs)}; slowest {TailCount} (≥ p99 {P99Ms:0} ms): {Format(TailMeanMs)}; p99 per phase: {Format(PhaseP99Ms)}";
+        $"all {Count}{(WaitPhase is null ? "" : $" ({Waited} with {WaitPhase})")}: {Format(MeanMs)}; slowest {TailCount} (≥ p99 {P99Ms:0} ms): {Format(TailMeanMs)}; p99 per phase: {Format(PhaseP99Ms)}";
 
     private static string Format(Dictionary<string, double> phases) =>
         string.Join(", ", phases.Where(kv => kv.Value >= 0.05 || kv.Key is "client").Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value:0.0}")));

@@ -53,6 +53,7 @@ public static class Report
         Line("load generator's own GCs gen0 / gen1 / gen2, pause", e => e.LoadGeneratorGc);
         Line("server: mean ms per render phase", e => Phases(e.RenderPhasesMeanMs));
         Line("render 1 h phases, mean ms (Server-Timing)", e => e.Render1hBreakdown?.ToString() ?? "-");
+        Line("ingest phases, mean ms (Server-Timing)", e => e.IngestBreakdown?.ToString() ?? "-");
         if (report.Options.QuietRenderSeconds > 0)
         {
             Line("render alone after ingest: 1 h p50 / p99 (n)", e => $"{Ms(e.QuietRender1h.P50)} / {Ms(e.QuietRender1h.P99)} ({e.QuietRender1h.Count})");

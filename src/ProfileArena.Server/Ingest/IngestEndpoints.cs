@@ -31,8 +31,7 @@ public static class IngestEndpoints
                 IngestParameters parameters = IngestParameters.Parse(context.Request.Query, limits, clock.GetUtcNow());
                 using PooledBuffer received = await ApiHandler.ReadBody(context.Request, limits.MaxRequestBodyBytes, context.RequestAborted);
                 metrics.IngestBytes.Inc(received.Length);
-                long phase = Stopwatch.GetTimestamp();
-                metrics.IngestPhase.WithLabels("read").Observe(Stopwatch.GetElapsedTime(started, phase).TotalSeconds);
+                long phase = Observe("read", started);
                 PooledBuffer? inflated = null;
                 try
                 {
@@ -52,14 +51,13 @@ public static class IngestEndpoints
                 {
                     inflated?.Dispose();
                 }
-                metrics.IngestPhase.WithLabels("decode").Observe(Stopwatch.GetElapsedTime(phase).TotalSeconds);
-                phase = Stopwatch.GetTimestamp();
+                phase = Observe("decode", phase);
                 if (profiles.Count > 0)
                 {
                     try
                     {
                         await storage.IngestAsync(profiles, context.RequestAborted);
-                        metrics.IngestPhase.WithLabels("store").Observe(Stopwatch.GetElapsedTime(phase).TotalSeconds);
+                        Observe("store", phase);
                     }
                     catch (Exception e) when (e is OverflowException or ArgumentException)
                     {
@@ -80,6 +78,17 @@ public static class IngestEndpoints
                 foreach (IngestProfile p in profiles) p.Stacks.Dispose();
                 metrics.IngestRequests.WithLabels(format, stored ? "stored" : "rejected").Inc();
                 metrics.IngestDuration.Observe(Stopwatch.GetElapsedTime(started).TotalSeconds);
+            }
+
+            // A phase's time since `since` into the metrics and the answer's Server-Timing (a load client reads each
+            // push's breakdown); returns now.
+            long Observe(string name, long since)
+            {
+                long now = Stopwatch.GetTimestamp();
+                TimeSpan elapsed = Stopwatch.GetElapsedTime(since, now);
+                metrics.IngestPhase.WithLabels(name).Observe(elapsed.TotalSeconds);
+                ServerTiming.Append(context.Response, name, elapsed.TotalMilliseconds);
+                return now;
             }
         });
 }

@@ -37,9 +37,12 @@ public static class QueryEndpoints
     }
 
     /// <summary>The parts of a query that every endpoint reads the same way.</summary>
-    internal sealed class Services(IProfileStorage storage, IOptions<ServerOptions> options, ServerMetrics metrics, TimeProvider clock)
+    internal sealed class Services(IProfileStorage storage, IOptions<ServerOptions> options, ServerMetrics metrics, TimeProvider clock) : IDisposable
     {
         private readonly QueryLimiter _limiter = new(options.Value.MaxConcurrentQueries);
+        private readonly QueryThreads? _threads = options.Value.QueryThreads > 0 ? new QueryThreads(options.Value.QueryThreads, options.Value.QueryThreadNice) : null;
+
+        public void Dispose() => _threads?.Dispose();
 
         public IProfileStorage Storage => storage;
         public ServerOptions Limits => options.Value;
@@ -72,15 +75,19 @@ public static class QueryEndpoints
             if (_limiter.Limits) Phase("queue", queued, context);
             try
             {
-                return maxNodes > 0
-                    ? await storage.QueryTruncatedAsync(tenant, selector.ToSeriesSelector(), from, until, tree, maxNodes, aborted)
-                    : await storage.QueryAsync(tenant, selector.ToSeriesSelector(), from, until, tree, cancellationToken: aborted);
+                if (_threads is null) return await Query();
+                long handed = Stopwatch.GetTimestamp();
+                return await _threads.RunAsync(() => { Phase("handoff", handed, context); return Query(); }, aborted);
             }
             catch (StoreLimitExceededException e)
             {
                 throw new RequestException(StatusCodes.Status413PayloadTooLarge,
                     $"the query's merged profile is larger than the server's query cap (Server:MaxQueryNodes {Limits.MaxQueryNodes}, Server:MaxQueryNativeBytes {Limits.MaxQueryNativeBytes}); narrow the query or time range: {e.Message}");
             }
+
+            Task<QueryResult> Query() => maxNodes > 0
+                ? storage.QueryTruncatedAsync(tenant, selector.ToSeriesSelector(), from, until, tree, maxNodes, aborted).AsTask()
+                : storage.QueryAsync(tenant, selector.ToSeriesSelector(), from, until, tree, cancellationToken: aborted).AsTask();
         }
 
         /// <summary>Records the time since <paramref name="started"/> as /render phase <paramref name="phase"/> (and, given
@@ -90,7 +97,7 @@ public static class QueryEndpoints
             long now = Stopwatch.GetTimestamp();
             TimeSpan elapsed = Stopwatch.GetElapsedTime(started, now);
             metrics.QueryPhase.WithLabels(phase).Observe(elapsed.TotalSeconds);
-            context?.Response.Headers.Append("Server-Timing", ServerTiming(phase, elapsed.TotalMilliseconds));
+            if (context is not null) ServerTiming.Append(context.Response, phase, elapsed.TotalMilliseconds);
             return now;
         }
 
@@ -102,7 +109,7 @@ public static class QueryEndpoints
             foreach (var (phase, ms) in timing.Phases())
             {
                 metrics.QueryStoragePhase.WithLabels(phase).Observe(ms / 1000);
-                entries.Add(ServerTiming("storage-" + phase, ms));
+                entries.Add(ServerTiming.Entry("storage-" + phase, ms));
             }
             metrics.QueryCacheTrees.WithLabels("extend").Inc(timing.ExtendTrees);
             metrics.QueryCacheTrees.WithLabels("rebuild").Inc(timing.RebuildTrees);
@@ -112,8 +119,6 @@ public static class QueryEndpoints
             entries.Add($"cache;desc=\"hits {timing.Hits}, extended {timing.Extended} ({timing.ExtendTrees} trees, {timing.ExtendNodes} nodes), rebuilt {timing.Rebuilt} ({timing.RebuildTrees} trees, {timing.RebuildNodes} nodes), copied {timing.CopyNodes} nodes\"");
             context.Response.Headers.Append("Server-Timing", string.Join(", ", entries));
         }
-
-        private static string ServerTiming(string name, double ms) => string.Create(CultureInfo.InvariantCulture, $"{name};dur={ms:0.###}");
 
         public async Task Timed(HttpContext context, string endpoint, Func<Task> body)
         {

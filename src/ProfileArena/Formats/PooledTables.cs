@@ -73,9 +73,13 @@ internal sealed class PooledList<T> : IDisposable
 }
 
 /// <summary>
-/// A map from pprof ids (any <see cref="ulong"/>) to values, open addressing with linear probing over arrays
-/// rented from <see cref="TablePool{T}"/> (see <see cref="PooledList{T}"/> for why). Setting an id
-/// again replaces its value, as a <see cref="Dictionary{TKey, TValue}"/> indexer does.
+/// A map from pprof ids (any <see cref="ulong"/>) to values over arrays rented from <see cref="TablePool{T}"/> (see
+/// <see cref="PooledList{T}"/> for why). Setting an id again replaces its value, as a <see cref="Dictionary{TKey, TValue}"/>
+/// indexer does. Two layouts, one at a time: <em>dense</em> while the ids stay small next to the count (pprof writers
+/// number locations and functions 1, 2, 3, …): an id is its own slot, no hashing or probing, and growing is a copy
+/// (hashing and rehashing were 12 % of a push's decode); <em>hashed</em> once an id is out of that range: open
+/// addressing with linear probing. Dense holds at most 2 × (4 × count + 64) slots, hashed at most 4 × count, so a
+/// hostile id (2^63) costs no more memory than any other.
 /// </summary>
 internal sealed class PooledIdMap<TValue> : IDisposable
 {
@@ -83,6 +87,7 @@ internal sealed class PooledIdMap<TValue> : IDisposable
     private TValue[] _values = [];
     private bool[] _used = [];
     private int _count, _mask = -1;
+    private bool _dense = true;
 
     public int Count => _count;
 
@@ -90,8 +95,12 @@ internal sealed class PooledIdMap<TValue> : IDisposable
     {
         set
         {
-            if ((_count + 1) * 2L > _mask + 1L) Grow();
-            int slot = Find(id);
+            int slot = _dense ? DenseSlot(id) : -1;
+            if (slot < 0)
+            {
+                if ((_count + 1) * 2L > _mask + 1L) Grow(_mask + 1 == 0 ? 64 : (_mask + 1) * 2);
+                slot = Find(id);
+            }
             if (!_used[slot])
             {
                 _used[slot] = true;
@@ -105,6 +114,11 @@ internal sealed class PooledIdMap<TValue> : IDisposable
     /// <summary>The slot holding <paramref name="id"/>, for <see cref="ValueAt"/>; false when the map has no such id.</summary>
     public bool TryGetSlot(ulong id, out int slot)
     {
+        if (_dense)
+        {
+            slot = id < (ulong)(_mask + 1) ? (int)id : -1;
+            return slot >= 0 && _used[slot];
+        }
         slot = _count > 0 ? Find(id) : -1;
         return slot >= 0 && _used[slot];
     }
@@ -114,35 +128,46 @@ internal sealed class PooledIdMap<TValue> : IDisposable
 
     public bool TryGetValue(ulong id, out TValue value)
     {
-        if (_count > 0)
+        if (TryGetSlot(id, out int slot))
         {
-            int slot = Find(id);
-            if (_used[slot])
-            {
-                value = _values[slot];
-                return true;
-            }
+            value = _values[slot];
+            return true;
         }
         value = default!;
         return false;
     }
 
-    /// <summary>The slot holding <paramref name="id"/>, or the free slot where it belongs (the table is never full).</summary>
+    /// <summary>Dense layout: <paramref name="id"/>'s slot, growing the table when the id is still small next to the
+    /// count; −1 after turning the map into the hashed layout (the id is too far out for a table of this count).</summary>
+    private int DenseSlot(ulong id)
+    {
+        if (id < (ulong)(_mask + 1)) return (int)id;
+        if (id < 4UL * (ulong)_count + 64)
+        {
+            Grow((int)Math.Max(64, Math.Max(2L * (_mask + 1), (long)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)id + 1))));
+            return (int)id;
+        }
+        _dense = false;
+        Grow(Math.Max(64, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)(_count + 1) * 4)));
+        return -1;
+    }
+
+    /// <summary>Hashed layout: the slot holding <paramref name="id"/>, or the free slot where it belongs (the table is never full).</summary>
     private int Find(ulong id)
     {
-        // Fibonacci hashing spreads the dense ids pprof writers use (1, 2, 3, …) and strided ones alike.
+        // Fibonacci hashing spreads strided ids and random ones alike.
         int slot = (int)((id * 0x9E3779B97F4A7C15UL) >> 33) & _mask;
         while (_used[slot] && _keys[slot] != id) slot = (slot + 1) & _mask;
         return slot;
     }
 
-    private void Grow()
+    /// <summary>Moves the entries into tables of at least <paramref name="size"/> slots, in the current layout.</summary>
+    private void Grow(int size)
     {
         ulong[] keys = _keys;
         TValue[] values = _values;
         bool[] used = _used;
         int oldSize = _mask + 1;
-        int size = Math.Max(64, oldSize * 2);
         _keys = TablePool<ulong>.Arrays.Rent(size);
         _values = TablePool<TValue>.Arrays.Rent(size);
         _used = TablePool<bool>.Arrays.Rent(size);
@@ -150,10 +175,28 @@ internal sealed class PooledIdMap<TValue> : IDisposable
         size = 1 << (31 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Min(Math.Min(_keys.Length, _values.Length), _used.Length)));
         _used.AsSpan(0, size).Clear();
         _mask = size - 1;
-        _count = 0;
-        for (int i = 0; i < oldSize; i++)
+        if (_dense)
         {
-            if (used[i]) this[keys[i]] = values[i];
+            // ids are their slots: the old table is the start of the new one.
+            if (oldSize > 0)
+            {
+                used.AsSpan(0, oldSize).CopyTo(_used);
+                keys.AsSpan(0, oldSize).CopyTo(_keys);
+                values.AsSpan(0, oldSize).CopyTo(_values);
+            }
+        }
+        else
+        {
+            _count = 0;
+            for (int i = 0; i < oldSize; i++)
+            {
+                if (!used[i]) continue;
+                int slot = Find(keys[i]);
+                _used[slot] = true;
+                _keys[slot] = keys[i];
+                _values[slot] = values[i];
+                _count++;
+            }
         }
         Return(keys, values, used);
     }
@@ -173,5 +216,6 @@ internal sealed class PooledIdMap<TValue> : IDisposable
         _used = [];
         _count = 0;
         _mask = -1;
+        _dense = true;
     }
 }

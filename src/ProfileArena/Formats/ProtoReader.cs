@@ -32,7 +32,15 @@ internal struct ProtoReader(byte[] data, int start, int end)
     }
 
     /// <summary>Reads a base-128 varint of at most 10 bytes.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public ulong ReadVarint()
+    {
+        // Most of a profile's varints (tags, ids, indices, small values) are one byte: read those inline.
+        if (_position < end && data[_position] < 0x80) return data[_position++];
+        return ReadLongVarint();
+    }
+
+    private ulong ReadLongVarint()
     {
         int at = _position;
         ulong value = 0;

@@ -9,6 +9,7 @@ public sealed class PooledTablesTests
     [InlineData(1, 0UL)]          // dense ids 1..n, as pprof writers number them
     [InlineData(2, 1UL << 20)]    // strided ids
     [InlineData(3, 0UL)]          // random 64-bit ids, including 0 and ulong.MaxValue
+    [InlineData(4, 0UL)]          // ids 1, 2, 3, … (the dense layout) until a far one turns the map hashed
     public void IdMapMatchesDictionary(int seed, ulong stride)
     {
         var random = new Random(seed);
@@ -23,6 +24,7 @@ public sealed class PooledTablesTests
                 {
                     1 => (ulong)random.Next(1, 3000),
                     2 => (ulong)random.Next(0, 3000) * stride,
+                    4 => random.Next(400) == 0 ? (ulong)random.NextInt64() : (ulong)(i + 1),
                     _ => random.Next(10) == 0 ? (random.Next(2) == 0 ? 0UL : ulong.MaxValue) : (ulong)random.NextInt64() * 2 + (ulong)random.Next(2),
                 };
                 if (random.Next(3) == 0)
@@ -30,6 +32,8 @@ public sealed class PooledTablesTests
                     bool found = map.TryGetValue(id, out var value);
                     Assert.Equal(reference.TryGetValue(id, out var expected), found);
                     if (found) Assert.Equal(expected, value);
+                    Assert.Equal(found, map.TryGetSlot(id, out int slot));
+                    if (found) Assert.Equal(expected, map.ValueAt(slot));
                 }
                 else
                 {
