@@ -49,7 +49,7 @@ public sealed class GcObserver : IDisposable
     public GcEventCollector Collector { get; } = new();
 
     private readonly Lock _ticksLock = new();
-    private readonly Dictionary<string, (long Ticks, long Bytes)> _largeAllocations = [];
+    private readonly Dictionary<string, (long Ticks, long Bytes)> _largeAllocations = [], _smallAllocations = [];
 
     /// <summary>Large-object-heap allocation ticks by type name: (ticks, bytes the ticks stand for), most bytes first.</summary>
     public List<KeyValuePair<string, (long Ticks, long Bytes)>> LargeAllocations()
@@ -57,14 +57,26 @@ public sealed class GcObserver : IDisposable
         lock (_ticksLock) return [.. _largeAllocations.OrderByDescending(kv => kv.Value.Bytes)];
     }
 
+    /// <summary>Small-object-heap allocation ticks by type name (the garbage that starts gen0 collections), most bytes first.</summary>
+    public List<KeyValuePair<string, (long Ticks, long Bytes)>> SmallAllocations()
+    {
+        lock (_ticksLock) return [.. _smallAllocations.OrderByDescending(kv => kv.Value.Bytes)];
+    }
+
     private void OnAllocationTick(Microsoft.Diagnostics.Tracing.Parsers.Clr.GCAllocationTickTraceData data)
     {
-        if (data.AllocationKind != Microsoft.Diagnostics.Tracing.Parsers.Clr.GCAllocationKind.Large) return;
+        var table = data.AllocationKind switch
+        {
+            Microsoft.Diagnostics.Tracing.Parsers.Clr.GCAllocationKind.Large => _largeAllocations,
+            Microsoft.Diagnostics.Tracing.Parsers.Clr.GCAllocationKind.Small => _smallAllocations,
+            _ => null,
+        };
+        if (table is null) return;
         string type = string.IsNullOrEmpty(data.TypeName) ? "?" : data.TypeName;
         lock (_ticksLock)
         {
-            var (ticks, bytes) = _largeAllocations.GetValueOrDefault(type);
-            _largeAllocations[type] = (ticks + 1, bytes + data.AllocationAmount64);
+            var (ticks, bytes) = table.GetValueOrDefault(type);
+            table[type] = (ticks + 1, bytes + data.AllocationAmount64);
         }
     }
 

@@ -43,6 +43,9 @@ public sealed class LoadOptions
     public int MaxInFlight { get; set; } = 256;
     /// <summary>Seconds between rows of the report over time.</summary>
     public int SampleSeconds { get; set; } = 5;
+    /// <summary>Seconds from the start of the load that the steady-state figures leave out (JIT, pools and caches warming,
+    /// the first collections promoting what they keep); the whole-window figures keep them. 0: no steady-state figures.</summary>
+    public int WarmupSeconds { get; set; } = 20;
     /// <summary>Seed of every random choice: the same seed gives both engines the same pushes in the same order.</summary>
     public int Seed { get; set; } = 1;
     /// <summary>Take an EventPipe heap snapshot at the end (live objects).</summary>
@@ -92,6 +95,7 @@ public sealed class LoadOptions
                 case "--render-rate": o.RenderRate = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--max-in-flight": o.MaxInFlight = (int)Long(); break;
                 case "--sample-seconds": o.SampleSeconds = (int)Long(); break;
+                case "--warmup-seconds": o.WarmupSeconds = (int)Long(); break;
                 case "--seed": o.Seed = (int)Long(); break;
                 case "--no-heap-snapshot": o.HeapSnapshot = false; break;
                 case "--soak": o.Soak = true; break;
@@ -115,6 +119,7 @@ public sealed class LoadOptions
         if (o.StacksPerPush < 1 || o.Services < 1 || o.LabelSets < 1 || o.Connections < 1 || o.QueryConnections < 0 || o.Variants < 1) throw new ArgumentException("sizes must be positive");
         if (o.Subset is <= 0 or > 1 || o.Rename is < 0 or > 1) throw new ArgumentException("--subset in (0,1], --rename in [0,1]");
         if (o.MaxWallSeconds < 5 || o.SampleSeconds < 1) throw new ArgumentException("--max-seconds ≥ 5, --sample-seconds ≥ 1");
+        if (o.WarmupSeconds < 0 || o.WarmupSeconds >= o.MaxWallSeconds) throw new ArgumentException("--warmup-seconds in [0, --max-seconds)");
         if (o.OpenLoop && (o.PushRate <= 0 || o.Soak)) throw new ArgumentException("--open-loop needs --push-rate P > 0 and no --soak");
         if (o.RenderRate < 0 || o.RenderRate > 1000) throw new ArgumentException("--render-rate in [0, 1000]");
         if (o.MaxInFlight < 1) throw new ArgumentException("--max-in-flight ≥ 1");
@@ -132,6 +137,8 @@ public sealed class LoadOptions
           --open-loop (with --push-rate: send on schedule whatever the answers; latency from the due time)   --max-in-flight (256)
           --render-rate R (0: the query connections' closed loops; R > 0: R renders/s on schedule, latency from the due time)
           --quiet-render-seconds S (0: after ingest, S s of renders alone on one connection)
+          --warmup-seconds W (20: the steady-state figures leave out the first W s; the whole-window figures keep them; 0: none)
+          --allocation-ticks (the server's allocations by type, from the runtime's allocation ticks)
           --no-heap-snapshot   --soak   --out DIR   --server-arg ARG (repeatable, passed to the server)   --server-env K=V (repeatable)
         """;
 }

@@ -51,6 +51,8 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
         using var http = new HttpClient { BaseAddress = new Uri(server.Url), Timeout = TimeSpan.FromSeconds(30) };
         double lastRow = 0;
         long targetReachedAtMs = -1;
+        GcTotals? gcAtWarm = null;
+        int warmGcNumber = 0;
         Metrics last = new();
         while (!allIngest.IsCompleted)
         {
@@ -72,6 +74,11 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
                 }
             }
             double now = _clock.Elapsed.TotalSeconds;
+            if (gcAtWarm is null && options.WarmupSeconds > 0 && now >= options.WarmupSeconds)
+            {
+                gcAtWarm = gc.Totals();
+                warmGcNumber = gc.Collector.Snapshot().Select(g => g.Number).DefaultIfEmpty(0).Max();
+            }
             if (now - lastRow >= options.SampleSeconds)
             {
                 rows.Add(Row(lastRow, now, last));
@@ -159,6 +166,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             GcLongestPauses = [.. serverGcs.OrderByDescending(g => g.LongestSuspensionMs).Take(8).Select(g =>
                 $"#{g.Number} gen{g.Generation} {g.Reason} {g.Type}: {g.LongestSuspensionMs:0.0} ms ({g.Suspensions} suspension(s), {g.PauseMs:0.0} ms in all, {g.SuspendingMs:0.0} ms stopping threads, GC {g.EndMs - g.StartMs:0.0} ms{(g.DescribeWork() is { Length: > 0 } work ? $" [{work}]" : "")}, {g.RestartingMs:0.0} ms restarting threads)")],
             GcLargeAllocations = [.. gc.LargeAllocations().Take(8).Select(kv => $"{kv.Value.Bytes / 1048576.0:N0} MiB ({kv.Value.Ticks} ticks) {kv.Key}")],
+            GcSmallAllocations = [.. gc.SmallAllocations().Take(12).Select(kv => $"{kv.Value.Bytes / 1048576.0:N0} MiB ({kv.Value.Ticks} ticks) {kv.Key}")],
             GcPercentOfTime = 100 * (gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs) / Math.Max(1e-9, ingestEnd * 1000),
             GcEventsLost = gc.EventsLost,
             GcReasons = gc.Collector.Snapshot().Where(g => !g.Snapshot).GroupBy(g => $"gen{g.Generation} {g.Reason} {g.Type}")
@@ -167,6 +175,8 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             LiveBytes = heap?.LiveBytes,
             TopTypes = heap?.TopByCount(8).Select(t => $"{t.Value.Count:N0} {t.Key}").ToList(),
             TopTypesByBytes = heap?.Types.OrderByDescending(t => t.Value.Bytes).Take(8).Select(t => $"{t.Value.Bytes / 1048576.0:0.0} MiB in {t.Value.Count:N0} {t.Key}").ToList(),
+            Steady = gcAtWarm is null ? null : SteadyFigures.Of(options.WarmupSeconds, ingestEnd, ingests.Select(i => (i.At, i.Ms, i.Ok)), renders.Select(r => (r.At, r.Ms, r.RangeHours, r.Ok)),
+                [.. serverGcs.Where(g => g.Number > warmGcNumber)], gcAtWarm, gcTotals),
             Rows = rows,
         };
     }
@@ -653,6 +663,8 @@ public sealed class EngineRun
     public List<string> GcLongestPauses { get; init; } = [];
     /// <summary>With --allocation-ticks: bytes allocated on the large object heap by type (from allocation ticks).</summary>
     public List<string> GcLargeAllocations { get; init; } = [];
+    /// <summary>With --allocation-ticks: bytes allocated on the small object heap by type (from allocation ticks, one per ≈ 100 KB).</summary>
+    public List<string> GcSmallAllocations { get; init; } = [];
     public double GcPercentOfTime { get; init; }
     public long GcEventsLost { get; init; }
     /// <summary>GCs by generation, reason and type (why the runtime collected).</summary>
@@ -662,7 +674,30 @@ public sealed class EngineRun
     public List<string>? TopTypes { get; init; }
     /// <summary>The live types holding the most bytes (what a settled managed heap is made of).</summary>
     public List<string>? TopTypesByBytes { get; init; }
+    /// <summary>The figures without the first <see cref="LoadOptions.WarmupSeconds"/> (null when the run was shorter or none was asked).</summary>
+    public SteadyFigures? Steady { get; init; }
     public List<IntervalRow> Rows { get; init; } = [];
+}
+
+/// <summary>Latencies and GC over the ingest window after the warm-up: what the server does once its JIT, pools and
+/// caches are warm (requests counted by when they finished; GCs by number, after the last one seen at the warm-up's end).</summary>
+public sealed record SteadyFigures(int FromSeconds, Percentiles Ingest, Percentiles Render1h, Percentiles Render24h, int[] GcCountByGeneration,
+    double GcPercentOfTime, double GcMaxPauseMs, string LongestPause)
+{
+    public static SteadyFigures Of(int fromSeconds, double ingestEnd, IEnumerable<(double At, double Ms, bool Ok)> ingests,
+        IEnumerable<(double At, double Ms, int RangeHours, bool Ok)> renders, GcRecord[] gcs, GcTotals atWarm, GcTotals atEnd)
+    {
+        var steadyRenders = renders.Where(r => r.Ok && r.At >= fromSeconds && r.At <= ingestEnd).ToArray();
+        GcRecord? longest = gcs.OrderByDescending(g => g.LongestSuspensionMs).FirstOrDefault();
+        return new SteadyFigures(fromSeconds,
+            Percentiles.Of([.. ingests.Where(i => i.Ok && i.At >= fromSeconds).Select(i => i.Ms)]),
+            Percentiles.Of([.. steadyRenders.Where(r => r.RangeHours == 1).Select(r => r.Ms)]),
+            Percentiles.Of([.. steadyRenders.Where(r => r.RangeHours == 24).Select(r => r.Ms)]),
+            [.. Enumerable.Range(0, 3).Select(g => atEnd.CountByGeneration[g] - atWarm.CountByGeneration[g])],
+            100 * (atEnd.TotalPauseMs - atWarm.TotalPauseMs) / Math.Max(1e-9, (ingestEnd - fromSeconds) * 1000),
+            longest?.LongestSuspensionMs ?? 0,
+            longest is null ? "-" : $"#{longest.Number} gen{longest.Generation} {longest.Reason}: {longest.SuspendingMs:0.0} ms stopping threads, GC {longest.EndMs - longest.StartMs:0.0} ms, {longest.RestartingMs:0.0} ms restarting");
+    }
 }
 
 /// <summary>The whole run: options, corpus, one entry per engine.</summary>

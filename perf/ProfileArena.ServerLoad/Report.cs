@@ -48,6 +48,14 @@ public static class Report
             Line("soak, last third: nodes min … max", e => { var t = e.Rows.Skip(e.Rows.Count * 2 / 3).Select(r => r.NodesStored).ToList(); return t.Count == 0 ? "-" : $"{t.Min():N0} … {t.Max():N0}"; });
             Line("soak, last third: native / RSS / heap", e => $"{Spread(e, r => r.NativeBytes)} / {Spread(e, r => r.RssBytes)} / {Spread(e, r => r.ManagedHeapBytes)}");
         }
+        if (report.Engines.Any(e => e.Steady != null))
+        {
+            Line("steady state (after the warm-up): from", e => e.Steady is { } s ? $"{s.FromSeconds} s" : "-");
+            Line("steady: ingest p50 / p99 / p999 (n)", e => e.Steady is { } s ? $"{Ms(s.Ingest.P50)} / {Ms(s.Ingest.P99)} / {Ms(s.Ingest.P999)} ({s.Ingest.Count})" : "-");
+            Line("steady: render 1 h p50 / p99 (n)", e => e.Steady is { } s ? $"{Ms(s.Render1h.P50)} / {Ms(s.Render1h.P99)} ({s.Render1h.Count})" : "-");
+            Line("steady: render 24 h p50 / p99 (n)", e => e.Steady is { } s ? $"{Ms(s.Render24h.P50)} / {Ms(s.Render24h.P99)} ({s.Render24h.Count})" : "-");
+            Line("steady: GCs gen0 / gen1 / gen2; time in GC; max pause", e => e.Steady is { } s ? $"{string.Join(" / ", s.GcCountByGeneration)}; {s.GcPercentOfTime:0.00} %; {s.GcMaxPauseMs:0.00} ms ({s.LongestPause})" : "-");
+        }
         Line("server: mean ms per ingest phase", e => Phases(e.IngestPhasesMeanMs));
         Line("server: ingest requests done within (handler start to durable write)", e => e.IngestServerWithin.Count == 0 ? "-" : string.Join(", ", e.IngestServerWithin));
         Line("load generator's own GCs gen0 / gen1 / gen2, pause", e => e.LoadGeneratorGc);
@@ -65,6 +73,7 @@ public static class Report
         Line("GC pause total / max", e => $"{e.GcTotalPauseMs:0.0} ms / {e.GcMaxPauseMs:0.00} ms");
         Line("longest GC pauses", e => string.Join("; ", e.GcLongestPauses.Take(3)));
         if (report.Options.AllocationTicks) Line("large object heap allocations (ticks)", e => string.Join("; ", e.GcLargeAllocations.Take(4)));
+        if (report.Options.AllocationTicks) Line("small object heap allocations (ticks)", e => string.Join("; ", e.GcSmallAllocations.Take(12)));
         Line("time in GC (pauses / ingest window)", e => $"{e.GcPercentOfTime:0.00} %");
         Line("managed heap last / peak", e => $"{Mb(e.ManagedHeapBytes)} / {Mb(e.ManagedHeapPeakBytes)}");
         Line("live objects (heap snapshot)", e => e.LiveObjects is { } n ? $"{n:N0} ({Mb(e.LiveBytes ?? 0)})" : "not taken");

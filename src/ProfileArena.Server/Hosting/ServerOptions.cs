@@ -44,13 +44,15 @@ public sealed class ServerOptions
     /// decode and apply (perf/README, "Eighth session").</summary>
     public int MaxConcurrentQueries { get; set; }
 
-    /// <summary>Threads of their own that queries merge on (0, the default: the request's thread), at a lower priority
-    /// (<see cref="QueryThreadNice"/>); at most this many merge at once (perf/README, "Ninth session").</summary>
-    public int QueryThreads { get; set; }
+    /// <summary>Threads of their own that queries merge on, at a lower priority (<see cref="QueryThreadNice"/>); at most
+    /// this many merge at once. Default: one per core (at most 64); 0: queries merge on the request's thread, at its
+    /// priority (perf/README, "Ninth session").</summary>
+    public int QueryThreads { get; set; } = Math.Min(Environment.ProcessorCount, 64);
 
-    /// <summary>How much lower the query threads' priority is: added to their Linux nice value (default 10; capped at
-    /// 19); elsewhere any value above 0 means below normal.</summary>
-    public int QueryThreadNice { get; set; } = 10;
+    /// <summary>How much lower the query threads' priority is: added to their Linux nice value (default 19, capped at
+    /// 19: writes first, queries on what they leave); elsewhere any value above 0 means below normal; 0: the same
+    /// priority as the requests.</summary>
+    public int QueryThreadNice { get; set; } = 19;
 
     /// <summary>Seconds a client may take to send its request headers (default 30).</summary>
     public int RequestHeadersTimeoutSeconds { get; set; } = 30;

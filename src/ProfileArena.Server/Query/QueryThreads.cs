@@ -6,17 +6,19 @@ namespace ProfileArena.Server.Query;
 /// <summary>
 /// <c>Server:QueryThreads</c>: queries merge on this many threads of their own, started once, whose scheduling
 /// priority is lowered by <c>Server:QueryThreadNice</c> (Linux nice, per thread). A merge takes a core for its whole
-/// length; on the thread pool, beside the writes, queries on every core kept a push's decode and apply waiting for a
-/// core (the ingest latency tail, perf/README "Ninth session"). At a lower priority the kernel runs a write's threads
-/// first whenever they are ready, and gives the queries every cycle the writes leave. At most this many queries merge at
-/// once; the others wait in order without holding a thread.
+/// length; on the thread pool, beside the writes, queries on every core kept a push's decode waiting for a core (the
+/// ingest latency tail, perf/README "Ninth session"). At a lower priority the kernel runs the writes' threads first
+/// whenever they are ready, and gives the queries every cycle the writes leave. At most this many queries merge at once;
+/// the others wait in order without holding a thread.
 /// </summary>
-/// <remarks>Threads: <see cref="RunAsync{T}"/> from any thread; the work runs on one of the query threads (what it
-/// awaits resumes wherever its awaiter says: storage that completes at once keeps the whole merge there).
-/// <see cref="Dispose"/> once, at shutdown: queued work not yet started is cancelled.</remarks>
-internal sealed class QueryThreads : TaskScheduler, IDisposable
+/// <remarks>Threads: <see cref="RunAsync{T}"/> from any thread. The work starts on a query thread with no scheduler of
+/// ours around it (what it awaits resumes on the thread pool, as anywhere else: storage that completes at once keeps the
+/// whole merge on the query thread), and the caller resumes on the thread pool, never on a query thread (the answer's
+/// export and send run at the request's priority). <see cref="Dispose"/> once, at shutdown: work not yet started is
+/// cancelled.</remarks>
+internal sealed class QueryThreads : IDisposable
 {
-    private readonly BlockingCollection<Task> _queue = [];
+    private readonly BlockingCollection<Action> _queue = [];
     private readonly Thread[] _threads;
     private readonly int _niceIncrement;
 
@@ -34,35 +36,54 @@ internal sealed class QueryThreads : TaskScheduler, IDisposable
         }
     }
 
-    /// <inheritdoc/>
-    public override int MaximumConcurrencyLevel => _threads.Length;
+    /// <summary>Runs <paramref name="work"/> on a query thread once one is free; a token cancelled by then cancels it
+    /// there without running it. Once started, the task completes only when the work has (the work writes into the
+    /// caller's tree: the caller must not dispose it before).</summary>
+    public Task<T> RunAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            _queue.Add(() => Start(work, done, cancellationToken));
+        }
+        catch (InvalidOperationException)
+        {
+            done.TrySetException(new ObjectDisposedException(nameof(QueryThreads), "the server is stopping"));
+        }
+        return done.Task;
+    }
 
-    /// <summary>Runs <paramref name="work"/> on a query thread; a cancelled token before it starts cancels it.</summary>
-    public Task<T> RunAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken) =>
-        Task.Factory.StartNew(work, cancellationToken, TaskCreationOptions.DenyChildAttach, this).Unwrap();
+    private static void Start<T>(Func<Task<T>> work, TaskCompletionSource<T> done, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            done.TrySetCanceled(cancellationToken);
+            return;
+        }
+        Task<T> running;
+        try
+        {
+            running = work();
+        }
+        catch (Exception e)
+        {
+            done.TrySetException(e);
+            return;
+        }
+        running.ContinueWith(static (t, state) =>
+        {
+            var d = (TaskCompletionSource<T>)state!;
+            if (t.IsCanceled) d.TrySetCanceled();
+            else if (t.IsFaulted) d.TrySetException(t.Exception!.InnerExceptions);
+            else d.TrySetResult(t.Result);
+        }, done, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
 
     private void Loop()
     {
         ThreadNice.Lower(_niceIncrement);
-        try
-        {
-            foreach (Task task in _queue.GetConsumingEnumerable()) TryExecuteTask(task);
-        }
-        catch (ObjectDisposedException)
-        {
-            // shut down
-        }
+        foreach (Action start in _queue.GetConsumingEnumerable()) start();
     }
-
-    /// <inheritdoc/>
-    protected override void QueueTask(Task task) => _queue.Add(task);
-
-    /// <summary>Inline only on a query thread (a task waited on there); never on a request's thread.</summary>
-    protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) =>
-        Array.IndexOf(_threads, Thread.CurrentThread) >= 0 && TryExecuteTask(task);
-
-    /// <inheritdoc/>
-    protected override IEnumerable<Task> GetScheduledTasks() => _queue.ToArray();
 
     /// <summary>Stops taking work; the threads end once the queue is empty.</summary>
     public void Dispose() => _queue.CompleteAdding();
