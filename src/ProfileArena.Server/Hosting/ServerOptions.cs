@@ -45,9 +45,9 @@ public sealed class ServerOptions
     public int MaxConcurrentQueries { get; set; }
 
     /// <summary>Threads of their own that queries merge on, at a lower priority (<see cref="QueryThreadNice"/>); at most
-    /// this many merge at once. Default: one per core (at most 64); 0: queries merge on the request's thread, at its
-    /// priority (perf/README, "Ninth session").</summary>
-    public int QueryThreads { get; set; } = Math.Min(Environment.ProcessorCount, 64);
+    /// this many merge at once (one per core is the natural choice). 0, the default: queries merge on the request's
+    /// thread, at its priority. A trade measured in perf/README, "Ninth session": writes faster, renders slower.</summary>
+    public int QueryThreads { get; set; }
 
     /// <summary>How much lower the query threads' priority is: added to their Linux nice value (default 19, capped at
     /// 19: writes first, queries on what they leave); elsewhere any value above 0 means below normal; 0: the same
