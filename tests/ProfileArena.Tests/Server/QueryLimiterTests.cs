@@ -1,4 +1,3 @@
-using System.Net;
 using ProfileArena.Server.Query;
 
 namespace ProfileArena.Tests.Server;
@@ -41,34 +40,6 @@ public class QueryLimiterTests
     }
 
     [Fact]
-    public async Task Renders_through_a_limit_of_one_answer_as_without_it_and_say_how_long_they_queued()
-    {
-        long t = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 10 * 10 - 600;
-        string folded = "main;work;parse 7\nmain;work;emit 3\nmain;idle 2\n";
-        var answers = new Dictionary<string, string>();
-        foreach (string limit in new[] { "0", "1" })
-        {
-            await using var server = await InProcessServer.Start("--Server:MaxConcurrentQueries", limit);
-            foreach (string pod in new[] { "a", "b", "c" })
-                Assert.Equal(HttpStatusCode.OK, (await Api.IngestFolded(server.Client, $"q.cpu{{pod={pod}}}", folded, t, t + 10)).StatusCode);
-            string path = $"/render?query=q.cpu&from={t - 3600}&until={t + 20}&format=json";
-            HttpResponseMessage[] responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => server.Client.GetAsync(path, TestContext.Current.CancellationToken)));
-            foreach (HttpResponseMessage r in responses)
-            {
-                using (r)
-                {
-                    Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-                    string timing = string.Join(", ", r.Headers.GetValues("Server-Timing"));
-                    Assert.Equal(limit == "1", timing.Contains("queue;dur=", StringComparison.Ordinal));
-                    string body = await r.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
-                    Assert.Contains("\"parse\"", body, StringComparison.Ordinal);
-                    // Every answer of both servers alike (the same data: the flame graph's bytes).
-                    using var json = System.Text.Json.JsonDocument.Parse(body);
-                    string graph = json.RootElement.GetProperty("flamebearer").GetRawText();
-                    Assert.Equal(36UL, json.RootElement.GetProperty("flamebearer").GetProperty("numTicks").GetUInt64()); // 12 per pod, 3 pods
-                    Assert.Equal(answers.TryAdd("graph", graph) ? graph : answers["graph"], graph);
-                }
-            }
-        }
-    }
+    public Task Renders_through_a_limit_of_one_answer_as_without_it_and_say_how_long_they_queued() =>
+        ConcurrentRenders.AnswerAlike("--Server:MaxConcurrentQueries", ["0", "1"], "queue", limit => limit == "1");
 }

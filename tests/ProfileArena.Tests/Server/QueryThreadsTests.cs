@@ -1,4 +1,3 @@
-using System.Net;
 using ProfileArena.Server.Query;
 
 namespace ProfileArena.Tests.Server;
@@ -87,34 +86,8 @@ public class QueryThreadsTests
     }
 
     [Fact]
-    public async Task Renders_on_query_threads_answer_as_on_the_request_thread_and_say_how_long_the_handoff_took()
-    {
-        long t = DateTimeOffset.UtcNow.ToUnixTimeSeconds() / 10 * 10 - 600;
-        string folded = "main;work;parse 7\nmain;work;emit 3\nmain;idle 2\n";
-        var answers = new Dictionary<string, string>();
-        foreach (string count in new[] { "0", "2" })
-        {
-            await using var server = await InProcessServer.Start("--Server:QueryThreads", count);
-            foreach (string pod in new[] { "a", "b", "c" })
-                Assert.Equal(HttpStatusCode.OK, (await Api.IngestFolded(server.Client, $"q.cpu{{pod={pod}}}", folded, t, t + 10)).StatusCode);
-            string path = $"/render?query=q.cpu&from={t - 3600}&until={t + 20}&format=json";
-            HttpResponseMessage[] responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => server.Client.GetAsync(path, TestContext.Current.CancellationToken)));
-            foreach (HttpResponseMessage r in responses)
-            {
-                using (r)
-                {
-                    Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-                    string timing = string.Join(", ", r.Headers.GetValues("Server-Timing"));
-                    Assert.Equal(count == "2", timing.Contains("handoff;dur=", StringComparison.Ordinal));
-                    string body = await r.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
-                    using var json = System.Text.Json.JsonDocument.Parse(body);
-                    string graph = json.RootElement.GetProperty("flamebearer").GetRawText();
-                    Assert.Equal(36UL, json.RootElement.GetProperty("flamebearer").GetProperty("numTicks").GetUInt64()); // 12 per pod, 3 pods
-                    Assert.Equal(answers.TryAdd("graph", graph) ? graph : answers["graph"], graph);
-                }
-            }
-        }
-    }
+    public Task Renders_on_query_threads_answer_as_on_the_request_thread_and_say_how_long_the_handoff_took() =>
+        ConcurrentRenders.AnswerAlike("--Server:QueryThreads", ["0", "2"], "handoff", count => count != "0");
 
     /// <summary>The calling thread's nice value as the kernel reports it (field 19 of /proc/thread-self/stat), else null.</summary>
     private static int? ProcNice()
