@@ -57,11 +57,12 @@ public static class FlamebearerFormat
         ArgumentNullException.ThrowIfNull(output);
         options ??= new FlamebearerOptions();
         ulong rootTotal = tree.Total;
-        var builder = new LevelsBuilder(1, MinTotal(tree, options.MaxNodes), [rootTotal]);
+        LevelsBuilder builder = LevelsBuilder.Rent(1, MinTotal(tree, options.MaxNodes), [rootTotal]);
         var visitor = new SingleVisitor(builder);
         tree.Iterate(ref visitor);
         builder.Close(0);
         Write(output, builder, "single", rootTotal, null, options);
+        builder.Return();
     }
 
     /// <summary>
@@ -94,11 +95,12 @@ public static class FlamebearerFormat
             throw new InvalidOperationException("diff: the two union trees differ in shape");
         var weights = new List<ulong>(leftNodes.Totals.Count);
         for (int i = 0; i < leftNodes.Totals.Count; i++) weights.Add(Math.Max(leftNodes.Totals[i], rightNodes.Totals[i]));
-        var builder = new LevelsBuilder(2, KthLargest(weights, options.MaxNodes), [leftTotal, rightTotal]);
+        LevelsBuilder builder = LevelsBuilder.Rent(2, KthLargest(weights, options.MaxNodes), [leftTotal, rightTotal]);
         var visitor = new DiffVisitor(builder, rightNodes);
         l.Iterate(ref visitor);
         builder.Close(0);
         Write(output, builder, "double", leftTotal + rightTotal, (leftTotal, rightTotal), options);
+        builder.Return();
     }
 
     private static void AddShape(ProfileTree target, ProfileTree shape)
@@ -116,22 +118,22 @@ public static class FlamebearerFormat
         // Utf8JsonWriter keeps everything not yet flushed in one buffer that doubles as it fills: a flamebearer of a
         // thousand long frame names (or a day's timeline) would take it past the Large Object Heap threshold at every
         // export. Spilling to the stream every SpillBytes keeps that buffer small and reused.
-        using var json = new Utf8JsonWriter(output);
+        Utf8JsonWriter json = builder.JsonWriter(output);
         json.WriteStartObject();
         json.WriteNumber("version", 1);
         json.WriteStartObject("flamebearer");
         json.WriteStartArray("names");
-        foreach (string name in builder.Names)
+        for (int i = 0; i < builder.NameCount; i++)
         {
-            json.WriteStringValue(name);
+            json.WriteStringValue(builder.Name(i));
             Spill(json);
         }
         json.WriteEndArray();
         json.WriteStartArray("levels");
-        foreach (List<ulong> level in builder.Levels)
+        for (int l = 0; l < builder.LevelCount; l++)
         {
             json.WriteStartArray();
-            foreach (ulong v in level)
+            foreach (ulong v in builder.Level(l))
             {
                 json.WriteNumberValue(v);
                 Spill(json);
@@ -178,6 +180,7 @@ public static class FlamebearerFormat
             json.WriteNumber("rightTicks", rightTicks);
         }
         json.WriteEndObject();
+        json.Flush();
     }
 
     private static void Spill(Utf8JsonWriter json)
@@ -256,35 +259,91 @@ public static class FlamebearerFormat
     /// <summary>Builds the levels of one or two sides in one pre-order pass: a node's x on each side is
     /// known when it is visited (parent x + parent self + totals of earlier kept siblings), and a
     /// parent's "other" child is emitted when its subtree closes, after its kept children.</summary>
+    /// <remarks>One per thread is kept between exports (<see cref="Rent"/>, <see cref="Return"/>; an export runs on one
+    /// thread from start to end): a server answers every render with one, and its lists, name table and names — as
+    /// chars in one buffer, never strings — were most of what the server allocated under load (perf/README, "Ninth
+    /// session"). One that grew past <see cref="MaxRetainedValues"/> is dropped, not kept.</remarks>
     private sealed class LevelsBuilder
     {
-        private readonly int _sides;
-        private readonly ulong _minTotal;
-        private readonly Dictionary<string, int> _nameIndex = new(StringComparer.Ordinal);
-        private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+        private const int MaxSides = 2, MaxRetainedValues = 1 << 20;
+
+        [ThreadStatic]
+        private static LevelsBuilder? t_cached;
+
+        private int _sides;
+        private ulong _minTotal;
+        private readonly List<List<ulong>> _levels = [];
+        private int _levelCount, _values;
         private readonly List<ulong[]> _cursor = [], _other = [], _levelEnd = [];
         private readonly List<bool> _kept = [];
-        private readonly ulong[] _x;
+        private readonly ulong[] _x = new ulong[MaxSides], _zeros = new ulong[MaxSides];
         private readonly StackDepthTracker _tracker = new();
-        private char[] _chars = new char[256];
         private int _depth;
+        // Names: their chars one after another in _nameChars, each at _names[i]; _nameSlots maps a name's hash to its
+        // first index, _sameHash chains the others with that hash (−1 ends a chain).
+        private char[] _nameChars = new char[4096];
+        private int _nameCharCount;
+        private readonly List<(int Start, int Length)> _names = [];
+        private readonly Dictionary<ulong, int> _nameSlots = [];
+        private readonly List<int> _sameHash = [];
+        private Utf8JsonWriter? _json;
 
-        public LevelsBuilder(int sides, ulong minTotal, ReadOnlySpan<ulong> rootTotals)
+        /// <summary>The builder's JSON writer, reset to write to <paramref name="output"/> (its buffer kept between exports).</summary>
+        public Utf8JsonWriter JsonWriter(Stream output)
+        {
+            if (_json is null) _json = new Utf8JsonWriter(output);
+            else _json.Reset(output);
+            return _json;
+        }
+
+        /// <summary>A builder of <paramref name="sides"/> (1 or 2) sides, this thread's kept one if any.</summary>
+        public static LevelsBuilder Rent(int sides, ulong minTotal, ReadOnlySpan<ulong> rootTotals)
+        {
+            LevelsBuilder builder = t_cached ?? new LevelsBuilder();
+            t_cached = null;
+            builder.Reset(sides, minTotal, rootTotals);
+            return builder;
+        }
+
+        /// <summary>Keeps this builder for the thread's next export (unless it grew too large); not used after.</summary>
+        public void Return()
+        {
+            _json?.Reset(Stream.Null); // no reference to the caller's stream is kept
+            if (_values <= MaxRetainedValues && _nameChars.Length <= MaxRetainedValues) t_cached = this;
+        }
+
+        private void Reset(int sides, ulong minTotal, ReadOnlySpan<ulong> rootTotals)
         {
             _sides = sides;
             _minTotal = minTotal;
-            _x = new ulong[sides];
-            _lookup = _nameIndex.GetAlternateLookup<ReadOnlySpan<char>>();
-            Names.Add("total");
-            _nameIndex.Add("total", 0);
+            MaxSelf = 0;
+            _levelCount = _values = _depth = 0;
+            foreach (ulong[] a in _cursor) Array.Clear(a);
+            foreach (ulong[] a in _other) Array.Clear(a);
+            for (int i = 0; i < _kept.Count; i++) _kept[i] = false;
+            _tracker.Reset();
+            _nameCharCount = 0;
+            _names.Clear();
+            _nameSlots.Clear();
+            _sameHash.Clear();
+            NameIndex("total"u8);
             Grow(0);
             _kept[0] = true;
-            Emit(0, new ulong[sides], rootTotals, new ulong[sides], 0);
+            Emit(0, _zeros, rootTotals, _zeros, 0);
         }
 
-        public List<string> Names { get; } = [];
+        public int NameCount => _names.Count;
 
-        public List<List<ulong>> Levels { get; } = [];
+        /// <summary>Name <paramref name="index"/>'s chars (valid until the next name is added).</summary>
+        public ReadOnlySpan<char> Name(int index)
+        {
+            var (start, length) = _names[index];
+            return _nameChars.AsSpan(start, length);
+        }
+
+        public int LevelCount => _levelCount;
+
+        public List<ulong> Level(int index) => _levels[index];
 
         public ulong MaxSelf { get; private set; }
 
@@ -347,20 +406,26 @@ public static class FlamebearerFormat
         {
             while (_cursor.Count <= depth)
             {
-                _cursor.Add(new ulong[_sides]);
-                _other.Add(new ulong[_sides]);
+                _cursor.Add(new ulong[MaxSides]);
+                _other.Add(new ulong[MaxSides]);
                 _kept.Add(false);
             }
         }
 
         private void Emit(int level, ReadOnlySpan<ulong> x, ReadOnlySpan<ulong> total, ReadOnlySpan<ulong> self, int name)
         {
-            while (Levels.Count <= level)
+            while (_levelCount <= level)
             {
-                Levels.Add([]);
-                _levelEnd.Add(new ulong[_sides]);
+                if (_levels.Count == _levelCount)
+                {
+                    _levels.Add([]);
+                    _levelEnd.Add(new ulong[MaxSides]);
+                }
+                _levels[_levelCount].Clear();
+                Array.Clear(_levelEnd[_levelCount]);
+                _levelCount++;
             }
-            List<ulong> values = Levels[level];
+            List<ulong> values = _levels[level];
             ulong[] end = _levelEnd[level];
             for (int s = 0; s < _sides; s++)
             {
@@ -371,19 +436,32 @@ public static class FlamebearerFormat
                 if (self[s] > MaxSelf) MaxSelf = self[s];
             }
             values.Add((ulong)name);
+            _values += 3 * _sides + 1;
         }
 
+        /// <summary>The index of <paramref name="name"/> (UTF-8; invalid bytes become U+FFFD), added when new.</summary>
         private int NameIndex(ReadOnlySpan<byte> name)
         {
             int max = Encoding.UTF8.GetMaxCharCount(name.Length);
-            if (_chars.Length < max) _chars = new char[Math.Max(max, _chars.Length * 2)];
-            int n = Encoding.UTF8.GetChars(name, _chars);
-            ReadOnlySpan<char> chars = _chars.AsSpan(0, n);
-            if (_lookup.TryGetValue(chars, out int index)) return index;
-            string s = chars.ToString();
-            index = Names.Count;
-            Names.Add(s);
-            _nameIndex.Add(s, index);
+            if (_nameChars.Length - _nameCharCount < max)
+                Array.Resize(ref _nameChars, Math.Max(_nameCharCount + max, _nameChars.Length * 2));
+            Span<char> chars = _nameChars.AsSpan(_nameCharCount);
+            chars = chars[..Encoding.UTF8.GetChars(name, chars)];
+            ulong hash = System.IO.Hashing.XxHash3.HashToUInt64(System.Runtime.InteropServices.MemoryMarshal.AsBytes((ReadOnlySpan<char>)chars));
+            ref int first = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_nameSlots, hash, out bool seen);
+            if (seen)
+            {
+                for (int i = first; i >= 0; i = _sameHash[i])
+                {
+                    var (start, length) = _names[i];
+                    if (_nameChars.AsSpan(start, length).SequenceEqual(chars)) return i;
+                }
+            }
+            int index = _names.Count;
+            _names.Add((_nameCharCount, chars.Length));
+            _sameHash.Add(seen ? first : -1);
+            first = index;
+            _nameCharCount += chars.Length;
             return index;
         }
     }

@@ -70,4 +70,52 @@ public sealed class FlamebearerLargeObjectHeapTests
         // Before: the writer's buffer doubled to 256 KiB at every export (≥ 384 KiB of ticks each, ≥ 3 MiB here).
         Assert.True(large < 128 << 10, $"{large} bytes allocated on the Large Object Heap in {Measured} exports after warm-up ({types})");
     }
+
+    /// <summary>A warm export allocates almost nothing at all, and reusing its builder changes no byte: the server
+    /// answers every render with one, and its level lists, name table, name strings and JSON writer were most of what
+    /// the server allocated under load (≈ 60 % of 10 GB in a 100 M-node run; perf/README, "Ninth session"). Between
+    /// the measured exports of one tree come a diff export and an export of another tree on the same thread, whose
+    /// leftovers must not reach the next answer.</summary>
+    [Fact]
+    public void AWarmExportAllocatesAlmostNothingAndReuseChangesNoByte()
+    {
+        using var store = new TreeStore();
+        ProfileTree tree = store.CreateTree(), other = store.CreateTree();
+        var stack = new StringBuilder();
+        for (int w = 0; w < Width; w++)
+        {
+            stack.Clear();
+            for (int d = 0; d < Depth; d++)
+            {
+                if (d > 0) stack.Append(';');
+                stack.Append("pkg/stage").Append(d).Append(".worker").Append(w).Append("_ü");
+            }
+            tree.Insert(Encoding.UTF8.GetBytes(stack.ToString()), (ulong)(w + 1));
+            other.Insert(Encoding.UTF8.GetBytes("other;" + stack.ToString()[..(stack.Length / 2)]), (ulong)(2 * w + 1));
+        }
+        var options = new FlamebearerOptions { MaxNodes = 8192, Name = "alloc.cpu" };
+        byte[] Export(ProfileTree t)
+        {
+            using var m = new MemoryStream();
+            FlamebearerFormat.Export(t, m, options);
+            return m.ToArray();
+        }
+        byte[] expected = Export(tree);
+        byte[] otherExpected = Export(other);
+        for (int i = 0; i < WarmUp; i++) Assert.Equal(expected, Export(tree));
+        var buffer = new byte[expected.Length + 1];
+        long total = 0;
+        for (int i = 0; i < Measured; i++)
+        {
+            using (var diff = new MemoryStream()) FlamebearerFormat.ExportDiff(tree, other, diff, options);
+            Assert.Equal(otherExpected, Export(other));
+            using var output = new MemoryStream(buffer, writable: true);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            FlamebearerFormat.Export(tree, output, options);
+            total += GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.True(buffer.AsSpan(0, (int)output.Position).SequenceEqual(expected), $"export {i} differs from the first");
+        }
+        // Before: 332,808 bytes per export of these 1,001 nodes (lists doubling, 1,001 strings, the name table, the writer).
+        Assert.True(total / Measured < 4 << 10, $"{total / Measured} bytes allocated per warm export");
+    }
 }
