@@ -14,8 +14,8 @@ namespace ProfileArena.Server.Query;
 /// <remarks>Threads: <see cref="RunAsync{T}"/> from any thread. The work starts on a query thread with no scheduler of
 /// ours around it (what it awaits resumes on the thread pool, as anywhere else: storage that completes at once keeps the
 /// whole merge on the query thread), and the caller resumes on the thread pool, never on a query thread (the answer's
-/// export and send run at the request's priority). <see cref="Dispose"/> once, at shutdown: work not yet started is
-/// cancelled.</remarks>
+/// export and send run at the request's priority). <see cref="Dispose"/> once, at shutdown: work already queued still
+/// runs, later calls fail with <see cref="ObjectDisposedException"/>, and the threads end once the queue is empty.</remarks>
 internal sealed class QueryThreads : IDisposable
 {
     private readonly BlockingCollection<Action> _queue = [];
