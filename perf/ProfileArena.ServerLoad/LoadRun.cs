@@ -163,8 +163,7 @@ public sealed class LoadRun(LoadOptions options, Corpus corpus, ServerProcess se
             GcCountByGeneration = [.. Enumerable.Range(0, 3).Select(g => gcTotals.CountByGeneration[g] - gcAtStart.CountByGeneration[g])],
             GcTotalPauseMs = gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs,
             GcMaxPauseMs = serverGcs.Select(g => g.LongestSuspensionMs).DefaultIfEmpty(0).Max(),
-            GcLongestPauses = [.. serverGcs.OrderByDescending(g => g.LongestSuspensionMs).Take(8).Select(g =>
-                $"#{g.Number} gen{g.Generation} {g.Reason} {g.Type}: {g.LongestSuspensionMs:0.0} ms ({g.Suspensions} suspension(s), {g.PauseMs:0.0} ms in all, {g.SuspendingMs:0.0} ms stopping threads, GC {g.EndMs - g.StartMs:0.0} ms{(g.DescribeWork() is { Length: > 0 } work ? $" [{work}]" : "")}, {g.RestartingMs:0.0} ms restarting threads)")],
+            GcLongestPauses = [.. serverGcs.OrderByDescending(g => g.LongestSuspensionMs).Take(8).Select(SteadyFigures.DescribePause)],
             GcLargeAllocations = [.. gc.LargeAllocations().Take(8).Select(kv => $"{kv.Value.Bytes / 1048576.0:N0} MiB ({kv.Value.Ticks} ticks) {kv.Key}")],
             GcSmallAllocations = [.. gc.SmallAllocations().Take(12).Select(kv => $"{kv.Value.Bytes / 1048576.0:N0} MiB ({kv.Value.Ticks} ticks) {kv.Key}")],
             GcPercentOfTime = 100 * (gcTotals.TotalPauseMs - gcAtStart.TotalPauseMs) / Math.Max(1e-9, ingestEnd * 1000),
@@ -696,8 +695,12 @@ public sealed record SteadyFigures(int FromSeconds, Percentiles Ingest, Percenti
             [.. Enumerable.Range(0, 3).Select(g => atEnd.CountByGeneration[g] - atWarm.CountByGeneration[g])],
             100 * (atEnd.TotalPauseMs - atWarm.TotalPauseMs) / Math.Max(1e-9, (ingestEnd - fromSeconds) * 1000),
             longest?.LongestSuspensionMs ?? 0,
-            longest is null ? "-" : $"#{longest.Number} gen{longest.Generation} {longest.Reason}: {longest.SuspendingMs:0.0} ms stopping threads, GC {longest.EndMs - longest.StartMs:0.0} ms, {longest.RestartingMs:0.0} ms restarting");
+            longest is null ? "-" : DescribePause(longest));
     }
+
+    /// <summary>One GC's pause and where its time went (the report's "longest GC pauses").</summary>
+    public static string DescribePause(GcRecord g) =>
+        $"#{g.Number} gen{g.Generation} {g.Reason} {g.Type}: {g.LongestSuspensionMs:0.0} ms ({g.Suspensions} suspension(s), {g.PauseMs:0.0} ms in all, {g.SuspendingMs:0.0} ms stopping threads, GC {g.EndMs - g.StartMs:0.0} ms{(g.DescribeWork() is { Length: > 0 } work ? $" [{work}]" : "")}, {g.RestartingMs:0.0} ms restarting threads)";
 }
 
 /// <summary>The whole run: options, corpus, one entry per engine.</summary>

@@ -45,8 +45,7 @@ public static class ServerApp
         if (serverOptions.MallocArenas < 0) throw new ArgumentException($"Server:MallocArenas must be 0 (glibc's default) or more, not {serverOptions.MallocArenas}");
         if (serverOptions.MallocArenas > 0) Operations.NativeHeap.LimitArenas(serverOptions.MallocArenas);
         RaiseMinWorkerThreads(serverOptions.MinWorkerThreads);
-        if (serverOptions.QueryThreads is < 0 or > 256) throw new ArgumentException($"Server:QueryThreads must be 0 (queries merge on the request's thread) to 256, not {serverOptions.QueryThreads}");
-        if (serverOptions.QueryThreadNice is < 0 or > 39) throw new ArgumentException($"Server:QueryThreadNice must be 0 to 39, not {serverOptions.QueryThreadNice}");
+        Query.QueryThreads.CheckSettings(serverOptions.QueryThreads, serverOptions.QueryThreadNice);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {

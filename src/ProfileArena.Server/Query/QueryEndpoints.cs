@@ -92,14 +92,8 @@ public static class QueryEndpoints
 
         /// <summary>Records the time since <paramref name="started"/> as /render phase <paramref name="phase"/> (and, given
         /// the request, as a <c>Server-Timing</c> entry of its answer: a load client reads each render's breakdown); returns now.</summary>
-        public long Phase(string phase, long started, HttpContext? context = null)
-        {
-            long now = Stopwatch.GetTimestamp();
-            TimeSpan elapsed = Stopwatch.GetElapsedTime(started, now);
-            metrics.QueryPhase.WithLabels(phase).Observe(elapsed.TotalSeconds);
-            if (context is not null) ServerTiming.Append(context.Response, phase, elapsed.TotalMilliseconds);
-            return now;
-        }
+        public long Phase(string phase, long started, HttpContext? context = null) =>
+            ServerTiming.Phase(metrics.QueryPhase.WithLabels(phase), context?.Response, phase, started);
 
         /// <summary>Records where the storage's part of a /render went (<see cref="QueryTiming"/>; every phase each
         /// render, zeros included, so a phase's mean is per render) and answers it as <c>Server-Timing</c> entries.</summary>

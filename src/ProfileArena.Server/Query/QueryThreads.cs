@@ -19,21 +19,22 @@ namespace ProfileArena.Server.Query;
 internal sealed class QueryThreads : IDisposable
 {
     private readonly BlockingCollection<Action> _queue = [];
-    private readonly Thread[] _threads;
     private readonly int _niceIncrement;
 
-    /// <summary>Starts <paramref name="count"/> threads, each lowering its priority by <paramref name="niceIncrement"/>.</summary>
+    /// <summary>Starts <paramref name="count"/> threads (at least one), each lowering its priority by <paramref name="niceIncrement"/>.</summary>
     public QueryThreads(int count, int niceIncrement)
     {
-        if (count is < 1 or > 256) throw new ArgumentException($"Server:QueryThreads must be 0 (queries merge on the request's thread) to 256, not {count}");
-        if (niceIncrement is < 0 or > 39) throw new ArgumentException($"Server:QueryThreadNice must be 0 to 39, not {niceIncrement}");
+        CheckSettings(count, niceIncrement);
+        if (count == 0) throw new ArgumentException("Server:QueryThreads 0 means no query threads: none to start");
         _niceIncrement = niceIncrement;
-        _threads = new Thread[count];
-        for (int i = 0; i < count; i++)
-        {
-            _threads[i] = new Thread(Loop) { IsBackground = true, Name = $"query-{i}" };
-            _threads[i].Start();
-        }
+        for (int i = 0; i < count; i++) new Thread(Loop) { IsBackground = true, Name = $"query-{i}" }.Start();
+    }
+
+    /// <summary>Refuses settings out of range, naming them (the server calls it at start, before any query).</summary>
+    public static void CheckSettings(int count, int niceIncrement)
+    {
+        if (count is < 0 or > 256) throw new ArgumentException($"Server:QueryThreads must be 0 (queries merge on the request's thread) to 256, not {count}");
+        if (niceIncrement is < 0 or > 39) throw new ArgumentException($"Server:QueryThreadNice must be 0 to 39, not {niceIncrement}");
     }
 
     /// <summary>Runs <paramref name="work"/> on a query thread once one is free; a token cancelled by then cancels it
@@ -95,27 +96,23 @@ internal static partial class ThreadNice
 {
     private const int PrioProcess = 0;
 
-    /// <summary>Raises the calling thread's nice value by <paramref name="increment"/> (capped at 19); returns the new
-    /// value, or null when the platform has none or refused.</summary>
-    public static int? Lower(int increment)
+    /// <summary>Raises the calling thread's nice value by <paramref name="increment"/> (capped at 19); where the platform
+    /// has none or refuses, the thread keeps its priority (<see cref="Current"/> tells what it has).</summary>
+    public static void Lower(int increment)
     {
-        if (increment == 0) return Current();
+        if (increment == 0) return;
         if (!OperatingSystem.IsLinux())
         {
             Thread.CurrentThread.Priority = ThreadPriority.BelowNormal;
-            return null;
+            return;
         }
         try
         {
-            int tid = gettid();
-            int? now = Current();
-            if (now is null) return null;
-            int target = Math.Min(19, now.Value + increment);
-            return setpriority(PrioProcess, tid, target) == 0 ? target : null;
+            if (Current() is int now) setpriority(PrioProcess, gettid(), Math.Min(19, now + increment));
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
-            return null;
+            // no libc to ask: the thread keeps its priority
         }
     }
 
