@@ -46,6 +46,7 @@ public static class ServerApp
         if (serverOptions.MallocArenas > 0) Operations.NativeHeap.LimitArenas(serverOptions.MallocArenas);
         RaiseMinWorkerThreads(serverOptions.MinWorkerThreads);
         Query.QueryThreads.CheckSettings(serverOptions.QueryThreads, serverOptions.QueryThreadNice);
+        StartupWarmup.CheckSettings(serverOptions.WarmupSeconds);
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
@@ -69,6 +70,8 @@ public static class ServerApp
         builder.Services.AddSingleton<ApiHandler>();
         builder.Services.AddSingleton<ServerMetrics>();
         builder.Services.AddSingleton<QueryEndpoints.Services>();
+        builder.Services.AddSingleton<StartupWarmup>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<StartupWarmup>());
         addStorage(builder.Services, builder.Configuration);
 
         WebApplication app = builder.Build();

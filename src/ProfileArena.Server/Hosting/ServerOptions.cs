@@ -70,6 +70,12 @@ public sealed class ServerOptions
     /// thread (about two a second), which showed as a render and ingest latency tail under load (perf/README).</summary>
     public int MinWorkerThreads { get; set; } = 64;
 
+    /// <summary>Most seconds the server spends warming up before <c>/readyz</c> says ready (0 = none): it runs its own
+    /// ingest and render paths on a scratch storage until the JIT has compiled them optimised (it ends as soon as the
+    /// JIT goes quiet, ≈ 14–19 s on 2 cores). Without it the first 10–15 s of traffic ran partly unoptimised code
+    /// (<see cref="StartupWarmup"/>, perf/README "Tenth session").</summary>
+    public int WarmupSeconds { get; set; } = 30;
+
     /// <summary>Slowest accepted body upload in bytes per second after a 5 s grace (default 240, Kestrel's).</summary>
     public double MinRequestBodyBytesPerSecond { get; set; } = 240;
 }

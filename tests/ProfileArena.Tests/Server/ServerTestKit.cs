@@ -34,6 +34,9 @@ public sealed class InProcessServer : IAsyncDisposable
     public string DataDir { get; }
     public HttpClient Client { get; }
 
+    /// <summary>The server's services (tests read its singletons).</summary>
+    public IServiceProvider Services => _app.Services;
+
     public static async Task<InProcessServer> Start(params string[] extraArgs) => await StartIn(null, extraArgs);
 
     public static Task<InProcessServer> StartIn(string? dataDir, params string[] extraArgs) => StartWith(dataDir, null, extraArgs);
