@@ -60,7 +60,7 @@ internal sealed class StartupWarmup(IOptions<ServerOptions> options, IConfigurat
         catch (Exception e)
         {
             // Only a slower start is at stake: say so and serve.
-            log.LogWarning(e, "Warm-up failed after its start; the server serves without it");
+            log.LogWarning(e, "Warm-up failed; the server serves without it (only its first seconds under load are slower)");
         }
         finally
         {
