@@ -81,7 +81,9 @@ public sealed class RenderLargeObjectHeapTests
         await ticks.Mark();
 
         long large = ticks.LargeBytesBetween(start, end, out string types);
-        // Before: ≥ 200 KB per day render for the piece set, plus the response buffer's 128 KB+ growth: ≥ 5 MB here.
-        Assert.True(large < 512 << 10, $"{large} bytes allocated on the Large Object Heap in {Measured * queries.Length} renders after warm-up ({types})");
+        // Before: ≥ 200 KB per day render for the piece set, plus the response buffer's 128 KB+ growth: ≥ 5 MB here. The
+        // bound leaves room for one miss of the truncated sum's shared pool (one 512 KiB array: it held 4 per size and a
+        // clean-clone CI run once met one, 524,336 bytes), not for anything per render.
+        Assert.True(large < 1 << 20, $"{large} bytes allocated on the Large Object Heap in {Measured * queries.Length} renders after warm-up ({types})");
     }
 }
