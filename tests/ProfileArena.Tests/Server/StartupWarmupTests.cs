@@ -10,6 +10,9 @@ namespace ProfileArena.Tests.Server;
 /// <summary><c>Server:WarmupSeconds</c> (<see cref="StartupWarmup"/>): the server says ready only once its warm-up has
 /// ended, the warm-up really ran the ingest and render paths, and it leaves nothing behind — no series in the server's
 /// storage, no scratch directory. (The rest of the suite starts its servers without it: <c>TestEnvironment</c>.)</summary>
+/// <remarks>Run alone (<see cref="ProcessGcFigures"/>): a warm-up allocates hundreds of MB and forces a full collection,
+/// which moved another test's process-wide heap readings (SoakTests' band) in a clean-clone CI run.</remarks>
+[Collection(nameof(ProcessGcFigures))]
 public class StartupWarmupTests
 {
     private static string[] LeftoverScratch() =>
