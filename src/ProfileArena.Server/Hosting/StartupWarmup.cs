@@ -43,7 +43,8 @@ internal sealed class StartupWarmup(IOptions<ServerOptions> options, IConfigurat
         if (seconds is < 0 or > 600) throw new ArgumentException($"Server:WarmupSeconds must be 0 (no warm-up) to 600, not {seconds}");
     }
 
-    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.Run(async () =>
+    // BackgroundService (.NET 10) runs all of it on the thread pool: the host's start is not held up.
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         WarmupOutcome outcome = WarmupOutcome.None;
         try
@@ -66,7 +67,7 @@ internal sealed class StartupWarmup(IOptions<ServerOptions> options, IConfigurat
         {
             _done.TrySetResult(outcome);
         }
-    }, CancellationToken.None);
+    }
 
     /// <summary>The scratch storage's settings: the server's engine, levels and retention (so the warm-up runs the code
     /// the server will), in a fresh temporary directory on local disk, two shards, no budget, no periodic snapshot.</summary>
@@ -163,24 +164,15 @@ internal sealed class StartupWarmup(IOptions<ServerOptions> options, IConfigurat
                 foreach (IngestProfile p in profiles) p.Stacks.Dispose();
             }
         }
+        ParsedSelector selector = SelectorParser.Parse("query", "warmup.cpu", requireName: true, server.MaxSelectorLength);
         foreach (long range in (long[])[3600, 86400])
         {
-            ParsedSelector selector = SelectorParser.Parse("query", "warmup.cpu", requireName: true, server.MaxSelectorLength);
-            using var store = new TreeStore(new TreeStoreOptions { MaxNodes = server.MaxQueryNodes, MaxNativeBytes = server.MaxQueryNativeBytes });
+            using TreeStore store = QueryEndpoints.NewQueryStore(server);
             ProfileTree tree = store.CreateTree();
             long until = from + 10;
-            QueryResult result = await storage.QueryTruncatedAsync(Tenant, selector.ToSeriesSelector(), until - range, until, tree, 1024, cancellationToken).ConfigureAwait(false);
-            if (!result.Truncated && tree.NodeCount - 1 > 1024) tree.Truncate(1024);
-            FlamebearerFormat.Export(tree, Stream.Null, new FlamebearerOptions
-            {
-                MaxNodes = int.MaxValue,
-                Name = "warmup.cpu",
-                Units = result.Metadata.Units,
-                SampleRate = result.Metadata.SampleRate,
-                SpyName = result.Metadata.SpyName,
-                WriteTimeline = true,
-                Timeline = new FlamebearerTimeline(result.Timeline.StartTime, result.Timeline.DurationDelta, result.Timeline.Samples),
-            });
+            QueryResult result = await storage.QueryTruncatedAsync(Tenant, selector.ToSeriesSelector(), until - range, until, tree, QueryEndpoints.DefaultMaxNodes, cancellationToken).ConfigureAwait(false);
+            int cut = QueryEndpoints.Fold(tree, result, QueryEndpoints.DefaultMaxNodes);
+            FlamebearerFormat.Export(tree, Stream.Null, QueryEndpoints.Options(selector.Name!, result, cut));
         }
     }
 

@@ -63,7 +63,7 @@ public static class QueryEndpoints
         }
 
         /// <summary>A temporary store for one query's merge.</summary>
-        public TreeStore NewQueryStore() => new(new TreeStoreOptions { MaxNodes = Limits.MaxQueryNodes, MaxNativeBytes = Limits.MaxQueryNativeBytes });
+        public TreeStore NewQueryStore() => QueryEndpoints.NewQueryStore(Limits);
 
         /// <summary>Merges the selector's series into <paramref name="tree"/> (given <paramref name="maxNodes"/> &gt; 0, storage
         /// may truncate the sum as it takes it: <see cref="QueryResult.Truncated"/>); <c>aborted</c> is the request's
@@ -138,10 +138,32 @@ public static class QueryEndpoints
         return n == 0 ? DefaultMaxNodes : n;
     }
 
-    private static FlamebearerOptions Options(ParsedSelector selector, QueryResult result, int maxNodes) => new()
+    /// <summary>A query's temporary store, within the server's query caps (<c>Server:MaxQueryNodes</c>, <c>MaxQueryNativeBytes</c>).</summary>
+    internal static TreeStore NewQueryStore(ServerOptions limits) => new(new TreeStoreOptions { MaxNodes = limits.MaxQueryNodes, MaxNativeBytes = limits.MaxQueryNativeBytes });
+
+    /// <summary>Folds the merged tree to <paramref name="maxNodes"/> in place (a DFS that skips whole subtrees under the
+    /// cut), so the export walks only the kept nodes, and returns the export's maxNodes: <see cref="NoCut"/> (the export
+    /// then gives the same JSON as a cut while walking: the same cut, "other" folded the same way; tested). A sum the
+    /// storage truncated is not cut again (a truncated tree may hold more than maxNodes nodes: ties, `other`). With no
+    /// room beside the merged tree for the folded copy, the export cuts as it walks.</summary>
+    internal static int Fold(ProfileTree tree, QueryResult result, int maxNodes)
+    {
+        try
+        {
+            if (!result.Truncated && tree.NodeCount - 1 > maxNodes) tree.Truncate(maxNodes);
+            return NoCut;
+        }
+        catch (StoreLimitExceededException)
+        {
+            return maxNodes;
+        }
+    }
+
+    /// <summary>/render's flamebearer export settings: the query's name, metadata and timeline, the export's maxNodes.</summary>
+    internal static FlamebearerOptions Options(string name, QueryResult result, int maxNodes) => new()
     {
         MaxNodes = maxNodes,
-        Name = selector.Name!,
+        Name = name,
         Units = result.Metadata.Units,
         SampleRate = result.Metadata.SampleRate,
         SpyName = result.Metadata.SpyName,
@@ -183,21 +205,9 @@ public static class QueryEndpoints
         s.Metrics.QueryTreesMerged.Inc(result.TreesMerged);
         if (format == "json")
         {
-            // Fold to maxNodes in place (a DFS that skips whole subtrees under the cut), so the export walks
-            // only the kept nodes; the export then applies no second cut (FlamebearerFormat.Export with
-            // MaxNodes = K gives the same JSON: the same cut, "other" folded the same way; tested). A sum the
-            // storage truncated is not cut again (a truncated tree may hold more than maxNodes nodes: ties, `other`).
-            int cut = NoCut;
-            try
-            {
-                if (!result.Truncated && tree.NodeCount - 1 > maxNodes) tree.Truncate(maxNodes);
-            }
-            catch (StoreLimitExceededException)
-            {
-                cut = maxNodes; // no room beside the merged tree for the folded copy: let the export cut as it walks
-            }
+            int cut = Fold(tree, result, maxNodes);
             started = s.Phase("truncate", started, context);
-            await Send(context, "application/json", o => FlamebearerFormat.Export(tree, o, Options(selector, result, cut)), s, started);
+            await Send(context, "application/json", o => FlamebearerFormat.Export(tree, o, Options(selector.Name!, result, cut)), s, started);
         }
         else
         {
